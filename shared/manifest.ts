@@ -1,0 +1,53 @@
+/**
+ * The hub bundle's manifest: everything a hub needs to run a model and nothing it must trust blindly.
+ * A bundle folder holds manifest.json, manifest.sig (Ed25519 over manifest.json's bytes), model.int8.onnx and
+ * the preprocessing wasm; `files` pins each by sha256.
+ */
+import type { ScalerSpec } from './scaler.ts';
+
+export const BUNDLE_SCHEMA_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const SIGNATURE_FILE = 'manifest.sig';
+export const MODEL_FILE = 'model.int8.onnx';
+export const FP32_MODEL_FILE = 'model.fp32.onnx';
+export const PREPROCESS_WASM_FILE = 'preprocess.wasm';
+
+export interface ClassMetrics {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface BundleManifest {
+  schemaVersion: typeof BUNDLE_SCHEMA_VERSION;
+  model: {
+    name: string;
+    /** Shown in every alert; e.g. "2026-11-30.1-a1b2c3d4". */
+    version: string;
+    createdAt: string;
+    opset: number;
+    precision: 'int8' | 'fp32';
+    inputName: string;
+    outputName: string;
+    /** [batch, features, 1]; batch is dynamic (-1). */
+    inputShape: [number, number, number];
+  };
+  training: {
+    data: string[];
+    rows: { train: number; test: number };
+    classCounts: Record<string, number>;
+    recipe: string;
+    seed: number;
+  };
+  preprocessing: ScalerSpec & { portPolicy: 'none' | 'dst' | 'both' };
+  labels: string[];
+  /** Per class: the minimum probability for an alert of that class; below it the verdict falls back to Normal. */
+  thresholds: Record<string, number>;
+  metrics: {
+    accuracy: number;
+    macroF1: number;
+    perClass: Record<string, ClassMetrics>;
+  };
+  files: Record<string, { sha256: string; bytes: number }>;
+}
