@@ -15,11 +15,14 @@ export interface ScalerSpec {
   readonly max: readonly number[];
 }
 
-/** What a non-finite cell (inf, NaN, empty) becomes before scaling: CICFlowMeter writes inf for 0-duration rates. */
-export const NON_FINITE_VALUE = 0;
+/**
+ * What a NaN or empty cell becomes. ±Infinity is kept: CICFlowMeter writes inf for rates over a zero duration,
+ * meaning "as fast as it gets", and clipping sends it to 1 (or 0). Fitting ignores non-finite values.
+ */
+export const MISSING_VALUE = 0;
 
 export function transformValue(x: number, t: FeatureTransform): number {
-  if (!Number.isFinite(x)) x = NON_FINITE_VALUE;
+  if (Number.isNaN(x)) x = MISSING_VALUE;
   if (t === 'log1p') return Math.sign(x) * Math.log1p(Math.abs(x));
   return x;
 }
@@ -31,8 +34,8 @@ export function scaleRow(spec: ScalerSpec, row: ArrayLike<number>, out: Float32A
     const v = transformValue(row[j], spec.transforms[j]);
     const lo = spec.min[j];
     const range = spec.max[j] - lo;
-    let s = range > 0 ? (v - lo) / range : 0;
-    if (s < 0) s = 0;
+    let s = range > 0 ? (v - lo) / range : v > lo ? 1 : 0;
+    if (!(s >= 0)) s = 0;
     else if (s > 1) s = 1;
     out[offset + j] = s;
   }
