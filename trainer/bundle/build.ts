@@ -1,0 +1,84 @@
+/**
+ * Writes a signed bundle: the files, manifest.json (the caller's manifest plus each file's sha256 and size)
+ * and manifest.sig (Ed25519 over manifest.json's exact bytes, base64). The signature is written last, so an
+ * interrupted build leaves a folder that fails verification instead of one that passes with stale files.
+ */
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { IdsError } from '../../shared/errors.ts';
+import { MANIFEST_FILE, SIGNATURE_FILE, type BundleManifest } from '../../shared/manifest.ts';
+import { encodeSignature, modelFileFor, sha256Hex } from '../../shared/bundle-verify.ts';
+import { PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
+
+export interface BuildBundleArgs {
+  outDir: string;
+  /** Bundle file name → bytes, or the path of a file to copy. */
+  files: Record<string, Uint8Array | string>;
+  manifest: Omit<BundleManifest, 'files'>;
+  /** PEM (PKCS#8) text of an Ed25519 private key. */
+  privateKeyPem: string | Uint8Array;
+  /** Allow a bundle without the model or wasm file (tests of verification only). Default false. */
+  allowIncomplete?: boolean;
+}
+
+const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function loadPrivateKey(pem: string | Uint8Array): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(typeof pem === 'string' ? pem : Buffer.from(pem));
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `private key: not a PEM private key (${(e as Error).message})`, { cause: e });
+  }
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new IdsError('BAD_OPTION', `private key: expected an Ed25519 key, got ${key.asymmetricKeyType}`);
+  }
+  return key;
+}
+
+/** Canonical manifest text: 2-space JSON with a final newline (what is signed is exactly what is written). */
+export const manifestText = (m: BundleManifest): string => JSON.stringify(m, null, 2) + '\n';
+
+export function signManifest(bytes: Uint8Array, key: KeyObject): string {
+  return encodeSignature(new Uint8Array(sign(null, bytes, key)));
+}
+
+/** Builds the bundle in `outDir` and returns its absolute path. */
+export async function buildBundle(args: BuildBundleArgs): Promise<string> {
+  const key = loadPrivateKey(args.privateKeyPem);
+  const outDir = resolve(args.outDir);
+  const contents: Record<string, Uint8Array> = {};
+  for (const [name, src] of Object.entries(args.files)) {
+    if (!FILE_NAME_RE.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE) {
+      throw new IdsError('BAD_OPTION', `bundle file name ${JSON.stringify(name)} must be a plain file name`);
+    }
+    if (typeof src === 'string') {
+      try {
+        contents[name] = new Uint8Array(readFileSync(src));
+      } catch (e) {
+        throw new IdsError('BAD_OPTION', `bundle file ${name}: cannot read ${src} (${(e as Error).message})`, { cause: e });
+      }
+    } else contents[name] = src;
+  }
+  if (!args.allowIncomplete) {
+    for (const r of [modelFileFor(args.manifest), PREPROCESS_WASM_FILE]) {
+      if (!(r in contents)) throw new IdsError('BAD_OPTION', `bundle needs a ${r} file`);
+    }
+  }
+
+  mkdirSync(outDir, { recursive: true });
+  // A stale signature from an earlier build must not survive a failed rebuild.
+  rmSync(join(outDir, SIGNATURE_FILE), { force: true });
+  const files: BundleManifest['files'] = {};
+  for (const name of Object.keys(contents).sort()) {
+    const bytes = contents[name];
+    writeFileSync(join(outDir, name), bytes);
+    files[name] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
+  }
+  const manifest = { ...args.manifest, files } as BundleManifest;
+  const text = Buffer.from(manifestText(manifest), 'utf8');
+  writeFileSync(join(outDir, MANIFEST_FILE), text);
+  writeFileSync(join(outDir, SIGNATURE_FILE), signManifest(new Uint8Array(text), key));
+  return outDir;
+}
