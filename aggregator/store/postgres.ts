@@ -1,0 +1,270 @@
+/**
+ * PostgreSQL store (`pg`): for a fleet whose aggregators outgrow one machine and share one database. A batch is
+ * one transaction with one multi-row INSERT (unnest of column arrays) ... ON CONFLICT DO NOTHING RETURNING, so
+ * the unique key (site, hub, seq) removes duplicates even between instances. Rows are written in key order so
+ * that two instances inserting the same redelivered keys wait on each other instead of deadlocking; a deadlock or
+ * serialization failure is retried.
+ */
+import pg from 'pg';
+import type { Incident } from '../../shared/payloads.ts';
+import { IdsError } from '../../shared/errors.ts';
+import {
+  type AlertQuery, type AlertRow, type HourCount, type HubRow, type HubUpdate, type RollupResult, type Store,
+  type Summary, HOUR_MS, clampLimit, firstOccurrences, mergeHubUpdates, totalsOf,
+} from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alerts (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL, class TEXT NOT NULL,
+  confidence DOUBLE PRECISION NOT NULL, count INTEGER NOT NULL, source TEXT NOT NULL, model TEXT NOT NULL,
+  src TEXT NOT NULL, dst TEXT NOT NULL, sport INTEGER NOT NULL, dport INTEGER NOT NULL, proto INTEGER NOT NULL,
+  evidence TEXT, received_at BIGINT NOT NULL,
+  PRIMARY KEY (site, hub, seq)
+);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE INDEX IF NOT EXISTS alerts_hub_ts ON alerts (hub, ts);
+CREATE TABLE IF NOT EXISTS hubs (
+  site TEXT NOT NULL, hub TEXT NOT NULL, state TEXT, bundle TEXT, last_seen BIGINT NOT NULL,
+  last_stats_at BIGINT, stats TEXT, PRIMARY KEY (site, hub)
+);
+CREATE TABLE IF NOT EXISTS alert_totals (
+  site TEXT NOT NULL, hub TEXT NOT NULL, class TEXT NOT NULL, alerts BIGINT NOT NULL, verdicts BIGINT NOT NULL,
+  PRIMARY KEY (site, hub, class)
+);
+CREATE TABLE IF NOT EXISTS alert_hourly (
+  site TEXT NOT NULL, hub TEXT NOT NULL, class TEXT NOT NULL, hour BIGINT NOT NULL,
+  alerts BIGINT NOT NULL, verdicts BIGINT NOT NULL, PRIMARY KEY (site, hub, class, hour)
+);
+CREATE TABLE IF NOT EXISTS rollup_marks (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (site, hub)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, opened_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, updated_at);
+`;
+
+const RETRYABLE = new Set(['40P01', '40001']);
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+type Row = Record<string, unknown>;
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+
+const toAlert = (r: Row): AlertRow => ({
+  site: r.site as string, hub: r.hub as string, seq: num(r.seq), ts: num(r.ts), class: r.class as string,
+  confidence: num(r.confidence), count: num(r.count), source: r.source as 'model' | 'rule', model: r.model as string,
+  src: r.src as string, dst: r.dst as string, sport: num(r.sport), dport: num(r.dport), proto: num(r.proto),
+  evidence: (r.evidence as string | null) ?? null, receivedAt: num(r.received_at),
+});
+
+function where(q: AlertQuery, col = 'ts', first = 1): { sql: string; args: unknown[] } {
+  const c: string[] = [];
+  const args: unknown[] = [];
+  const add = (cond: string, v: unknown) => {
+    args.push(v);
+    c.push(cond.replace('?', '$' + (first + args.length - 1)));
+  };
+  if (q.site !== undefined) add('site = ?', q.site);
+  if (q.hub !== undefined) add('hub = ?', q.hub);
+  if (q.class !== undefined) add('class = ?', q.class);
+  if (q.since !== undefined) add(`${col} >= ?`, q.since);
+  if (q.until !== undefined) add(`${col} < ?`, q.until);
+  return { sql: c.length ? 'WHERE ' + c.join(' AND ') : '', args };
+}
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Schema holding the tables (created if missing); default "public". */
+  schema?: string;
+  poolSize?: number;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  private pool!: pg.Pool;
+  readonly schema: string;
+
+  constructor(private readonly opts: PostgresOptions) {
+    this.schema = opts.schema ?? 'public';
+    if (!SCHEMA_RE.test(this.schema)) throw new IdsError('BAD_OPTION', `postgres schema "${this.schema}" must match ${SCHEMA_RE}`);
+  }
+
+  async open(): Promise<void> {
+    this.pool = new pg.Pool({
+      connectionString: this.opts.connectionString,
+      max: this.opts.poolSize ?? 4,
+      options: `-c search_path=${this.schema}`,
+    });
+    // An idle client's connection error must not crash the process; the next query reports it.
+    this.pool.on('error', () => {});
+    try {
+      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await this.pool.query(SCHEMA);
+    } catch (e) {
+      await this.pool.end().catch(() => {});
+      throw new IdsError('STORE_FAILED', `postgres: cannot open ${redact(this.opts.connectionString)}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end().catch(() => {});
+  }
+
+  private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect().catch((e: Error) => {
+        throw new IdsError('STORE_FAILED', `postgres: ${what}: cannot connect: ${e.message}`, { cause: e });
+      });
+      try {
+        await c.query('BEGIN');
+        const r = await fn(c);
+        await c.query('COMMIT');
+        return r;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => {});
+        const code = (e as { code?: string }).code;
+        if (code && RETRYABLE.has(code) && attempt < 5) continue;
+        throw new IdsError('STORE_FAILED', `postgres: ${what} failed: ${(e as Error).message}`, { cause: e });
+      } finally {
+        c.release();
+      }
+    }
+  }
+
+  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
+    const keep = firstOccurrences(alerts).sort((i, j) => {
+      const a = alerts[i];
+      const b = alerts[j];
+      return a.site !== b.site ? (a.site < b.site ? -1 : 1) : a.hub !== b.hub ? (a.hub < b.hub ? -1 : 1) : a.seq - b.seq;
+    });
+    return this.tx(`batch of ${alerts.length} alerts`, async (c) => {
+      const isNew = new Array<boolean>(alerts.length).fill(false);
+      if (keep.length > 0) {
+        const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+        for (const i of keep) {
+          const a = alerts[i];
+          const v = [a.site, a.hub, a.seq, a.ts, a.class, a.confidence, a.count, a.source, a.model, a.src, a.dst,
+            a.sport, a.dport, a.proto, a.evidence ?? null, a.receivedAt];
+          for (let k = 0; k < 16; k++) cols[k].push(v[k]);
+        }
+        const r = await c.query(`INSERT INTO alerts
+          (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
+          SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::float8[], $7::int[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[], $14::int[], $15::text[], $16::bigint[])
+            AS u(site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
+          WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.site = u.site AND m.hub = u.hub AND m.seq >= u.seq)
+          ON CONFLICT DO NOTHING RETURNING site, hub, seq`, cols);
+        const inserted = new Set(r.rows.map((x: Row) => `${x.site}\u0000${x.hub}\u0000${x.seq}`));
+        for (const i of keep) isNew[i] = inserted.has(`${alerts[i].site}\u0000${alerts[i].hub}\u0000${alerts[i].seq}`);
+      }
+      for (const t of totalsOf(alerts, isNew)) {
+        await c.query(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts) VALUES ($1, $2, $3, $4, $5)
+          ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alert_totals.alerts + excluded.alerts,
+            verdicts = alert_totals.verdicts + excluded.verdicts`, [t.site, t.hub, t.class, t.alerts, t.verdicts]);
+      }
+      for (const h of mergeHubUpdates(hubs)) {
+        await c.query(`INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats)
+          VALUES ($1, $2, $3, $4, $5, $6, $7)
+          ON CONFLICT (site, hub) DO UPDATE SET
+            state = COALESCE(excluded.state, hubs.state), bundle = COALESCE(excluded.bundle, hubs.bundle),
+            last_seen = GREATEST(hubs.last_seen, excluded.last_seen),
+            last_stats_at = COALESCE(excluded.last_stats_at, hubs.last_stats_at), stats = COALESCE(excluded.stats, hubs.stats)`,
+        [h.site, h.hub, h.state ?? null, h.bundle ?? null, h.seenAt, h.statsAt ?? null, h.stats ?? null]);
+      }
+      return isNew;
+    });
+  }
+
+  private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
+    try {
+      return (await this.pool.query(sql, args)).rows as Row[];
+    } catch (e) {
+      throw new IdsError('STORE_FAILED', `postgres: query failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
+    const w = where(q);
+    const rows = await this.q(`SELECT * FROM alerts ${w.sql} ORDER BY ts DESC, seq DESC LIMIT $${w.args.length + 1}`,
+      [...w.args, clampLimit(q.limit)]);
+    return rows.map(toAlert);
+  }
+
+  async summary(): Promise<Summary> {
+    const classes: Record<string, number> = {};
+    let alerts = 0;
+    let verdicts = 0;
+    for (const r of await this.q('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class')) {
+      classes[r.class as string] = num(r.a);
+      alerts += num(r.a);
+      verdicts += num(r.v);
+    }
+    const rawAlerts = num((await this.q('SELECT COUNT(*) n FROM alerts'))[0].n);
+    return { alerts, verdicts, classes, rawAlerts };
+  }
+
+  async hubs(): Promise<HubRow[]> {
+    const rows = await this.q(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
+      LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
+        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`);
+    return rows.map((r) => ({
+      site: r.site as string, hub: r.hub as string, state: ((r.state as string | null) ?? 'unknown') as HubRow['state'],
+      bundle: (r.bundle as string | null) ?? null, lastSeen: num(r.last_seen),
+      lastStatsAt: r.last_stats_at === null ? null : num(r.last_stats_at),
+      stats: r.stats ? JSON.parse(r.stats as string) : null, alerts: num(r.a), verdicts: num(r.v),
+    }));
+  }
+
+  async upsertIncident(i: Incident): Promise<void> {
+    await this.q(`INSERT INTO incidents (id, kind, state, opened_at, updated_at, body) VALUES ($1, $2, $3, $4, $5, $6)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body`,
+    [i.id, i.kind, i.state, i.openedAt, i.updatedAt, JSON.stringify(i)]);
+  }
+
+  async incidents(state?: 'open' | 'closed'): Promise<Incident[]> {
+    const cond = state === undefined ? '' : state === 'open' ? "WHERE state <> 'closed'" : "WHERE state = 'closed'";
+    const rows = await this.q(`SELECT body FROM incidents ${cond} ORDER BY updated_at DESC LIMIT 1000`);
+    return rows.map((r) => JSON.parse(r.body as string) as Incident);
+  }
+
+  async rollup(cutoffMs: number): Promise<RollupResult> {
+    return this.tx('rollup', async (c) => {
+      await c.query(`INSERT INTO alert_hourly (site, hub, class, hour, alerts, verdicts)
+        SELECT site, hub, class, (ts / ${HOUR_MS}) * ${HOUR_MS}, COUNT(*), SUM(count) FROM alerts WHERE ts < $1
+        GROUP BY site, hub, class, (ts / ${HOUR_MS})
+        ON CONFLICT (site, hub, class, hour) DO UPDATE SET
+          alerts = alert_hourly.alerts + excluded.alerts, verdicts = alert_hourly.verdicts + excluded.verdicts`, [cutoffMs]);
+      await c.query(`INSERT INTO rollup_marks (site, hub, seq)
+        SELECT site, hub, MAX(seq) FROM alerts WHERE ts < $1 GROUP BY site, hub
+        ON CONFLICT (site, hub) DO UPDATE SET seq = GREATEST(rollup_marks.seq, excluded.seq)`, [cutoffMs]);
+      const d = await c.query('DELETE FROM alerts WHERE ts < $1', [cutoffMs]);
+      return { rolled: d.rowCount ?? 0 };
+    });
+  }
+
+  async hourly(q: Pick<AlertQuery, 'site' | 'hub' | 'class' | 'since' | 'until'>): Promise<HourCount[]> {
+    const wr = where(q);
+    const wh = where(q, 'hour', wr.args.length + 1);
+    const rows = await this.q(`SELECT site, hub, class, hour, SUM(a) alerts, SUM(v) verdicts FROM (
+        SELECT site, hub, class, (ts / ${HOUR_MS}) * ${HOUR_MS} AS hour, COUNT(*) a, SUM(count) v FROM alerts ${wr.sql}
+          GROUP BY site, hub, class, (ts / ${HOUR_MS})
+        UNION ALL SELECT site, hub, class, hour, alerts a, verdicts v FROM alert_hourly ${wh.sql}
+      ) x GROUP BY site, hub, class, hour ORDER BY hour, site, hub, class`, [...wr.args, ...wh.args]);
+    return rows.map((r) => ({
+      site: r.site as string, hub: r.hub as string, class: r.class as string, hour: num(r.hour),
+      alerts: num(r.alerts), verdicts: num(r.verdicts),
+    }));
+  }
+
+  /** Drops the schema and everything in it (tests use a schema per run). */
+  async dropSchema(): Promise<void> {
+    if (this.schema === 'public') throw new IdsError('BAD_OPTION', 'refusing to drop the public schema');
+    await this.q(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`);
+  }
+}
+
+/** The connection string without its password, for messages. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,207 @@
+/**
+ * SQLite store (better-sqlite3 12): WAL, prepared statements, one transaction per batch. Synchronous under
+ * the hood; the async Store methods resolve at once. Several processes (or instances) may share the file:
+ * WAL lets readers run beside the one writer and busy_timeout makes writers queue instead of failing.
+ */
+import Database from 'better-sqlite3';
+import type { Incident } from '../../shared/payloads.ts';
+import { IdsError } from '../../shared/errors.ts';
+import {
+  type AlertQuery, type AlertRow, type HourCount, type HubRow, type HubUpdate, type RollupResult, type Store,
+  type Summary, HOUR_MS, clampLimit, firstOccurrences, mergeHubUpdates, totalsOf,
+} from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alerts (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, class TEXT NOT NULL,
+  confidence REAL NOT NULL, count INTEGER NOT NULL, source TEXT NOT NULL, model TEXT NOT NULL,
+  src TEXT NOT NULL, dst TEXT NOT NULL, sport INTEGER NOT NULL, dport INTEGER NOT NULL, proto INTEGER NOT NULL,
+  evidence TEXT, received_at INTEGER NOT NULL,
+  PRIMARY KEY (site, hub, seq)
+);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE INDEX IF NOT EXISTS alerts_hub_ts ON alerts (hub, ts);
+CREATE TABLE IF NOT EXISTS hubs (
+  site TEXT NOT NULL, hub TEXT NOT NULL, state TEXT, bundle TEXT, last_seen INTEGER NOT NULL,
+  last_stats_at INTEGER, stats TEXT, PRIMARY KEY (site, hub)
+);
+CREATE TABLE IF NOT EXISTS alert_totals (
+  site TEXT NOT NULL, hub TEXT NOT NULL, class TEXT NOT NULL, alerts INTEGER NOT NULL, verdicts INTEGER NOT NULL,
+  PRIMARY KEY (site, hub, class)
+);
+CREATE TABLE IF NOT EXISTS alert_hourly (
+  site TEXT NOT NULL, hub TEXT NOT NULL, class TEXT NOT NULL, hour INTEGER NOT NULL,
+  alerts INTEGER NOT NULL, verdicts INTEGER NOT NULL, PRIMARY KEY (site, hub, class, hour)
+);
+CREATE TABLE IF NOT EXISTS rollup_marks (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (site, hub)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, opened_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, updated_at);
+`;
+
+type Row = Record<string, unknown>;
+
+const toAlert = (r: Row): AlertRow => ({
+  site: r.site as string, hub: r.hub as string, seq: r.seq as number, ts: r.ts as number, class: r.class as string,
+  confidence: r.confidence as number, count: r.count as number, source: r.source as 'model' | 'rule',
+  model: r.model as string, src: r.src as string, dst: r.dst as string, sport: r.sport as number,
+  dport: r.dport as number, proto: r.proto as number, evidence: (r.evidence as string | null) ?? null,
+  receivedAt: r.received_at as number,
+});
+
+function where(q: AlertQuery, col = 'ts'): { sql: string; args: unknown[] } {
+  const c: string[] = [];
+  const args: unknown[] = [];
+  if (q.site !== undefined) (c.push('site = ?'), args.push(q.site));
+  if (q.hub !== undefined) (c.push('hub = ?'), args.push(q.hub));
+  if (q.class !== undefined) (c.push('class = ?'), args.push(q.class));
+  if (q.since !== undefined) (c.push(`${col} >= ?`), args.push(q.since));
+  if (q.until !== undefined) (c.push(`${col} < ?`), args.push(q.until));
+  return { sql: c.length ? 'WHERE ' + c.join(' AND ') : '', args };
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private db!: Database.Database;
+  private insertAlert!: Database.Statement;
+  private upsertHub!: Database.Statement;
+  private addTotals!: Database.Statement;
+  private writeTx!: (alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => boolean[];
+
+  constructor(readonly file: string) {}
+
+  async open(): Promise<void> {
+    try {
+      this.db = new Database(this.file);
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL: a commit survives a process crash; only an OS crash or power loss may lose the last ones.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 10000');
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
+    }
+    const db = this.db;
+    this.insertAlert = db.prepare(`INSERT OR IGNORE INTO alerts
+      (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
+      SELECT @site, @hub, @seq, @ts, @class, @confidence, @count, @source, @model, @src, @dst, @sport, @dport, @proto,
+             @evidence, @receivedAt
+      WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.site = @site AND m.hub = @hub AND m.seq >= @seq)`);
+    this.upsertHub = db.prepare(`INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats)
+      VALUES (@site, @hub, @state, @bundle, @seenAt, @statsAt, @stats)
+      ON CONFLICT (site, hub) DO UPDATE SET
+        state = COALESCE(excluded.state, hubs.state), bundle = COALESCE(excluded.bundle, hubs.bundle),
+        last_seen = MAX(hubs.last_seen, excluded.last_seen),
+        last_stats_at = COALESCE(excluded.last_stats_at, hubs.last_stats_at), stats = COALESCE(excluded.stats, hubs.stats)`);
+    this.addTotals = db.prepare(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts)
+      VALUES (@site, @hub, @class, @alerts, @verdicts)
+      ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alerts + excluded.alerts, verdicts = verdicts + excluded.verdicts`);
+    this.writeTx = db.transaction((alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => {
+      const isNew = new Array<boolean>(alerts.length).fill(false);
+      for (const i of firstOccurrences(alerts)) {
+        const a = alerts[i];
+        isNew[i] = this.insertAlert.run({ ...a, evidence: a.evidence ?? null }).changes === 1;
+      }
+      for (const t of totalsOf(alerts, isNew)) this.addTotals.run(t);
+      for (const h of mergeHubUpdates(hubs)) {
+        this.upsertHub.run({
+          site: h.site, hub: h.hub, state: h.state ?? null, bundle: h.bundle ?? null, seenAt: h.seenAt,
+          statsAt: h.statsAt ?? null, stats: h.stats ?? null,
+        });
+      }
+      return isNew;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db?.open) this.db.close();
+  }
+
+  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
+    try {
+      return this.writeTx(alerts, hubs);
+    } catch (e) {
+      throw new IdsError('STORE_FAILED', `sqlite: batch of ${alerts.length} alerts failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
+    const w = where(q);
+    const rows = this.db.prepare(`SELECT * FROM alerts ${w.sql} ORDER BY ts DESC, seq DESC LIMIT ?`)
+      .all(...w.args, clampLimit(q.limit)) as Row[];
+    return rows.map(toAlert);
+  }
+
+  async summary(): Promise<Summary> {
+    const classes: Record<string, number> = {};
+    let alerts = 0;
+    let verdicts = 0;
+    for (const r of this.db.prepare('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class').all() as Row[]) {
+      classes[r.class as string] = r.a as number;
+      alerts += r.a as number;
+      verdicts += r.v as number;
+    }
+    const rawAlerts = (this.db.prepare('SELECT COUNT(*) n FROM alerts').get() as Row).n as number;
+    return { alerts, verdicts, classes, rawAlerts };
+  }
+
+  async hubs(): Promise<HubRow[]> {
+    const rows = this.db.prepare(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
+      LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
+        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`).all() as Row[];
+    return rows.map((r) => ({
+      site: r.site as string, hub: r.hub as string, state: ((r.state as string | null) ?? 'unknown') as HubRow['state'],
+      bundle: (r.bundle as string | null) ?? null, lastSeen: r.last_seen as number,
+      lastStatsAt: (r.last_stats_at as number | null) ?? null, stats: r.stats ? JSON.parse(r.stats as string) : null,
+      alerts: r.a as number, verdicts: r.v as number,
+    }));
+  }
+
+  async upsertIncident(i: Incident): Promise<void> {
+    this.db.prepare(`INSERT INTO incidents (id, kind, state, opened_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body`)
+      .run(i.id, i.kind, i.state, i.openedAt, i.updatedAt, JSON.stringify(i));
+  }
+
+  async incidents(state?: 'open' | 'closed'): Promise<Incident[]> {
+    const sql = state === undefined
+      ? 'SELECT body FROM incidents ORDER BY updated_at DESC LIMIT 1000'
+      : state === 'open'
+        ? "SELECT body FROM incidents WHERE state <> 'closed' ORDER BY updated_at DESC LIMIT 1000"
+        : "SELECT body FROM incidents WHERE state = 'closed' ORDER BY updated_at DESC LIMIT 1000";
+    return (this.db.prepare(sql).all() as Row[]).map((r) => JSON.parse(r.body as string) as Incident);
+  }
+
+  async rollup(cutoffMs: number): Promise<RollupResult> {
+    const tx = this.db.transaction((cutoff: number) => {
+      this.db.prepare(`INSERT INTO alert_hourly (site, hub, class, hour, alerts, verdicts)
+        SELECT site, hub, class, (ts / ${HOUR_MS}) * ${HOUR_MS}, COUNT(*), SUM(count) FROM alerts WHERE ts < ?
+        GROUP BY site, hub, class, (ts / ${HOUR_MS})
+        ON CONFLICT (site, hub, class, hour) DO UPDATE SET
+          alerts = alerts + excluded.alerts, verdicts = verdicts + excluded.verdicts`).run(cutoff);
+      this.db.prepare(`INSERT INTO rollup_marks (site, hub, seq)
+        SELECT site, hub, MAX(seq) FROM alerts WHERE ts < ? GROUP BY site, hub
+        ON CONFLICT (site, hub) DO UPDATE SET seq = MAX(seq, excluded.seq)`).run(cutoff);
+      return this.db.prepare('DELETE FROM alerts WHERE ts < ?').run(cutoff).changes;
+    });
+    return { rolled: tx(cutoffMs) };
+  }
+
+  async hourly(q: Pick<AlertQuery, 'site' | 'hub' | 'class' | 'since' | 'until'>): Promise<HourCount[]> {
+    const wr = where(q);
+    const wh = where(q, 'hour');
+    const rows = this.db.prepare(`SELECT site, hub, class, hour, SUM(a) alerts, SUM(v) verdicts FROM (
+        SELECT site, hub, class, (ts / ${HOUR_MS}) * ${HOUR_MS} hour, COUNT(*) a, SUM(count) v FROM alerts ${wr.sql}
+          GROUP BY site, hub, class, (ts / ${HOUR_MS})
+        UNION ALL SELECT site, hub, class, hour, alerts a, verdicts v FROM alert_hourly ${wh.sql}
+      ) GROUP BY site, hub, class, hour ORDER BY hour, site, hub, class`).all(...wr.args, ...wh.args) as Row[];
+    return rows.map((r) => ({
+      site: r.site as string, hub: r.hub as string, class: r.class as string, hour: r.hour as number,
+      alerts: r.alerts as number, verdicts: r.verdicts as number,
+    }));
+  }
+}

@@ -1,0 +1,55 @@
+/** Test fixtures for the aggregator: alert rows and payloads, temp dirs, the local PostgreSQL. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { AlertInput } from '../../shared/payloads.ts';
+import type { AlertRow } from '../../aggregator/store/store.ts';
+
+export const PG_URL = process.env.IOT_IDS_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export function row(site: string, hub: string, seq: number, ts: number, cls = 'Mirai', count = 1): AlertRow {
+  return {
+    site, hub, seq, ts, class: cls, confidence: 0.9, count, source: 'model', model: 'm-1',
+    src: '10.0.0.2', dst: '10.0.0.9', sport: 40000, dport: 23, proto: 6, evidence: null, receivedAt: ts,
+  };
+}
+
+export function alertPayload(site: string, hub: string, seq: number, cls = 'Mirai', ts = Date.now()): AlertInput {
+  return {
+    v: 1, site, hub, seq, ts, class: cls, confidence: 0.93, model: 'test-model',
+    flow: { src: '10.0.0.2', dst: '10.0.0.9', sport: 40000 + (seq % 1000), dport: 23, proto: 6 },
+  };
+}
+
+export function tempDir(prefix = 'iot-ids-agg-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** True when the local PostgreSQL answers within a second. */
+export async function postgresReachable(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 1000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export const uniqueSchema = (tag: string): string =>
+  `t_${tag}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
