@@ -1,0 +1,250 @@
+/**
+ * The hub's store-and-forward queue: every alert is put here first and removed only when the broker has
+ * acknowledged it (PUBACK), so alerts survive a broker outage and a hub restart, and leave in order.
+ *
+ * FileStore keeps plain append-only segment files (no native addons on a hub): `seg-<firstId>.log` with one
+ * record per line, plus `head` holding the id of the oldest live record. Records have consecutive ids from 0.
+ * Memory holds at most the segment being read and the one being written. When the bound is reached the oldest
+ * records are dropped (counted). A crash can lose at most the last unflushed `head` update, so a few acked
+ * records may be sent again: consumers remove QoS 1 duplicates by (hub, seq) anyway.
+ */
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IdsError } from '../shared/errors.ts';
+
+export interface StoredRecord {
+  id: number;
+  payload: string;
+}
+
+export interface Store {
+  /** Appends records (each a single-line string); returns the id of the first. May drop the oldest at the bound. */
+  put(payloads: readonly string[]): number;
+  /** Up to `max` records with id ≥ `fromId` (clamped to the head), oldest first. */
+  peek(fromId: number, max: number): StoredRecord[];
+  /** Removes every record with id < `uptoId` (acknowledged). */
+  ack(uptoId: number): void;
+  /** Id of the oldest live record (= the next id when empty). */
+  headId(): number;
+  size(): number;
+  /** Records dropped at the bound since this store was opened. */
+  dropped(): number;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** Most records kept; past it the oldest are dropped. Default 100,000. */
+  maxRecords?: number;
+  /** Records per segment file. Default 4096. */
+  segmentRecords?: number;
+  /** How often (ms) the head position is written after acks. Default 200; 0 = on every ack. */
+  headFlushMs?: number;
+}
+
+/** In memory only (tests, and hubs told not to persist). Same semantics as FileStore. */
+export class MemoryStore implements Store {
+  private items: string[] = [];
+  private first = 0;
+  private drops = 0;
+  constructor(private readonly max = 100_000) {}
+  put(payloads: readonly string[]): number {
+    const id = this.first + this.items.length;
+    for (const p of payloads) this.items.push(p);
+    const over = this.items.length - this.max;
+    if (over > 0) {
+      this.items.splice(0, over);
+      this.first += over;
+      this.drops += over;
+    }
+    return id;
+  }
+  peek(fromId: number, max: number): StoredRecord[] {
+    const start = Math.max(0, fromId - this.first);
+    return this.items.slice(start, start + max).map((payload, i) => ({ id: this.first + start + i, payload }));
+  }
+  ack(uptoId: number): void {
+    const n = Math.min(this.items.length, uptoId - this.first);
+    if (n <= 0) return;
+    this.items.splice(0, n);
+    this.first += n;
+  }
+  headId(): number {
+    return this.first;
+  }
+  size(): number {
+    return this.items.length;
+  }
+  dropped(): number {
+    return this.drops;
+  }
+  async close(): Promise<void> {}
+}
+
+interface Segment {
+  first: number;
+  count: number;
+  /** Loaded lines, when this segment is cached. */
+  lines?: string[];
+}
+
+const SEG_RE = /^seg-(\d{16})\.log$/;
+const segName = (first: number): string => `seg-${String(first).padStart(16, '0')}.log`;
+
+export class FileStore implements Store {
+  private readonly dir: string;
+  private readonly max: number;
+  private readonly segRecords: number;
+  private readonly headFlushMs: number;
+  private segs: Segment[] = [];
+  private head = 0;
+  private next = 0;
+  private drops = 0;
+  private headTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(dir: string, opts: StoreOptions = {}) {
+    this.dir = dir;
+    this.max = opts.maxRecords ?? 100_000;
+    this.segRecords = opts.segmentRecords ?? 4096;
+    this.headFlushMs = opts.headFlushMs ?? 200;
+    if (!(this.max >= 1) || !(this.segRecords >= 1)) {
+      throw new IdsError('BAD_OPTION', `offline queue: maxRecords and segmentRecords must be ≥ 1`);
+    }
+    try {
+      mkdirSync(dir, { recursive: true });
+      this.recover();
+    } catch (e) {
+      if (e instanceof IdsError) throw e;
+      throw new IdsError('STORE_FAILED', `offline queue ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Rebuilds the segment list from disk; a torn last line (crash mid-write) is cut off. */
+  private recover(): void {
+    const names = readdirSync(this.dir).filter((n) => SEG_RE.test(n)).sort();
+    for (const name of names) {
+      const first = Number(SEG_RE.exec(name)![1]);
+      const text = readFileSync(join(this.dir, name), 'utf8');
+      const end = text.lastIndexOf('\n') + 1;
+      if (end < text.length) writeFileSync(join(this.dir, name), text.slice(0, end));
+      const count = end === 0 ? 0 : text.slice(0, end).split('\n').length - 1;
+      // Segments must be contiguous; a gap means files were removed by hand: restart the numbering after it.
+      if (this.segs.length && first !== this.next) this.segs = [];
+      this.segs.push({ first, count });
+      this.next = first + count;
+    }
+    let head = 0;
+    try {
+      head = Number(readFileSync(join(this.dir, 'head'), 'utf8').trim()) || 0;
+    } catch {
+      head = 0;
+    }
+    const oldest = this.segs.length ? this.segs[0].first : this.next;
+    this.head = Math.min(Math.max(head, oldest), this.next);
+    this.dropSegmentsBehindHead();
+  }
+
+  put(payloads: readonly string[]): number {
+    this.assertOpen();
+    const id = this.next;
+    let i = 0;
+    while (i < payloads.length) {
+      let last = this.segs[this.segs.length - 1];
+      if (!last || last.count >= this.segRecords) {
+        last = { first: this.next, count: 0, lines: [] };
+        this.segs.push(last);
+        closeSync(openSync(join(this.dir, segName(last.first)), 'a'));
+      }
+      const take = Math.min(payloads.length - i, this.segRecords - last.count);
+      const chunk = payloads.slice(i, i + take);
+      for (const p of chunk) {
+        if (p.includes('\n')) throw new IdsError('STORE_FAILED', 'offline queue: a record must be a single line');
+      }
+      try {
+        appendFileSync(join(this.dir, segName(last.first)), chunk.join('\n') + '\n');
+      } catch (e) {
+        throw new IdsError('STORE_FAILED', `offline queue ${this.dir}: append failed: ${(e as Error).message}`, { cause: e });
+      }
+      if (last.lines) for (const p of chunk) last.lines.push(p);
+      last.count += take;
+      this.next += take;
+      i += take;
+    }
+    const over = this.next - this.head - this.max;
+    if (over > 0) {
+      this.drops += over;
+      this.setHead(this.head + over, true);
+    }
+    return id;
+  }
+
+  peek(fromId: number, max: number): StoredRecord[] {
+    this.assertOpen();
+    const out: StoredRecord[] = [];
+    let id = Math.max(fromId, this.head);
+    for (const seg of this.segs) {
+      if (out.length >= max) break;
+      if (id >= seg.first + seg.count) continue;
+      const lines = this.load(seg);
+      for (let k = id - seg.first; k < seg.count && out.length < max; k++, id++) out.push({ id, payload: lines[k] });
+    }
+    return out;
+  }
+
+  private load(seg: Segment): string[] {
+    if (seg.lines) return seg.lines;
+    // Keep at most the reading segment and the writing one cached.
+    for (const s of this.segs) if (s !== this.segs[this.segs.length - 1]) s.lines = undefined;
+    const text = readFileSync(join(this.dir, segName(seg.first)), 'utf8');
+    seg.lines = text.split('\n').slice(0, seg.count);
+    return seg.lines;
+  }
+
+  ack(uptoId: number): void {
+    this.assertOpen();
+    if (uptoId <= this.head) return;
+    this.setHead(Math.min(uptoId, this.next), false);
+  }
+
+  private setHead(h: number, now: boolean): void {
+    this.head = h;
+    this.dropSegmentsBehindHead();
+    if (now || this.headFlushMs === 0) this.writeHead();
+    else this.headTimer ??= setTimeout(() => this.writeHead(), this.headFlushMs);
+  }
+
+  private writeHead(): void {
+    if (this.headTimer) clearTimeout(this.headTimer);
+    this.headTimer = undefined;
+    const tmp = join(this.dir, 'head.tmp');
+    writeFileSync(tmp, String(this.head));
+    renameSync(tmp, join(this.dir, 'head'));
+  }
+
+  private dropSegmentsBehindHead(): void {
+    while (this.segs.length > 1 && this.segs[0].first + this.segs[0].count <= this.head) {
+      rmSync(join(this.dir, segName(this.segs[0].first)), { force: true });
+      this.segs.shift();
+    }
+  }
+
+  headId(): number {
+    return this.head;
+  }
+  size(): number {
+    return this.next - this.head;
+  }
+  dropped(): number {
+    return this.drops;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.writeHead();
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new IdsError('STORE_FAILED', `offline queue ${this.dir} is closed`);
+  }
+}
