@@ -65,6 +65,12 @@ export const StatsSchema = z.object({
   dropped: z.number().int().min(0),
   malformed: z.number().int().min(0),
   offlineQueued: z.number().int().min(0).default(0),
+  /** Inputs that failed (a corrupt capture, an unreadable file): counted, the hub keeps running. */
+  inputErrors: z.number().int().min(0).default(0),
+  /** Downlinked bundles refused (bad signature, hash or model); the running bundle stayed. */
+  bundlesRejected: z.number().int().min(0).default(0),
+  /** The most recent such error, for operators. */
+  lastError: shortText.optional(),
 });
 export type Stats = z.infer<typeof StatsSchema>;
 
