@@ -1,0 +1,145 @@
+/**
+ * The MQTT side of the aggregator: one mqtt.js client with a persistent session (clean: false, a fixed client
+ * id) subscribed at QoS 1 to every hub's alert, stats and status channel, optionally through a shared
+ * subscription group so that several instances split the load.
+ *
+ * PUBACK only after commit. mqtt.js v5 sends a QoS 1 PUBACK when `client.handleMessage(packet, cb)` calls back,
+ * but it also handles incoming packets strictly one after another: waiting for a database commit there would
+ * allow one message per commit. So handleMessage hands the message to the Ingest batcher and calls back WITH AN
+ * ERROR, which makes mqtt.js skip its PUBACK and move on to the next packet; when the batch commits, the consumer
+ * sends the PUBACKs itself, in the order the messages arrived (what MQTT requires). The broker's in-flight window
+ * (mosquitto `max_inflight_messages`, or our MQTT 5 Receive Maximum) bounds how many wait. A PUBACK owed on a
+ * connection that has since dropped is not sent: the broker redelivers and the store's unique key drops the copy.
+ * `customHandleAcks` cannot do this: it runs before handleMessage for each packet in the same serial chain.
+ */
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { DEFAULT_PREFIX, fleetFilter } from '../shared/topics.ts';
+import { IdsError } from '../shared/errors.ts';
+import type { Ingest } from './ingest.ts';
+
+export interface ConsumerOptions {
+  broker: string;
+  clientId: string;
+  ingest: Ingest;
+  prefix?: string;
+  /** Shared-subscription group: filters become `$share/GROUP/...`. */
+  group?: string;
+  username?: string;
+  password?: string;
+  /** 5 (default) or 4 (MQTT 3.1.1, e.g. for the aedes broker). */
+  protocolVersion?: 4 | 5;
+  /** MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us (default 1000). */
+  receiveMaximum?: number;
+  /** Session expiry for MQTT 5, seconds (default 7 days): how long the broker queues for us while we are away. */
+  sessionExpirySec?: number;
+  log?: (line: string) => void;
+}
+
+/** The sentinel handed to mqtt.js so that it skips its own PUBACK (see above). */
+const DEFERRED = new Error('PUBACK deferred until the batch commits');
+
+type PacketSender = { _sendPacket(p: { cmd: 'puback'; messageId: number }, cb?: () => void): void };
+
+export class Consumer {
+  private client: MqttClient | undefined;
+  /** Bumped on every (re)connect; acks owed to an older connection are dropped. */
+  private connection = 0;
+  readonly filters: string[];
+
+  constructor(private readonly opts: ConsumerOptions) {
+    const prefix = opts.prefix ?? DEFAULT_PREFIX;
+    this.filters = (['alert', 'stats', 'status'] as const).map((c) => fleetFilter(c, prefix, opts.group));
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Connects and subscribes; resolves once the subscription is granted. */
+  async start(): Promise<void> {
+    const o = this.opts;
+    const v = o.protocolVersion ?? 5;
+    const options: IClientOptions = {
+      clientId: o.clientId,
+      clean: false,
+      protocolVersion: v,
+      username: o.username,
+      password: o.password,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      resubscribe: true,
+      ...(v === 5
+        ? { properties: { sessionExpiryInterval: o.sessionExpirySec ?? 7 * 24 * 3600, receiveMaximum: o.receiveMaximum ?? 1000 } }
+        : {}),
+    };
+    const client = mqtt.connect(o.broker, options);
+    this.client = client;
+    const log = o.log ?? ((l: string) => console.warn(l));
+    client.on('connect', () => this.connection++);
+    client.on('error', (e) => log(`aggregator: mqtt error: ${e.message}`));
+    client.handleMessage = (packet: IPublishPacket, callback: (err?: Error) => void) => {
+      const topic = packet.topic.toString();
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      if (packet.qos === 1 && packet.messageId !== undefined) {
+        const conn = this.connection;
+        const id = packet.messageId;
+        o.ingest.handle(topic, payload, () => {
+          if (conn !== this.connection || !client.connected) return;
+          (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId: id });
+        });
+        callback(DEFERRED);
+      } else {
+        // QoS 0 (stats by default) is fire-and-forget anyway; QoS 2 is not used by hubs and mqtt.js acks it.
+        o.ingest.handle(topic, payload);
+        callback();
+      }
+    };
+    await new Promise<void>((resolve, reject) => {
+      const fail = (e: Error) => {
+        client.end(true);
+        reject(new IdsError('BAD_OPTION', `aggregator: cannot connect to broker ${o.broker}: ${e.message}`, { cause: e }));
+      };
+      client.once('error', fail);
+      client.once('connect', (connack) => {
+        client.removeListener('error', fail);
+        // With a stored session the broker still has our subscriptions; subscribing again is harmless and
+        // covers a broker that lost its session store.
+        client.subscribe(this.filters, { qos: 1 }, (err, granted) => {
+          if (err) return reject(new IdsError('BAD_OPTION', `aggregator: subscribe failed: ${err.message}`));
+          const refused = (granted ?? []).filter((g) => g.qos > 2);
+          if (refused.length) {
+            return reject(new IdsError('BAD_OPTION', `aggregator: broker refused ${refused.map((g) => g.topic).join(', ')} (ACL?)`));
+          }
+          void connack;
+          resolve();
+        });
+      });
+    });
+  }
+
+  /** Publishes (incidents) at QoS 1; resolves when the broker has it or rejects on error. */
+  publish(topic: string, payload: string, retain = false): Promise<void> {
+    const c = this.client;
+    if (!c) return Promise.reject(new Error('consumer not started'));
+    return new Promise((resolve, reject) => c.publish(topic, payload, { qos: 1, retain }, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /**
+   * Stops. Graceful (default): stop reading, commit and ack what was read, disconnect; the session stays on the
+   * broker, which queues for us until we return. `abrupt`: drop the socket at once, as a crash would.
+   */
+  async stop(abrupt = false): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    if (abrupt) {
+      await this.opts.ingest.stop(true);
+      await new Promise<void>((r) => c.end(true, {}, () => r()));
+      return;
+    }
+    // Pause the socket so no new messages arrive while the last batch commits and its PUBACKs go out.
+    (c.stream as unknown as { pause?: () => void } | undefined)?.pause?.();
+    await this.opts.ingest.flush();
+    await new Promise<void>((r) => c.end(false, {}, () => r()));
+    await this.opts.ingest.stop(true);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Turns one received MQTT message into a typed record or a reason to drop it. Never throws: everything here
+ * comes from the network. The topic names the hub and the channel; the payload must agree with it, so a hub
+ * allowed (by the broker's ACL) to write only its own subtree cannot speak for another hub by lying in the JSON.
+ */
+import { parseHubTopic, DEFAULT_PREFIX } from '../shared/topics.ts';
+import { decodeAlert, decodeStats, decodeStatus, MAX_PAYLOAD_BYTES } from '../shared/payloads.ts';
+import type { Alert, Stats, Status } from '../shared/payloads.ts';
+import type { AlertRow, HubUpdate } from './store/store.ts';
+
+export const INVALID_REASONS = ['bad-topic', 'too-large', 'not-json', 'bad-version', 'schema', 'topic-mismatch'] as const;
+export type InvalidReason = (typeof INVALID_REASONS)[number];
+
+export type Classified =
+  | { kind: 'alert'; alert: Alert; row: AlertRow; hub: HubUpdate }
+  | { kind: 'stats'; stats: Stats; hub: HubUpdate }
+  | { kind: 'status'; status: Status; hub: HubUpdate }
+  | { kind: 'invalid'; reason: InvalidReason; detail: string };
+
+function reasonOf(error: string): InvalidReason {
+  if (error.startsWith('payload of')) return 'too-large';
+  if (error.startsWith('not JSON')) return 'not-json';
+  if (error.startsWith('v:')) return 'bad-version';
+  return 'schema';
+}
+
+const mismatch = (topic: { site: string; hub: string }, p: { site: string; hub: string }): Classified | undefined =>
+  topic.site === p.site && topic.hub === p.hub
+    ? undefined
+    : { kind: 'invalid', reason: 'topic-mismatch', detail: `payload names ${p.site}/${p.hub}` };
+
+export function classify(topic: string, payload: Uint8Array, now: number, prefix = DEFAULT_PREFIX): Classified {
+  const t = parseHubTopic(topic, prefix);
+  if (!t || t.channel === 'bundle') return { kind: 'invalid', reason: 'bad-topic', detail: 'not a hub alert/stats/status topic' };
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
+    return { kind: 'invalid', reason: 'too-large', detail: `${payload.byteLength} bytes > ${MAX_PAYLOAD_BYTES}` };
+  }
+  if (t.channel === 'alert') {
+    const d = decodeAlert(payload);
+    if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+    const a = d.value;
+    const bad = mismatch(t, a);
+    if (bad) return bad;
+    const row: AlertRow = {
+      site: a.site, hub: a.hub, seq: a.seq, ts: a.ts, class: a.class, confidence: a.confidence, count: a.count,
+      source: a.source, model: a.model, src: a.flow.src, dst: a.flow.dst, sport: a.flow.sport, dport: a.flow.dport,
+      proto: a.flow.proto, evidence: a.evidence ? JSON.stringify(a.evidence) : null, receivedAt: now,
+    };
+    return { kind: 'alert', alert: a, row, hub: { site: a.site, hub: a.hub, seenAt: now } };
+  }
+  if (t.channel === 'stats') {
+    const d = decodeStats(payload);
+    if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+    const bad = mismatch(t, d.value);
+    if (bad) return bad;
+    const s = d.value;
+    return { kind: 'stats', stats: s, hub: { site: s.site, hub: s.hub, seenAt: now, stats: JSON.stringify(s), statsAt: now } };
+  }
+  const d = decodeStatus(payload);
+  if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+  const bad = mismatch(t, d.value);
+  if (bad) return bad;
+  const s = d.value;
+  return { kind: 'status', status: s, hub: { site: s.site, hub: s.hub, seenAt: now, state: s.state, bundle: s.bundle } };
+}
