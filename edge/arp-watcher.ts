@@ -1,0 +1,224 @@
+/**
+ * ARP watcher: rule-based MITM evidence below the IP layer, where flow features are blind. It runs on the hub
+ * beside the model and sees the same packet batches.
+ *
+ * Rules (tuned on the real captures in ../shared/data/pcaps; see test/edge/arp-watcher.test.ts):
+ * - arp-ip-conflict: an IP bound to MAC A is claimed by MAC B while A was still claiming it within `graceMs`.
+ *   A claim after A has been silent for longer is a re-binding (DHCP gave the address to a new device): counted,
+ *   not raised.
+ * - arp-gateway-claim: a configured gateway IP is claimed by a MAC other than the one bound to it, or by a MAC
+ *   that also sends unsolicited replies for other IPs (a poisoner announcing both directions).
+ * - arp-unsolicited-reply: repeated replies nobody asked for, but only when they claim someone else's address:
+ *   the MAC claims two or more IPs by unsolicited replies at once (arpspoof/ettercap poisoning both victims), or
+ *   the IP is bound to another MAC. A device repeating its own sole binding is NOT evidence: captures taken at a
+ *   device's port miss unicast requests, and the real IoTEnsemble captures show a hub answering an unseen peer
+ *   every 12 s, 6,800 times a day.
+ * Each (kind, IP, MACs) raises at most once per `rateLimitMs`; every table is capped (oldest entries evicted).
+ */
+import type { Evidence } from '../shared/payloads.ts';
+import type { PacketBatch } from '../shared/packets.ts';
+import { ETH_ARP, ETH_IPV4, ipv4String, linkLayer, macString, newLinkInfo } from '../capture/decode.ts';
+
+export interface ArpWatcherOptions {
+  /** IPs of the site's gateways (routers): claims on them are watched closely. */
+  gatewayIps?: string[];
+  /** How long a binding's owner must be silent before another MAC may take the IP without a conflict (ms). */
+  graceMs?: number;
+  /** Window for "repeated" and "at once" (ms). */
+  windowMs?: number;
+  /** Unsolicited replies for one (IP, MAC) within the window that count as repeated. */
+  repeatThreshold?: number;
+  /** A reply answers a request for its IP seen at most this long before (ms). */
+  requestWindowMs?: number;
+  /** Same evidence (kind, IP, MACs) at most once per this interval (ms). */
+  rateLimitMs?: number;
+  /** Cap on every table (bindings, requests, counters). */
+  maxEntries?: number;
+}
+
+export interface ArpWatcherStats {
+  packets: number;
+  arpPackets: number;
+  requests: number;
+  replies: number;
+  gratuitous: number;
+  unsolicitedReplies: number;
+  malformed: number;
+  rebinds: number;
+  bindings: number;
+  evicted: number;
+  evidence: Record<Evidence['kind'], number>;
+  suppressed: number;
+}
+
+interface Binding {
+  mac: string;
+  /** Last time (ms) this MAC claimed the IP. */
+  lastMs: number;
+}
+
+interface Counter {
+  startMs: number;
+  count: number;
+}
+
+/** A Map with insertion-order eviction beyond `cap`; `touch` moves a key to the young end. */
+class CappedMap<V> extends Map<string, V> {
+  constructor(
+    private readonly cap: number,
+    private readonly onEvict: () => void,
+  ) {
+    super();
+  }
+  touch(key: string, value: V): void {
+    this.delete(key);
+    this.set(key, value);
+    if (this.size > this.cap) {
+      this.delete(this.keys().next().value as string);
+      this.onEvict();
+    }
+  }
+}
+
+export class ArpWatcher {
+  private readonly gateways: Set<string>;
+  private readonly graceMs: number;
+  private readonly windowMs: number;
+  private readonly repeat: number;
+  private readonly requestWindowMs: number;
+  private readonly rateLimitMs: number;
+  private readonly bindings: CappedMap<Binding>;
+  /** Target IP → last time (ms) someone asked for it. */
+  private readonly asked: CappedMap<number>;
+  /** "ip mac" → unsolicited replies in the current window. */
+  private readonly unsolicited: CappedMap<Counter>;
+  /** MAC → (IP → last unsolicited reply ms) for the "claims several IPs at once" test. */
+  private readonly claimsByMac: CappedMap<Map<string, number>>;
+  private readonly lastRaised: CappedMap<number>;
+  private readonly li = newLinkInfo();
+  private readonly s: ArpWatcherStats = {
+    packets: 0, arpPackets: 0, requests: 0, replies: 0, gratuitous: 0, unsolicitedReplies: 0, malformed: 0,
+    rebinds: 0, bindings: 0, evicted: 0, suppressed: 0,
+    evidence: { 'arp-ip-conflict': 0, 'arp-unsolicited-reply': 0, 'arp-gateway-claim': 0 },
+  };
+
+  constructor(opts: ArpWatcherOptions = {}) {
+    this.gateways = new Set(opts.gatewayIps ?? []);
+    this.graceMs = opts.graceMs ?? 300_000;
+    this.windowMs = opts.windowMs ?? 60_000;
+    this.repeat = opts.repeatThreshold ?? 3;
+    this.requestWindowMs = opts.requestWindowMs ?? 5_000;
+    this.rateLimitMs = opts.rateLimitMs ?? 60_000;
+    const cap = opts.maxEntries ?? 4096;
+    const evict = () => void this.s.evicted++;
+    this.bindings = new CappedMap(cap, evict);
+    this.asked = new CappedMap(cap, evict);
+    this.unsolicited = new CappedMap(cap, evict);
+    this.claimsByMac = new CappedMap(cap, evict);
+    this.lastRaised = new CappedMap(cap, evict);
+  }
+
+  /** Looks at every ARP packet of the batch; returns the evidence it raised (usually none). */
+  push(batch: PacketBatch): Evidence[] {
+    const out: Evidence[] = [];
+    const d = batch.data;
+    const li = this.li;
+    this.s.packets += batch.count;
+    for (let i = 0; i < batch.count; i++) {
+      if (!linkLayer(d, batch.offsets[i], batch.lengths[i], batch.linkTypes[i], li) || li.etherType !== ETH_ARP) continue;
+      this.s.arpPackets++;
+      const p = li.l3;
+      const end = batch.offsets[i] + batch.lengths[i];
+      // Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4, 28 bytes.
+      if (p + 28 > end || ((d[p] << 8) | d[p + 1]) !== 1 || ((d[p + 2] << 8) | d[p + 3]) !== ETH_IPV4 || d[p + 4] !== 6 || d[p + 5] !== 4) {
+        this.s.malformed++;
+        continue;
+      }
+      this.arp(d, p, batch.timestampsUs[i] / 1000, out);
+    }
+    this.s.bindings = this.bindings.size;
+    return out;
+  }
+
+  stats(): ArpWatcherStats {
+    return { ...this.s, evidence: { ...this.s.evidence }, bindings: this.bindings.size };
+  }
+
+  private arp(d: Uint8Array, p: number, nowMs: number, out: Evidence[]): void {
+    const op = (d[p + 6] << 8) | d[p + 7];
+    const senderMac = macString(d, p + 8);
+    const senderIp = ipv4String(d, p + 14);
+    const targetIp = ipv4String(d, p + 24);
+    const gratuitous = senderIp === targetIp;
+    if (gratuitous) this.s.gratuitous++;
+    if (op === 1) {
+      this.s.requests++;
+      if (!gratuitous) this.asked.touch(targetIp, nowMs);
+    } else if (op === 2) {
+      this.s.replies++;
+    } else {
+      return; // RARP and friends
+    }
+    if (senderIp === '0.0.0.0') return; // an address probe claims nothing
+    const prev = this.bindings.get(senderIp);
+    const otherOwner = prev && prev.mac !== senderMac && nowMs - prev.lastMs <= this.graceMs ? prev : undefined;
+
+    if (otherOwner) {
+      this.raise(out, nowMs, 'arp-ip-conflict', senderIp, [otherOwner.mac, senderMac],
+        `${senderIp} claimed by ${senderMac} while bound to ${otherOwner.mac} (seen ${Math.round((nowMs - otherOwner.lastMs) / 1000)} s ago)`);
+    } else if (prev && prev.mac !== senderMac) {
+      this.s.rebinds++;
+    }
+    const isGateway = this.gateways.has(senderIp);
+    if (isGateway && otherOwner) {
+      this.raise(out, nowMs, 'arp-gateway-claim', senderIp, [otherOwner.mac, senderMac],
+        `gateway ${senderIp} claimed by ${senderMac}; its binding is ${otherOwner.mac}`);
+    }
+
+    if (op === 2 && !gratuitous) {
+      const askedAt = this.asked.get(senderIp);
+      if (askedAt === undefined || nowMs - askedAt > this.requestWindowMs) this.unsolicitedReply(senderIp, senderMac, nowMs, !!otherOwner, isGateway, out);
+    }
+    // A conflicting claim does not take the binding over: the first owner keeps it until silent for graceMs.
+    if (!otherOwner) this.bindings.touch(senderIp, { mac: senderMac, lastMs: nowMs });
+  }
+
+  private unsolicitedReply(ip: string, mac: string, nowMs: number, conflict: boolean, isGateway: boolean, out: Evidence[]): void {
+    this.s.unsolicitedReplies++;
+    const key = `${ip} ${mac}`;
+    let c = this.unsolicited.get(key);
+    if (!c || nowMs - c.startMs > this.windowMs) c = { startMs: nowMs, count: 0 };
+    c.count++;
+    this.unsolicited.touch(key, c);
+
+    let claims = this.claimsByMac.get(mac);
+    if (!claims) claims = new Map();
+    claims.set(ip, nowMs);
+    for (const [k, t] of claims) if (nowMs - t > this.windowMs) claims.delete(k);
+    if (claims.size > 16) claims.delete(claims.keys().next().value as string);
+    this.claimsByMac.touch(mac, claims);
+
+    if (c.count < this.repeat) return;
+    const several = claims.size >= 2;
+    if (!several && !conflict) return;
+    const others = [...claims.keys()].filter((k) => k !== ip);
+    const why = conflict ? `${ip} belongs to another MAC` : `${mac} also claims ${others.join(', ')}`;
+    this.raise(out, nowMs, 'arp-unsolicited-reply', ip, [mac],
+      `${c.count} unsolicited ARP replies in ${Math.round((nowMs - c.startMs) / 1000)} s say ${ip} is at ${mac}; ${why}`);
+    if (isGateway && several) {
+      this.raise(out, nowMs, 'arp-gateway-claim', ip, [mac], `gateway ${ip} claimed by unsolicited replies from ${mac}, which also claims ${others.join(', ')}`);
+    }
+  }
+
+  private raise(out: Evidence[], nowMs: number, kind: Evidence['kind'], ip: string, macs: string[], detail: string): void {
+    const key = `${kind} ${ip} ${macs.join(',')}`;
+    const last = this.lastRaised.get(key);
+    if (last !== undefined && nowMs - last < this.rateLimitMs) {
+      this.s.suppressed++;
+      return;
+    }
+    this.lastRaised.touch(key, nowMs);
+    this.s.evidence[kind]++;
+    out.push({ kind, ip, macs, detail: detail.slice(0, 256) });
+  }
+}
