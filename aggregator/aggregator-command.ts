@@ -1,0 +1,71 @@
+/**
+ * `iot-ids aggregator --broker mqtt://HOST:PORT [--db FILE | --db postgres://...] [--http PORT] [--token T]
+ *  [--group G] [--prefix P] [--retention-hours H]`: runs the fleet aggregator until SIGINT/SIGTERM.
+ */
+import { defineCommand } from 'citty';
+import { IdsError } from '../shared/errors.ts';
+import { startAggregator } from './aggregator.ts';
+
+function intArg(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new IdsError('BAD_OPTION', `--${name} must be an integer in [${min}, ${max}], got "${v}"`);
+  return n;
+}
+
+export const aggregator = defineCommand({
+  meta: { name: 'aggregator', description: 'Fleet aggregator: MQTT → SQLite/PostgreSQL, incidents, HTTP API and live dashboard' },
+  args: {
+    broker: { type: 'string', description: 'MQTT broker URL (mqtt://, mqtts://, ws://)', default: 'mqtt://127.0.0.1:1883' },
+    db: { type: 'string', description: 'SQLite file or postgres://user@host/db[?schema=NAME]', default: 'aggregator.db' },
+    http: { type: 'string', description: 'HTTP port for the API and dashboard (0 = any free port)', default: '8080' },
+    host: { type: 'string', description: 'HTTP listen address', default: '127.0.0.1' },
+    token: { type: 'string', description: 'access token for the API and dashboard (env IOT_IDS_TOKEN)' },
+    auth: { type: 'boolean', description: 'require a token (--no-auth: open access, local demo only)', default: true },
+    group: { type: 'string', description: 'shared-subscription group: instances with the same group split the load' },
+    prefix: { type: 'string', description: 'topic prefix', default: 'ids/v1' },
+    'client-id': { type: 'string', description: 'MQTT client id (fixed, for the persistent session)' },
+    username: { type: 'string', description: 'MQTT username (env IOT_IDS_MQTT_USERNAME)' },
+    password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
+    'mqtt-version': { type: 'string', description: '5 or 4 (MQTT 3.1.1)', default: '5' },
+    'retention-hours': { type: 'string', description: 'roll raw alerts older than this into hourly counts' },
+  },
+  async run({ args }) {
+    const token = args.token ?? process.env.IOT_IDS_TOKEN;
+    if (!args.auth && token) throw new IdsError('BAD_OPTION', '--no-auth and --token contradict each other');
+    if (!token) {
+      console.warn('\n  *** WARNING: the aggregator API and dashboard are OPEN: no --token given. ***');
+      console.warn('  *** Anyone who can reach the HTTP port reads every alert. Local demo only. ***\n');
+    }
+    const version = intArg('mqtt-version', args['mqtt-version'], 4, 5) as 4 | 5;
+    const agg = await startAggregator({
+      broker: args.broker,
+      db: args.db,
+      http: intArg('http', args.http, 0, 65535),
+      host: args.host,
+      token: token || undefined,
+      group: args.group,
+      prefix: args.prefix,
+      clientId: args['client-id'],
+      username: args.username ?? process.env.IOT_IDS_MQTT_USERNAME,
+      password: args.password ?? process.env.IOT_IDS_MQTT_PASSWORD,
+      protocolVersion: version,
+      retentionHours: intArg('retention-hours', args['retention-hours'], 1, 24 * 365 * 10),
+    });
+    console.log(`aggregator: consuming ${agg.consumer.filters.join(', ')} from ${args.broker} into ${agg.store.kind}`);
+    if (agg.url) console.log(`aggregator: dashboard and API at ${agg.url}/${token ? '?token=…' : ''}`);
+    await new Promise<void>((resolve) => {
+      let closing = false;
+      const stop = () => {
+        if (closing) return;
+        closing = true;
+        console.log('aggregator: stopping (committing what was read)');
+        agg.close().then(resolve, (e) => (console.error(e), resolve()));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  },
+});
+
+export default aggregator;

@@ -1,0 +1,171 @@
+/**
+ * Puts the aggregator together: store → ingest (batches, dedup, acks) → MQTT consumer; each commit feeds the
+ * correlator and the live bus; incidents are stored and published on the fleet incident topic; the HTTP server
+ * serves the API, the SSE stream and the dashboard. `close()` undoes it in reverse order.
+ */
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_PREFIX, incidentTopic } from '../shared/topics.ts';
+import { encodeIncident, type Incident } from '../shared/payloads.ts';
+import { Consumer } from './consumer.ts';
+import { Correlator, type CorrelatorOptions } from './correlator.ts';
+import { Ingest } from './ingest.ts';
+import { LiveBus, type TotalsEvent } from './live.ts';
+import { buildHttp } from './http.ts';
+import { openStore } from './store/open.ts';
+import { HOUR_MS, type Store } from './store/store.ts';
+
+export interface AggregatorOptions {
+  broker: string;
+  /** A SQLite file, a postgres:// URL, or an opened Store. */
+  db: string | Store;
+  /** HTTP port (0 = any free one); undefined = no HTTP server. */
+  http?: number;
+  host?: string;
+  token?: string;
+  group?: string;
+  prefix?: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  protocolVersion?: 4 | 5;
+  retentionHours?: number;
+  maxBatch?: number;
+  flushDelayMs?: number;
+  correlation?: Partial<Omit<CorrelatorOptions, 'now' | 'onIncident'>>;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface Aggregator {
+  store: Store;
+  ingest: Ingest;
+  consumer: Consumer;
+  correlator: Correlator;
+  live: LiveBus;
+  http?: FastifyInstance;
+  /** Base URL of the HTTP server, when there is one. */
+  url?: string;
+  /** Graceful by default (commit and ack what was read); `abrupt` drops everything as a crash would. */
+  close(abrupt?: boolean): Promise<void>;
+}
+
+export const defaultClientId = (group?: string): string =>
+  group ? `iot-ids-aggregator-${group}-${hostname()}` : 'iot-ids-aggregator';
+
+export async function startAggregator(o: AggregatorOptions): Promise<Aggregator> {
+  const now = o.now ?? Date.now;
+  const log = o.log ?? ((l: string) => console.warn(l));
+  const prefix = o.prefix ?? DEFAULT_PREFIX;
+  const started = now();
+  const store = typeof o.db === 'string' ? await openStore(o.db) : o.db;
+  const live = new LiveBus(now);
+  let consumer: Consumer | undefined;
+
+  // Incidents are written and published in the order the correlator made them.
+  let incidentChain: Promise<void> = Promise.resolve();
+  const onIncident = (i: Incident) => {
+    live.emit('incident', i);
+    incidentChain = incidentChain.then(async () => {
+      try {
+        await store.upsertIncident(i);
+        await consumer?.publish(incidentTopic(prefix), encodeIncident(i));
+      } catch (e) {
+        log(`aggregator: incident ${i.id}: ${(e as Error).message}`);
+      }
+    });
+  };
+  const correlator = new Correlator({ ...o.correlation, now, onIncident });
+  correlator.restore(await store.incidents('open'));
+
+  const ingest = new Ingest({
+    store, prefix, now, log, maxBatch: o.maxBatch, flushDelayMs: o.flushDelayMs,
+    onCommit: (c) => {
+      if (c.alerts.length) {
+        live.count(c.alerts.map((a) => a.class));
+        correlator.onAlerts(c.alerts);
+      }
+      for (const s of c.stats) correlator.onStats(s);
+      for (const s of c.statuses) {
+        correlator.onStatus(s);
+        live.emit('hub', { site: s.site, hub: s.hub, state: s.state, bundle: s.bundle, lastSeen: c.at });
+      }
+    },
+  });
+  consumer = new Consumer({
+    broker: o.broker, clientId: o.clientId ?? defaultClientId(o.group), ingest, prefix, group: o.group,
+    username: o.username, password: o.password, protocolVersion: o.protocolVersion, log,
+  });
+  try {
+    await consumer.start();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+
+  let totals: TotalsEvent | undefined;
+  const extras = () => ({
+    incidents: { open: correlator.openIncidents().length },
+    invalid: { total: ingest.counters.invalid, byReason: { ...ingest.counters.invalidByReason } },
+    ingest: {
+      received: ingest.counters.received, stored: ingest.counters.stored, duplicates: ingest.counters.duplicates,
+      batches: ingest.counters.batches, storeErrors: ingest.counters.storeErrors,
+    },
+    uptimeSec: (now() - started) / 1000,
+  });
+
+  let http: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (o.http !== undefined) {
+    http = await buildHttp({
+      store, live, token: o.token, summaryExtras: extras,
+      openIncidents: () => correlator.openIncidents(), lastTotals: () => totals,
+    });
+    const host = o.host ?? '127.0.0.1';
+    await http.listen({ port: o.http, host });
+    const addr = http.server.address() as { port: number };
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+  }
+
+  // Once a second: close finished rate seconds, let the correlator age its windows, push fleet totals to live views.
+  let totalsBusy = false;
+  const second = setInterval(() => {
+    live.tick();
+    correlator.tick();
+    if (live.listenerCount('totals') === 0 || totalsBusy) return;
+    totalsBusy = true;
+    Promise.all([store.summary(), store.hubs()])
+      .then(([s, hubs]) => {
+        totals = {
+          alerts: s.alerts, classes: s.classes, hubsOnline: hubs.filter((h) => h.state === 'online').length,
+          hubsOffline: hubs.filter((h) => h.state === 'offline').length,
+          openIncidents: correlator.openIncidents().length, invalid: ingest.counters.invalid,
+        };
+        live.emit('totals', totals);
+      })
+      .catch((e) => log(`aggregator: totals: ${(e as Error).message}`))
+      .finally(() => (totalsBusy = false));
+  }, 1000);
+
+  let retention: ReturnType<typeof setInterval> | undefined;
+  if (o.retentionHours !== undefined) {
+    const roll = () =>
+      store.rollup(now() - o.retentionHours! * HOUR_MS)
+        .then((r) => r.rolled && log(`aggregator: rolled ${r.rolled} alerts older than ${o.retentionHours} h into hourly counts`))
+        .catch((e) => log(`aggregator: retention rollup failed: ${(e as Error).message}`));
+    void roll();
+    retention = setInterval(roll, 10 * 60_000);
+  }
+
+  return {
+    store, ingest, consumer, correlator, live, http, url,
+    async close(abrupt = false) {
+      clearInterval(second);
+      if (retention) clearInterval(retention);
+      await http?.close();
+      await consumer!.stop(abrupt);
+      await incidentChain;
+      await store.close();
+    },
+  };
+}

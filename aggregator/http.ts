@@ -1,0 +1,194 @@
+/**
+ * The operators' HTTP interface (fastify): JSON API with declared schemas, the SSE live stream and the dashboard.
+ * Access: with a token, every route needs it, as `Authorization: Bearer T`, `?token=T` (for a browser's first
+ * visit and EventSource) or the HttpOnly SameSite=Strict cookie that `GET /?token=T` sets for the page's own
+ * requests. Without a token the server is open: only for a local demo (the CLI warns loudly).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { IdsError, isIdsError } from '../shared/errors.ts';
+import type { Store, AlertRow } from './store/store.ts';
+import type { LiveBus, TotalsEvent } from './live.ts';
+import * as S from './schemas.ts';
+
+export interface HttpDeps {
+  store: Store;
+  live: LiveBus;
+  token?: string;
+  /** The summary's in-memory parts (this instance's ingest counters, open incidents). */
+  summaryExtras: () => Omit<S.SummaryBody, 'alerts' | 'verdicts' | 'classes' | 'rawAlerts' | 'hubs'>;
+  openIncidents: () => unknown[];
+  lastTotals: () => TotalsEvent | undefined;
+}
+
+const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url));
+const require = createRequire(import.meta.url);
+const COOKIE = 'iot_ids_token';
+
+interface Asset {
+  type: string;
+  body: Buffer;
+}
+
+function loadAssets(): Record<string, Asset> {
+  const a = (file: string, type: string): Asset => ({ type, body: readFileSync(file) });
+  return {
+    '/': a(join(PUBLIC, 'index.html'), 'text/html; charset=utf-8'),
+    '/app.js': a(join(PUBLIC, 'app.js'), 'text/javascript; charset=utf-8'),
+    '/style.css': a(join(PUBLIC, 'style.css'), 'text/css; charset=utf-8'),
+    '/vendor/uplot.js': a(require.resolve('uplot/dist/uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
+    '/vendor/uplot.css': a(require.resolve('uplot/dist/uPlot.min.css'), 'text/css; charset=utf-8'),
+  };
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+
+function cookieToken(req: FastifyRequest): string | undefined {
+  const h = req.headers.cookie;
+  if (!h) return undefined;
+  for (const part of h.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === COOKIE) {
+      try {
+        return decodeURIComponent(v.join('='));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function presented(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Bearer ')) return h.slice(7);
+  const q = (req.query as Record<string, unknown> | undefined)?.token;
+  if (typeof q === 'string') return q;
+  return cookieToken(req);
+}
+
+/** since/until: ms since the epoch or an ISO 8601 date. */
+function timeParam(name: string, v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n)) throw new IdsError('BAD_OPTION', `${name}: "${v.slice(0, 40)}" is neither ms since the epoch nor an ISO date`);
+  return n;
+}
+
+const alertOut = (r: AlertRow) => {
+  let evidence: unknown = null;
+  if (r.evidence) {
+    try {
+      evidence = JSON.parse(r.evidence);
+    } catch {
+      evidence = null;
+    }
+  }
+  return { ...r, evidence };
+};
+
+export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  const assets = loadAssets();
+  const streams = new Set<FastifyReply>();
+  const { token, store, live } = deps;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!token) return;
+    const t = presented(req);
+    if (t !== undefined && sameSecret(t, token)) {
+      if (req.url === '/' || req.url.startsWith('/?')) {
+        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
+      }
+      return;
+    }
+    reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'UNAUTHORIZED', message: 'a valid token is required' });
+    return reply;
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (isIdsError(err, 'BAD_OPTION')) return reply.code(400).send({ error: err.code, message: err.message });
+    const e = err as { statusCode?: number; validation?: unknown; message: string; code?: string };
+    if (e.validation) return reply.code(400).send({ error: 'BAD_OPTION', message: e.message });
+    const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
+    return reply.code(status).send({ error: isIdsError(err) ? err.code : status === 500 ? 'INTERNAL' : e.code ?? 'BAD_REQUEST', message: e.message });
+  });
+
+  app.addHook('preClose', async () => {
+    for (const r of streams) r.raw.end();
+    streams.clear();
+  });
+
+  for (const [path, asset] of Object.entries(assets)) {
+    app.get(path, async (_req, reply) => {
+      reply.header('cache-control', 'no-cache').type(asset.type).send(asset.body);
+    });
+  }
+
+  app.get('/api/summary', { schema: { querystring: S.tokenQuery, response: { 200: S.summary } } }, async () => {
+    const s = await store.summary();
+    const hubs = await store.hubs();
+    const count = (st: string) => hubs.filter((h) => h.state === st).length;
+    return {
+      ...s,
+      hubs: { total: hubs.length, online: count('online'), offline: count('offline'), unknown: count('unknown') },
+      ...deps.summaryExtras(),
+    };
+  });
+
+  app.get('/api/hubs', { schema: { querystring: S.tokenQuery, response: { 200: S.hubsBody } } }, async () => ({ hubs: await store.hubs() }));
+
+  app.get<{ Querystring: S.AlertsQuery }>('/api/alerts', { schema: { querystring: S.alertsQuery, response: { 200: S.alertsBody } } },
+    async (req) => {
+      const q = req.query;
+      const rows = await store.queryAlerts({
+        site: q.site, hub: q.hub, class: q.class, since: timeParam('since', q.since), until: timeParam('until', q.until), limit: q.limit,
+      });
+      return { alerts: rows.map(alertOut) };
+    });
+
+  app.get<{ Querystring: S.HourlyQuery }>('/api/hourly', { schema: { querystring: S.hourlyQuery, response: { 200: S.hourlyBody } } },
+    async (req) => {
+      const q = req.query;
+      return { hours: await store.hourly({ site: q.site, hub: q.hub, class: q.class, since: timeParam('since', q.since), until: timeParam('until', q.until) }) };
+    });
+
+  app.get<{ Querystring: { state?: 'open' | 'closed' } }>('/api/incidents',
+    { schema: { querystring: S.incidentsQuery, response: { 200: S.incidentsBody } } },
+    async (req) => ({ incidents: await store.incidents(req.query.state) }));
+
+  app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write('retry: 2000\n\n');
+    send('hello', { rates: live.recent(), totals: deps.lastTotals() ?? null, incidents: deps.openIncidents(), hubs: await store.hubs() });
+    const on = {
+      rate: (p: unknown) => send('rate', p),
+      incident: (i: unknown) => send('incident', i),
+      hub: (h: unknown) => send('hub', h),
+      totals: (t: unknown) => send('totals', t),
+    };
+    for (const [k, f] of Object.entries(on)) live.on(k as 'rate', f);
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    streams.add(reply);
+    req.raw.on('close', () => {
+      clearInterval(ping);
+      for (const [k, f] of Object.entries(on)) live.off(k as 'rate', f);
+      streams.delete(reply);
+    });
+  });
+
+  return app;
+}
