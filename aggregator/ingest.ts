@@ -67,6 +67,8 @@ export class Ingest {
     invalidByReason: Object.fromEntries(INVALID_REASONS.map((r) => [r, 0])) as Record<InvalidReason, number>,
   };
   private batch: Batch | undefined;
+  /** Batches that reached maxBatch while a write was in flight, oldest first. */
+  private readonly full: Batch[] = [];
   private writing: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   private stopped = false;
@@ -113,13 +115,17 @@ export class Ingest {
         b.hubs.push(c.hub);
         break;
     }
+    if (b.size >= this.maxBatch) {
+      this.full.push(b);
+      this.batch = undefined;
+    }
     this.schedule();
   }
 
   /** Writes everything received so far; resolves when it is committed and acked. */
   async flush(): Promise<void> {
     this.clearTimer();
-    while (this.writing || this.batch) {
+    while (this.writing || this.batch || this.full.length) {
       if (this.writing) await this.writing;
       else this.startWrite();
     }
@@ -129,6 +135,7 @@ export class Ingest {
   async stop(drop = false): Promise<void> {
     if (drop) {
       this.batch = undefined;
+      this.full.length = 0;
       this.clearTimer();
     } else {
       await this.flush();
@@ -164,26 +171,28 @@ export class Ingest {
 
   private schedule(): void {
     if (this.writing) return; // the running write picks the batch up when it ends
-    if (this.batch && this.batch.size >= this.maxBatch) {
-      this.clearTimer();
+    if (this.full.length) {
       this.startWrite();
       return;
     }
     if (this.timer !== undefined) return;
     const fire = () => {
       this.timer = undefined;
-      if (!this.writing && this.batch) this.startWrite();
+      if (!this.writing && (this.batch || this.full.length)) this.startWrite();
     };
     this.timer = this.flushDelayMs > 0 ? setTimeout(fire, this.flushDelayMs) : setImmediate(fire);
   }
 
   private startWrite(): void {
-    const b = this.batch;
+    const b = this.full.shift() ?? this.batch;
     if (!b) return;
-    this.batch = undefined;
+    if (b === this.batch) {
+      this.batch = undefined;
+      this.clearTimer();
+    }
     this.writing = this.write(b).finally(() => {
       this.writing = undefined;
-      if (this.batch && !this.stopped) this.schedule();
+      if ((this.batch || this.full.length) && !this.stopped) this.schedule();
     });
   }
 
