@@ -107,3 +107,38 @@ export function argmaxRows(P: Float32Array, classes: number): Int32Array {
   }
   return out;
 }
+
+export interface Throughput {
+  flowsPerSec: number;
+  /** Median milliseconds per batch. */
+  msPerBatch: number;
+  runs: number;
+  batch: number;
+}
+
+/**
+ * Inference throughput: `warmup` batches, then `runs` timed batches of `batch` rows; the median batch time
+ * gives flows/s (medians, because these machines are shared and noisy).
+ */
+export async function measureThroughput(
+  session: Session,
+  X: Float32Array,
+  features: number,
+  opts: { batch?: number; runs?: number; warmup?: number } = {},
+): Promise<Throughput> {
+  const batch = opts.batch ?? 256;
+  const runs = opts.runs ?? 15;
+  const rows = Math.floor(X.length / features);
+  if (rows < batch) throw new IdsError('BAD_OPTION', `throughput: need ${batch} rows, got ${rows}`);
+  const B = X.subarray(0, batch * features);
+  for (let i = 0; i < (opts.warmup ?? 3); i++) await session.run(B, batch, undefined, batch);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await session.run(B, batch, undefined, batch);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const m = times.length % 2 ? times[times.length >> 1] : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
+  return { flowsPerSec: (batch * 1000) / m, msPerBatch: m, runs, batch };
+}
