@@ -1,0 +1,142 @@
+/**
+ * `iot-ids train` (npm run train -- ...): parses options, then hands over to runTraining (train.ts).
+ * Ctrl-C once: the current batch finishes, a checkpoint is written and the command exits cleanly
+ * (continue with --resume --out DIR); Ctrl-C twice: exit at once.
+ */
+import { defineCommand } from 'citty';
+import { existsSync, readFileSync } from 'node:fs';
+import { IdsError, isIdsError } from '../shared/errors.ts';
+import { CICIDS2017_GROUPS, BINARY_ANOMALY, type LabelMap } from '../shared/labels.ts';
+import type { PortPolicy } from '../shared/features.ts';
+import { runTraining, type RunOptions } from './train.ts';
+import type { BackendChoice } from './backend/index.ts';
+import type { ClassWeighting } from './recipes.ts';
+
+const NAMED_MAPS: Record<string, LabelMap> = { cicids2017: CICIDS2017_GROUPS, binary: BINARY_ANOMALY };
+
+/** --map: a named map (cicids2017, binary), an inline JSON object, or a path to a JSON file. */
+export function parseLabelMap(value: string): { map: LabelMap; source: string } {
+  if (NAMED_MAPS[value]) return { map: NAMED_MAPS[value], source: value };
+  let text = value;
+  let source = 'inline';
+  if (!value.trim().startsWith('{')) {
+    if (!existsSync(value)) {
+      throw new IdsError('BAD_OPTION', `--map ${value}: not a named map (${Object.keys(NAMED_MAPS).join(', ')}), not JSON and not a file`);
+    }
+    text = readFileSync(value, 'utf8');
+    source = value;
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `--map ${source}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new IdsError('BAD_OPTION', `--map ${source}: expected a JSON object {"raw label": "class"}`);
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v !== 'string' || v.length === 0) throw new IdsError('BAD_OPTION', `--map ${source}: label "${k}" maps to ${JSON.stringify(v)}, expected a class name`);
+  }
+  if (Object.keys(obj).length === 0) throw new IdsError('BAD_OPTION', `--map ${source}: the map is empty`);
+  return { map: obj as LabelMap, source };
+}
+
+function num(name: string, v: unknown, integer = false): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (Array.isArray(v)) throw new IdsError('BAD_OPTION', `--${name} given ${v.length} times; give it once`);
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new IdsError('BAD_OPTION', `--${name} ${String(v)}: expected ${integer ? 'an integer' : 'a number'}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new IdsError('BAD_OPTION', `--${name} ${String(v)}: expected one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+/** The command-line arguments (as citty parses them) as RunOptions; every bad value is a BAD_OPTION naming the flag. */
+export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
+  const data = list(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
+  if (data.length === 0) throw new IdsError('BAD_OPTION', '--data FILE-or-FOLDER is required (repeat it for several)');
+  const map = args.map !== undefined ? parseLabelMap(String(args.map)) : undefined;
+  return {
+    data,
+    label: args.label as string | undefined,
+    map: map?.map,
+    mapSource: map?.source,
+    seed: num('seed', args.seed, true),
+    epochs: num('epochs', args.epochs, true),
+    batchSize: num('batch', args.batch, true),
+    learningRate: num('lr', args.lr),
+    valFraction: num('val-fraction', args['val-fraction']),
+    patience: num('patience', args.patience, true),
+    maxRows: num('max-rows', args['max-rows'], true),
+    recipe: oneOf('recipe', args.recipe, ['paper', 'default'] as const),
+    ports: oneOf<PortPolicy>('ports', args.ports, ['none', 'dst', 'both']),
+    backend: oneOf<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
+    lrSchedule: oneOf('schedule', args.schedule, ['constant', 'cosine', 'plateau'] as const),
+    logScale: oneOf('log-scale', args['log-scale'], ['none', 'auto'] as const),
+    classWeights: oneOf<ClassWeighting>('class-weights', args['class-weights'], ['none', 'balanced', 'sqrt']),
+    drop: list(args.drop).flatMap((d) => d.split(',')).filter(Boolean),
+    dedupe: !!args.dedupe,
+    out: args.out as string | undefined,
+    resume: !!args.resume,
+    baseline: args.baseline !== false,
+    export: !!args.export,
+  };
+}
+
+export default defineCommand({
+  meta: { name: 'train', description: 'Train the CNN-LSTM on flow CSVs, evaluate it beside a random forest, write a report' },
+  args: {
+    data: { type: 'string', description: 'CSV file or folder of CSVs (repeat for several)', required: true },
+    label: { type: 'string', description: 'label column (default Cat)' },
+    map: { type: 'string', description: 'label map: cicids2017, binary, a JSON object or a JSON file; labels it leaves out are dropped' },
+    recipe: { type: 'string', description: 'paper | default (default: default)' },
+    seed: { type: 'string', description: 'seed for split, initialisation and batch order (default 1)' },
+    epochs: { type: 'string', description: 'override the recipe' },
+    batch: { type: 'string', description: 'override the recipe' },
+    lr: { type: 'string', description: 'override the recipe' },
+    'val-fraction': { type: 'string', description: 'validation share of the training split (0 = none)' },
+    schedule: { type: 'string', description: 'constant | cosine | plateau' },
+    'log-scale': { type: 'string', description: 'none | auto (log1p on heavy-tailed features)' },
+    'class-weights': { type: 'string', description: 'none | balanced | sqrt' },
+    patience: { type: 'string', description: 'early-stopping patience in epochs' },
+    ports: { type: 'string', description: 'none | dst | both (default dst)' },
+    drop: { type: 'string', description: 'extra columns to drop (repeat or comma-separate)' },
+    dedupe: { type: 'boolean', description: 'remove exact duplicate rows before splitting' },
+    'max-rows': { type: 'string', description: 'read at most this many rows' },
+    out: { type: 'string', description: 'output folder (default runs/<timestamp>)' },
+    resume: { type: 'boolean', description: 'continue an interrupted run from OUT/checkpoints' },
+    backend: { type: 'string', description: 'auto | wasm | cpu | node' },
+    export: { type: 'boolean', description: 'export to ONNX and bundle after training' },
+    baseline: { type: 'boolean', default: true, description: 'train the random-forest baseline (--no-baseline to skip)' },
+  },
+  async run({ args }) {
+    const ac = new AbortController();
+    let presses = 0;
+    const onSigint = () => {
+      if (++presses > 1) process.exit(130);
+      console.error('\ninterrupt: finishing this batch and saving a checkpoint (Ctrl-C again to quit at once)');
+      ac.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const opts = optionsFromArgs(args as Record<string, unknown>);
+      const res = await runTraining({ ...opts, signal: ac.signal, progress: process.stderr.isTTY, log: (l) => console.log(l) });
+      if (res.interrupted) process.exitCode = 130;
+      else console.log(`done: ${res.outDir}`);
+    } catch (e) {
+      if (isIdsError(e)) {
+        console.error(`error [${e.code}]: ${e.message}`);
+        process.exitCode = 1;
+      } else throw e;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+});

@@ -1,0 +1,272 @@
+/**
+ * The training pipeline as one function: load → split (70/30, optional validation from train) → fit the scaler
+ * on training rows → train the CNN-LSTM → evaluate on the test split → baseline on the same split → write the
+ * run folder (report.json/.md, SVG plots, model/, scaler.json, checkpoints/). The CLI (train-command.ts), tests
+ * and other stages call this; it never exits the process.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { LabelMap } from '../shared/labels.ts';
+import type { PortPolicy } from '../shared/features.ts';
+import type { ScalerSpec } from '../shared/scaler.ts';
+import { IdsError } from '../shared/errors.ts';
+import { resolveRecipe, classWeightsFor, type Recipe, type RecipeOverrides } from './recipes.ts';
+import { argmaxRows, computeMetrics, type Metrics } from './eval/metrics.ts';
+import { writeReport, type TrainReport } from './eval/report.ts';
+import { runBaseline, type BaselineResult } from './baseline/run.ts';
+import type { ForestOptions } from './baseline/random-forest.ts';
+import type { BackendChoice } from './backend/index.ts';
+import type { EpochLog, TrainSet } from './train-loop.ts';
+import type { Dataset } from './data/dataset.ts';
+
+export interface RunOptions extends RecipeOverrides {
+  data: string[];
+  label?: string;
+  map?: LabelMap;
+  /** How the map was given ('cicids2017', 'binary', a file path, 'inline'), for the report. */
+  mapSource?: string;
+  recipe?: string;
+  seed?: number;
+  ports?: PortPolicy;
+  dedupe?: boolean;
+  drop?: string[];
+  maxRows?: number;
+  out?: string;
+  resume?: boolean;
+  backend?: BackendChoice;
+  baseline?: boolean;
+  forest?: ForestOptions;
+  export?: boolean;
+  progress?: boolean;
+  signal?: AbortSignal;
+  /** Status lines (loading, split sizes, results); default: none. */
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  outDir: string;
+  /** Present when the run finished; absent when it was interrupted (a checkpoint is left for --resume). */
+  report?: TrainReport;
+  interrupted: boolean;
+}
+
+export const DEFAULT_SEED = 1;
+
+export function defaultOutDir(now = new Date()): string {
+  const ts = now.toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
+  return join('runs', ts);
+}
+
+function subset(ds: Dataset, X: Float32Array, rows: Uint32Array, classes: number): TrainSet {
+  const y = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) y[i] = ds.y[rows[i]];
+  return { X, y, rows: rows.length, features: ds.features.length, classes };
+}
+
+function countClasses(ds: Dataset, rows: Uint32Array): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(ds.labels.map((l) => [l, 0]));
+  for (let i = 0; i < rows.length; i++) counts[ds.labels[ds.y[rows[i]]]]++;
+  return counts;
+}
+
+export async function runTraining(opts: RunOptions): Promise<RunResult> {
+  const log = opts.log ?? (() => {});
+  if (!opts.data || opts.data.length === 0) throw new IdsError('BAD_OPTION', '--data: give at least one CSV file or folder');
+  const seed = opts.seed ?? DEFAULT_SEED;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new IdsError('BAD_OPTION', `--seed ${seed}: expected an integer in [0, 2^32)`);
+  const recipe: Recipe = resolveRecipe(opts.recipe, opts);
+  const outDir = resolve(opts.out ?? defaultOutDir());
+  if (opts.resume && !existsSync(join(outDir, 'checkpoints'))) {
+    throw new IdsError('BAD_OPTION', `--resume: no checkpoints/ in ${outDir} (give the --out of the interrupted run)`);
+  }
+  await mkdir(outDir, { recursive: true });
+  const timings: Record<string, number> = {};
+  const tStart = performance.now();
+  const lap = (name: string, t0: number) => (timings[name] = (performance.now() - t0) / 1000);
+
+  // tfjs and the backend load only when a run starts, so importing this module stays cheap.
+  const [{ initBackend }, { loadDataset }, { stratifiedSplit }, scalerFit, { buildCnnLstm }, loop, { saveModel }] = await Promise.all([
+    import('./backend/index.ts'),
+    import('./data/dataset.ts'),
+    import('./data/split.ts'),
+    import('./data/scaler-fit.ts'),
+    import('./model/cnn-lstm.ts'),
+    import('./train-loop.ts'),
+    import('./model/model-io.ts'),
+  ]);
+  const backend = await initBackend(opts.backend ?? 'auto');
+  log(`backend: ${backend}`);
+
+  let t0 = performance.now();
+  const ds = await loadDataset({
+    files: opts.data,
+    labelColumn: opts.label,
+    labelMap: opts.map,
+    drop: opts.drop,
+    ports: opts.ports,
+    dedupe: opts.dedupe,
+    maxRows: opts.maxRows,
+  });
+  lap('load', t0);
+  const C = ds.labels.length;
+  if (ds.rows === 0) throw new IdsError('EMPTY_INPUT', `no usable rows in ${opts.data.join(', ')} (see skipped counts)`);
+  if (C < 2) throw new IdsError('BAD_OPTION', `only one class (${ds.labels.join(', ')}) after the label map: a classifier needs ≥ 2`);
+  log(`data: ${ds.rows} rows × ${ds.features.length} features, classes ${ds.labels.map((l) => `${l} ${ds.report.classCounts[l]}`).join(', ')}`);
+
+  const split = stratifiedSplit(ds.y, C, recipe.testFraction, seed);
+  let fitRows = split.train;
+  let valRows: Uint32Array | null = null;
+  if (recipe.valFraction > 0) {
+    const v = stratifiedSplit(ds.y, C, recipe.valFraction, seed + 1, split.train);
+    fitRows = v.train;
+    valRows = v.test;
+  }
+  log(`split: train ${fitRows.length}${valRows ? `, validation ${valRows.length}` : ''}, test ${split.test.length} (seed ${seed})`);
+
+  t0 = performance.now();
+  const scaler: ScalerSpec = scalerFit.fitScaler(ds, fitRows, { log: recipe.log });
+  const train = subset(ds, scalerFit.applyScaler(scaler, ds, fitRows), fitRows, C);
+  const val = valRows ? subset(ds, scalerFit.applyScaler(scaler, ds, valRows), valRows, C) : null;
+  const test = subset(ds, scalerFit.applyScaler(scaler, ds, split.test), split.test, C);
+  scalerFit.saveScaler(join(outDir, 'scaler.json'), scaler);
+  lap('scale', t0);
+
+  const model = buildCnnLstm({ features: ds.features.length, classes: C, seed });
+  const classWeights = classWeightsFor(train.y, C, recipe.classWeights);
+  t0 = performance.now();
+  const history: EpochLog[] = [];
+  const result = await loop.trainModel(model, train, val, {
+    epochs: recipe.epochs,
+    batchSize: recipe.batchSize,
+    learningRate: recipe.learningRate,
+    seed,
+    classWeights,
+    lrSchedule: recipe.lrSchedule,
+    earlyStopping: recipe.earlyStopping,
+    checkpointDir: join(outDir, 'checkpoints'),
+    resume: opts.resume,
+    progress: opts.progress,
+    signal: opts.signal,
+    onEpoch: (e) => {
+      history.push(e);
+      log(
+        `epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` +
+          (e.valLoss !== undefined ? ` | val loss ${e.valLoss.toFixed(4)} acc ${e.valAccuracy!.toFixed(4)} macro-F1 ${e.valMacroF1!.toFixed(4)}` : '') +
+          ` | lr ${e.lr.toExponential(2)} | ${Math.round(e.samplesPerSec)} samples/s`,
+      );
+    },
+  });
+  lap('train', t0);
+  if (result.interrupted) {
+    model.dispose();
+    log(`interrupted: checkpoint saved in ${join(outDir, 'checkpoints')}; continue with --resume --out ${outDir}`);
+    return { outDir, interrupted: true };
+  }
+
+  t0 = performance.now();
+  const proba = loop.predictProba(model, test.X, test.rows, test.features);
+  const metrics: Metrics = computeMetrics(ds.labels, test.y, argmaxRows(proba, test.rows, C));
+  lap('evaluate', t0);
+  await saveModel(model, join(outDir, 'model'), { labels: ds.labels, features: ds.features, recipe: recipe.name, seed });
+  model.dispose();
+  log(`CNN-LSTM on test: accuracy ${metrics.accuracy.toFixed(4)}, macro-F1 ${metrics.macroF1.toFixed(4)}`);
+
+  let baseline: BaselineResult | null = null;
+  if (opts.baseline !== false) {
+    t0 = performance.now();
+    // Same training rows as the CNN-LSTM saw, validation included (a forest needs no early stopping).
+    baseline = runBaseline(
+      { X: ds.X, features: ds.features.length, y: ds.y, labels: ds.labels, train: split.train, test: split.test },
+      { seed, ...opts.forest },
+    );
+    lap('baseline', t0);
+    log(`baseline ${baseline.description}: accuracy ${baseline.accuracy.toFixed(4)}, macro-F1 ${baseline.macroF1.toFixed(4)} (trained in ${baseline.trainSeconds.toFixed(1)} s)`);
+  }
+  timings.total = (performance.now() - tStart) / 1000;
+
+  const report: TrainReport = {
+    ...metricsForReport(metrics),
+    baseline: baseline ? baselineForReport(baseline) : null,
+    model: { name: 'cnn-lstm', backend, features: ds.features, trainSamplesPerSec: median(result.history.map((h) => h.samplesPerSec)) },
+    data: {
+      files: opts.data,
+      labelColumn: opts.label ?? 'Cat',
+      labelMap: opts.mapSource ?? (opts.map ? 'inline' : 'none'),
+      ports: opts.ports ?? 'dst',
+      dedupe: !!opts.dedupe,
+      report: ds.report,
+    },
+    split: {
+      testFraction: recipe.testFraction,
+      valFraction: recipe.valFraction,
+      rows: { train: fitRows.length, validation: valRows?.length ?? 0, test: split.test.length },
+      classCounts: { train: countClasses(ds, fitRows), validation: valRows ? countClasses(ds, valRows) : {}, test: countClasses(ds, split.test) },
+    },
+    recipe,
+    classWeights: classWeights ? Object.fromEntries(ds.labels.map((l, i) => [l, classWeights[i]])) : null,
+    seed,
+    timings,
+    history: result.history,
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    createdAt: new Date().toISOString(),
+  };
+  await writeReport(outDir, report);
+  log(`report: ${join(outDir, 'report.md')}`);
+
+  if (opts.export) await exportRun(outDir, report, log);
+  return { outDir, report, interrupted: false };
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function metricsForReport(m: Metrics) {
+  return {
+    labels: m.labels,
+    accuracy: m.accuracy,
+    macroF1: m.macroF1,
+    weightedF1: m.weightedF1,
+    macroPrecision: m.macroPrecision,
+    macroRecall: m.macroRecall,
+    perClass: m.perClass,
+    confusion: m.confusion,
+  };
+}
+
+function baselineForReport(b: BaselineResult): NonNullable<TrainReport['baseline']> {
+  return {
+    name: b.name,
+    description: b.description,
+    ...metricsForReport(b),
+    trainSeconds: b.trainSeconds,
+    predictSeconds: b.predictSeconds,
+  };
+}
+
+/** --export: the export helper's module, loaded only when asked for (it pulls in onnx tooling). */
+async function exportRun(outDir: string, report: TrainReport, log: (l: string) => void): Promise<void> {
+  const path = './export/index.ts';
+  let mod: { exportAndBundle?: (args: Record<string, unknown>) => Promise<unknown> };
+  try {
+    mod = await import(path);
+  } catch (e) {
+    throw new IdsError('BAD_MODEL', `--export: the export module trainer/export/index.ts is not available (${(e as Error).message}); the trained model is in ${join(outDir, 'model')}`, { cause: e });
+  }
+  if (typeof mod.exportAndBundle !== 'function') {
+    throw new IdsError('BAD_MODEL', '--export: trainer/export/index.ts has no exportAndBundle()');
+  }
+  const res = await mod.exportAndBundle({
+    runDir: outDir,
+    modelDir: join(outDir, 'model'),
+    scalerPath: join(outDir, 'scaler.json'),
+    reportPath: join(outDir, 'report.json'),
+    report,
+    outDir: join(outDir, 'bundle'),
+  });
+  log(`export: ${JSON.stringify(res)?.slice(0, 200) ?? 'done'}`);
+}
