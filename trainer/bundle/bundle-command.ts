@@ -1,0 +1,150 @@
+/**
+ * `iot-ids bundle build|verify|inspect`. verify exits 0 only for an intact bundle signed by the given key
+ * (default: the demo key, announced on stderr) and otherwise prints the reason and exits 1.
+ */
+import { defineCommand } from 'citty';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { verifyBundle } from '../../shared/bundle-verify.ts';
+import { IdsError, isIdsError } from '../../shared/errors.ts';
+import { MANIFEST_FILE, MODEL_FILE, PREPROCESS_WASM_FILE, type BundleManifest } from '../../shared/manifest.ts';
+import { buildBundle } from './build.ts';
+import { readDevPrivateKey, readDevPublicKey, warnDevKey } from './dev-key.ts';
+import { summarizeManifest } from './inspect.ts';
+
+const readKey = (path: string, what: string): string => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `--key: cannot read ${what} key file ${path} (${(e as Error).message})`);
+  }
+};
+
+/** Runs a sub-command body; a bad bundle or option prints one clear line and sets exit code 1. */
+async function guarded(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    if (isIdsError(e)) {
+      process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
+  }
+}
+
+const verify = defineCommand({
+  meta: { name: 'verify', description: 'Check a bundle: signature, schema version, every file. Exit 0 only if intact.' },
+  args: {
+    dir: { type: 'positional', required: true, description: 'bundle folder' },
+    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (default: the demo key)' },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      let pem: string;
+      if (args.key) pem = readKey(args.key, 'public');
+      else {
+        warnDevKey('verifying');
+        pem = readDevPublicKey();
+      }
+      const { manifest, files } = await verifyBundle(resolve(args.dir), { publicKeyPem: pem });
+      process.stdout.write(
+        `ok: ${args.dir}: ${manifest.model.name} ${manifest.model.version} (${manifest.model.precision}), ` +
+          `${Object.keys(files).length} files verified\n`,
+      );
+    }),
+});
+
+const inspect = defineCommand({
+  meta: { name: 'inspect', description: 'Print a bundle manifest summary (add --key to verify it too)' },
+  args: {
+    dir: { type: 'positional', required: true, description: 'bundle folder' },
+    json: { type: 'boolean', description: 'print the whole manifest as JSON' },
+    key: { type: 'string', description: 'also verify against this public key' },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      const dir = resolve(args.dir);
+      const path = join(dir, MANIFEST_FILE);
+      let manifest: BundleManifest;
+      try {
+        manifest = JSON.parse(readFileSync(path, 'utf8')) as BundleManifest;
+      } catch (e) {
+        throw new IdsError('BAD_BUNDLE', `bundle ${dir}: cannot read ${MANIFEST_FILE} (${(e as Error).message})`);
+      }
+      let status = 'signature not checked (pass --key, or use `bundle verify`)';
+      if (args.key) {
+        await verifyBundle(dir, { publicKeyPem: readKey(args.key, 'public') });
+        status = 'verified';
+      }
+      if (args.json) process.stdout.write(JSON.stringify(manifest, null, 2) + '\n');
+      else process.stdout.write(summarizeManifest(manifest, status) + '\n');
+    }),
+});
+
+const build = defineCommand({
+  meta: {
+    name: 'build',
+    description:
+      'Build and sign a bundle: --from a train output folder (or a bundle) to re-sign it, or --manifest/--model/--wasm files',
+  },
+  args: {
+    from: { type: 'string', description: 'train output folder (holding bundle/) or a bundle folder' },
+    manifest: { type: 'string', description: 'manifest JSON (files are filled in)' },
+    model: { type: 'string', description: `int8 ONNX model (default: ${MODEL_FILE} in --from)` },
+    wasm: { type: 'string', description: `preprocessing wasm (default: ${PREPROCESS_WASM_FILE} in --from, else asm/build/)` },
+    out: { type: 'string', required: true, description: 'output bundle folder' },
+    key: { type: 'string', description: 'Ed25519 private key (PEM) to sign with (default: the demo key)' },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      let src: string | undefined;
+      if (args.from) {
+        const f = resolve(args.from);
+        src = existsSync(join(f, 'bundle', MANIFEST_FILE)) ? join(f, 'bundle') : f;
+        if (!existsSync(join(src, MANIFEST_FILE))) {
+          throw new IdsError('BAD_OPTION', `--from ${args.from}: no ${MANIFEST_FILE} there or in its bundle/ folder`);
+        }
+      }
+      const manifestPath = args.manifest ?? (src && join(src, MANIFEST_FILE));
+      if (!manifestPath) throw new IdsError('BAD_OPTION', 'bundle build needs --from DIR or --manifest FILE');
+      let m: BundleManifest;
+      try {
+        m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      } catch (e) {
+        throw new IdsError('BAD_OPTION', `--manifest ${manifestPath}: not readable JSON (${(e as Error).message})`);
+      }
+      const { files: _drop, ...rest } = m;
+      const modelPath = args.model ?? (src && join(src, MODEL_FILE));
+      const wasmPath =
+        args.wasm ??
+        (src && existsSync(join(src, PREPROCESS_WASM_FILE))
+          ? join(src, PREPROCESS_WASM_FILE)
+          : new URL('../../asm/build/preprocess.wasm', import.meta.url).pathname);
+      for (const [what, p] of [['model', modelPath], ['wasm', wasmPath]] as const) {
+        if (!p || !existsSync(p) || !statSync(p).isFile()) throw new IdsError('BAD_OPTION', `--${what}: file ${p ?? '(none)'} not found`);
+      }
+      let keyPem: string;
+      if (args.key) keyPem = readKey(args.key, 'private');
+      else {
+        warnDevKey('signing');
+        keyPem = readDevPrivateKey();
+      }
+      const dir = await buildBundle({
+        outDir: args.out,
+        files: { [MODEL_FILE]: modelPath!, [PREPROCESS_WASM_FILE]: wasmPath },
+        manifest: rest,
+        privateKeyPem: keyPem,
+      });
+      const publicKeyPem = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'pem' }).toString();
+      const v = await verifyBundle(dir, { publicKeyPem });
+      process.stdout.write(`ok: built and verified ${dir}: ${v.manifest.model.name} ${v.manifest.model.version}\n`);
+    }),
+});
+
+export default defineCommand({
+  meta: { name: 'bundle', description: 'Build, verify and inspect signed hub bundles' },
+  subCommands: { build, verify, inspect },
+});
