@@ -86,8 +86,32 @@ async function compile(bytes: Uint8Array | undefined): Promise<WebAssembly.Modul
   return module;
 }
 
-function ipString(bytes: Uint8Array, at: number, v6: boolean): string {
-  if (!v6) return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
+const OCTET = Array.from({ length: 256 }, (_, i) => String(i));
+const OCTET_DOT = OCTET.map((o) => o + '.');
+
+/**
+ * IPv4 text through a direct-mapped cache: making the string is most of the JS cost of a flow record, and a hub's
+ * flows keep naming the same few hosts (in a spoofed flood: the victim).
+ */
+class Ipv4Names {
+  private readonly keys = new Int32Array(1024).fill(-1);
+  private readonly keyValid = new Uint8Array(1024);
+  private readonly names: string[] = new Array(1024).fill('');
+
+  get(b: Uint8Array, at: number): string {
+    const v = (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
+    const i = (v ^ (v >>> 10) ^ (v >>> 20)) & 1023;
+    if (this.keyValid[i] === 1 && this.keys[i] === v) return this.names[i];
+    const name = OCTET_DOT[b[at]] + OCTET_DOT[b[at + 1]] + OCTET_DOT[b[at + 2]] + OCTET[b[at + 3]];
+    this.keys[i] = v;
+    this.keyValid[i] = 1;
+    this.names[i] = name;
+    return name;
+  }
+}
+
+function ipString(bytes: Uint8Array, at: number, v6: boolean, names: Ipv4Names): string {
+  if (!v6) return names.get(bytes, at);
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[at + 2 * i] << 8) | bytes[at + 2 * i + 1]);
   // RFC 5952: the longest run (≥ 2) of zero words becomes "::".
@@ -114,6 +138,7 @@ function ipString(bytes: Uint8Array, at: number, v6: boolean): string {
 export class FlowMeter {
   private readonly x: FmExports;
   private readonly recBytes: number;
+  private readonly names = new Ipv4Names();
   readonly mode: MeterMode;
 
   private constructor(x: FmExports, mode: MeterMode) {
@@ -213,17 +238,21 @@ export class FlowMeter {
     const bytes = new Uint8Array(buf, base, count * this.recBytes);
     const f64 = new Float64Array(buf, base, (count * this.recBytes) / 8);
     const stride = this.recBytes / 8;
+    // One copy of the whole block; each record's features are a view into it (a typed array of its own per
+    // flow would cost an off-heap allocation each).
+    const block = f64.slice(0, count * stride);
     for (let r = 0; r < count; r++) {
       const o = r * stride;
-      const v6 = f64[o + 7] === 1;
+      const v6 = block[o + 7] === 1;
       out.push({
-        srcIp: ipString(bytes, r * this.recBytes, v6),
-        dstIp: ipString(bytes, r * this.recBytes + 16, v6),
-        srcPort: f64[o + 4],
-        dstPort: f64[o + 5],
-        protocol: f64[o + 6],
-        startUs: f64[o + 8],
-        features: f64.slice(o + 9, o + 9 + N_FEATURES),
+        srcIp: ipString(bytes, r * this.recBytes, v6, this.names),
+        dstIp: ipString(bytes, r * this.recBytes + 16, v6, this.names),
+        srcPort: block[o + 4],
+        dstPort: block[o + 5],
+        protocol: block[o + 6],
+        startUs: block[o + 8],
+        // The constructor, not subarray(): subarray goes through the species lookup and costs several times more.
+        features: new Float64Array(block.buffer, (o + 9) * 8, N_FEATURES),
       });
     }
     x.fm_out_reset();

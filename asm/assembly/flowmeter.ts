@@ -703,7 +703,10 @@ export function fm_flush(): i32 {
     emit(f);
     removeFlow(f);
   }
-  return lruTail != 0 ? 1 : 0;
+  if (lruTail != 0) return 1;
+  // End of a capture: the next one starts its own clock (a reused meter must not expire its flows at once).
+  now = -Infinity;
+  return 0;
 }
 
 /** Version of the record layout and semantics (bumped when either changes). */
