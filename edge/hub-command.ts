@@ -1,0 +1,146 @@
+/**
+ * `iot-ids hub`: runs a hub. Parses options, starts edge/hub.ts, feeds it one input, and with --exit-at-end
+ * drains, waits for every alert's PUBACK and exits 0 when the input ends. Documented in edge/README.md.
+ */
+import { defineCommand } from 'citty';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { IdsError } from '../shared/errors.ts';
+import { DEFAULT_PREFIX } from '../shared/topics.ts';
+import { Hub, type HubOptions } from './hub.ts';
+
+const int = (name: string, v: string | undefined, dflt: number, min = 0): number => {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new IdsError('BAD_OPTION', `--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+};
+
+const readText = (name: string, path: string | undefined): string | undefined => {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `--${name} ${path}: ${(e as Error).message}`);
+  }
+};
+
+/** The demo key beside the sources (never inside the single-file build): used only without --key, with a warning. */
+function devPublicKey(log: (s: string) => void): string {
+  const p = fileURLToPath(new URL('../models/dev-key/public.pem', import.meta.url));
+  if (!existsSync(p)) throw new IdsError('BAD_OPTION', '--key PUBKEY (the bundle signer\'s Ed25519 public key, PEM) is required');
+  log('warning: verifying with the DEMO development key (models/dev-key/public.pem); pass --key for real use');
+  return readFileSync(p, 'utf8');
+}
+
+export const hubArgs = {
+  bundle: { type: 'string', required: true, description: 'bundle folder (manifest.json, manifest.sig, model, preprocess.wasm)' },
+  pcap: { type: 'string', description: 'pcap/pcapng file, or - for stdin (e.g. tcpdump -w -)' },
+  flows: { type: 'string', description: 'CICFlowMeter/IoTID20 flow CSV file, or - for stdin' },
+  broker: { type: 'string', required: true, description: 'mqtt://HOST:PORT or mqtts://HOST:PORT' },
+  site: { type: 'string', required: true, description: 'site id' },
+  hub: { type: 'string', required: true, description: 'hub id' },
+  'exit-at-end': { type: 'boolean', description: 'when the input ends: drain, wait for all PUBACKs, exit 0' },
+  key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with' },
+  prefix: { type: 'string', description: `topic prefix (default ${DEFAULT_PREFIX})` },
+  threads: { type: 'string', description: 'onnxruntime-web wasm threads (default 1)' },
+  'queue-dir': { type: 'string', description: 'state folder: offline alert queue, sequence number, downlinked bundles (default .iot-ids-hub/SITE.HUB)' },
+  'queue-max': { type: 'string', description: 'alerts kept while the broker is away; oldest dropped past it (default 100000)' },
+  username: { type: 'string', description: 'MQTT username' },
+  password: { type: 'string', description: 'MQTT password (or env IOT_IDS_MQTT_PASSWORD)' },
+  ca: { type: 'string', description: 'CA certificate (PEM) for mqtts://' },
+  cert: { type: 'string', description: 'client certificate (PEM), mutual TLS' },
+  'cert-key': { type: 'string', description: 'client key (PEM), mutual TLS' },
+  insecure: { type: 'boolean', description: 'TLS without checking the broker certificate (testing only)' },
+  'mqtt-version': { type: 'string', description: '4 (MQTT 3.1.1, default) or 5' },
+  batch: { type: 'string', description: 'flows per inference batch (default 256)' },
+  'batch-ms': { type: 'string', description: 'batch deadline in ms (default 20)' },
+  'queue-flows': { type: 'string', description: 'input queue bound in flows (default 8192)' },
+  shed: { type: 'string', description: 'when the input queue is full: drop (default for stdin) or block (default for files)' },
+  'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
+  'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
+} as const;
+
+export default defineCommand({
+  meta: { name: 'hub', description: 'Run a hub: flows or packets in, verdicts and alerts out over MQTT' },
+  args: hubArgs,
+  async run({ args }) {
+    const log = (s: string) => process.stderr.write(s + '\n');
+    try {
+      await runHub(args as Record<string, string | boolean | undefined>, log);
+    } catch (e) {
+      log(`iot-ids hub: ${(e as Error).message}`);
+      process.exit(e instanceof IdsError && e.code === 'BAD_OPTION' ? 2 : 1);
+    }
+    if (args['exit-at-end']) process.exit(0);
+  },
+});
+
+export async function runHub(a: Record<string, string | boolean | undefined>, log: (s: string) => void): Promise<void> {
+  const s = (k: string) => (typeof a[k] === 'string' ? (a[k] as string) : undefined);
+  const pcap = s('pcap');
+  const flows = s('flows');
+  if ((pcap === undefined) === (flows === undefined)) throw new IdsError('BAD_OPTION', 'give exactly one of --pcap or --flows');
+  const source = (pcap ?? flows)!;
+  const shed = s('shed') ?? (source === '-' ? 'drop' : 'block');
+  if (shed !== 'drop' && shed !== 'block') throw new IdsError('BAD_OPTION', `--shed must be drop or block, got "${shed}"`);
+  const mqttVersion = int('mqtt-version', s('mqtt-version'), 4, 3);
+  if (mqttVersion !== 4 && mqttVersion !== 5) throw new IdsError('BAD_OPTION', `--mqtt-version must be 4 or 5`);
+  const site = s('site')!;
+  const hubId = s('hub')!;
+  const opts: HubOptions = {
+    bundleDir: s('bundle')!,
+    publicKeyPem: readText('key', s('key')) ?? devPublicKey(log),
+    broker: s('broker')!,
+    site,
+    hub: hubId,
+    prefix: s('prefix'),
+    threads: int('threads', s('threads'), 1, 1),
+    stateDir: s('queue-dir') ?? `.iot-ids-hub/${site}.${hubId}`,
+    offlineMax: int('queue-max', s('queue-max'), 100_000, 1),
+    username: s('username'),
+    password: s('password') ?? process.env.IOT_IDS_MQTT_PASSWORD,
+    ca: readText('ca', s('ca')),
+    cert: readText('cert', s('cert')),
+    key: readText('cert-key', s('cert-key')),
+    rejectUnauthorized: !a.insecure,
+    protocolVersion: mqttVersion,
+    maxBatch: int('batch', s('batch'), 256, 1),
+    maxDelayMs: int('batch-ms', s('batch-ms'), 20),
+    capacity: int('queue-flows', s('queue-flows'), 8192, 1),
+    overflow: shed,
+    statsIntervalMs: int('stats-ms', s('stats-ms'), 10_000),
+    log,
+  };
+  const hub = await Hub.start(opts);
+  log(`hub ${site}/${hubId}: model ${hub.modelVersion}, broker ${opts.broker}, input ${pcap ? 'pcap' : 'flows'} ${source}`);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await hub.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+
+  if (pcap !== undefined) {
+    const r = await hub.runPackets(pcap);
+    log(`input ended: ${r.packets} packets, ${r.flows} flows, ${r.shed} shed, ${r.evidence} ARP evidence` +
+      (r.error ? `, capture error: ${r.error.message}` : ''));
+  } else {
+    const r = await hub.runFlows(flows!);
+    if (r) log(`input ended: ${r.rows} rows, ${r.accepted} classified, ${r.shed} shed, ${r.malformed} malformed`);
+  }
+  if (!a['exit-at-end']) {
+    // Live input ended (e.g. tcpdump stopped): keep serving the downlink and forwarding queued alerts.
+    await hub.finish(2 ** 31 - 1);
+    return new Promise<void>(() => undefined);
+  }
+  const ok = await hub.finish(int('timeout-ms', s('timeout-ms'), 60_000));
+  const st = hub.stats;
+  log(`done: ${st.flows} flows, ${st.alerts} alerts (${hub.publisher.published} acknowledged), ` +
+    `${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued`);
+  await hub.close();
+  if (!ok) throw new IdsError('STORE_FAILED', `broker did not acknowledge ${hub.store.size()} alerts in time; they stay queued in ${opts.stateDir}`);
+}

@@ -1,0 +1,261 @@
+/**
+ * The hub runtime: wires bundle → classifier → batcher → alerts → store-and-forward → MQTT, plus stats,
+ * status and the bundle downlink. Inputs (CSV flows, packets) feed `hub.sink`; the CLI (edge/hub-command.ts)
+ * only parses options and calls start / runFlows / runPackets / finish / close.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { IdsError } from '../shared/errors.ts';
+import { NORMAL_LABEL } from '../shared/labels.ts';
+import { encodeAlert, encodeStats, type Evidence } from '../shared/payloads.ts';
+import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
+import { loadBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
+import { Classifier, type BatchClassifier } from './classifier.ts';
+import { stageDownlink } from './downlink.ts';
+import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
+import { readPackets, type PacketInputResult } from './inputs/packets.ts';
+import type { FlowSink } from './inputs/sink.ts';
+import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
+import { Publisher, type PublisherOptions } from './publisher.ts';
+import { SeqCounter } from './seq.ts';
+import { HubStats } from './stats.ts';
+
+export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOptions, BatcherOptions {
+  bundleDir: string;
+  publicKeyPem: string;
+  /** Offline queue, sequence file and downlinked bundles live here; undefined = memory only (tests). */
+  stateDir?: string;
+  /** Most alerts kept while the broker is away (oldest dropped past it). Default 100,000. */
+  offlineMax?: number;
+  /** Stats period (ms); 0 = no periodic stats. Default 10,000. */
+  statsIntervalMs?: number;
+  /** Include every class's probability in alerts. Default true. */
+  probabilities?: boolean;
+  log?: (line: string) => void;
+  /** Swap in another classifier (tests of backpressure). */
+  classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
+}
+
+const round4 = (x: number): number => Math.min(1, Math.max(0, Math.round(x * 1e4) / 1e4));
+
+export class Hub {
+  readonly stats = new HubStats();
+  readonly publisher: Publisher;
+  readonly store: Store;
+  private readonly batcher: Batcher;
+  private readonly seq: SeqCounter;
+  private bundle: LoadedBundle;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private downlinkChain: Promise<void> = Promise.resolve();
+  private readonly log: (line: string) => void;
+  private readonly alertBuf: string[] = [];
+  private malformedLogged = 0;
+
+  private constructor(private readonly opts: HubOptions, bundle: LoadedBundle, clf: BatchClassifier) {
+    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.bundle = bundle;
+    this.store = opts.stateDir
+      ? new FileStore(join(opts.stateDir, 'offline-queue'), { maxRecords: opts.offlineMax })
+      : new MemoryStore(opts.offlineMax);
+    this.seq = new SeqCounter(opts.stateDir ? join(opts.stateDir, 'seq') : undefined);
+    this.batcher = new Batcher(clf, (b) => this.onBatch(b), opts);
+    this.batcher.onError((e) => this.fail('inference', e));
+    this.publisher = new Publisher({ ...opts, log: this.log }, this.store);
+    this.publisher.setBundle(bundle.manifest.model.version);
+    this.publisher.onDownlink((p) => {
+      this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
+    });
+    const every = opts.statsIntervalMs ?? 10_000;
+    if (every > 0) this.statsTimer = setInterval(() => this.publishStats(), every).unref();
+  }
+
+  /** Verifies and loads the bundle, then connects. A bad bundle at start is fatal (there is nothing to run). */
+  static async start(opts: HubOptions): Promise<Hub> {
+    const bundle = await loadBundle(opts.bundleDir, opts);
+    const maxRows = opts.maxBatch ?? 256;
+    const clf = opts.classifierFactory ? opts.classifierFactory(bundle, maxRows) : new Classifier(bundle, maxRows);
+    return new Hub(opts, bundle, clf);
+  }
+
+  get sink(): FlowSink {
+    return this.batcher;
+  }
+  get modelVersion(): string {
+    return this.batcher.model;
+  }
+  get queueDepth(): number {
+    return this.batcher.depth;
+  }
+  get dropped(): number {
+    return this.batcher.dropped;
+  }
+
+  async runFlows(source: Parameters<typeof readFlowCsv>[0]): Promise<CsvInputResult | undefined> {
+    try {
+      return await readFlowCsv(source, this.batcher, {
+        required: this.bundle.manifest.preprocessing.features,
+        onMalformed: (_line, reason) => {
+          this.stats.malformed++;
+          if (this.malformedLogged++ < 5) this.log(`malformed row skipped: ${reason}`);
+        },
+      });
+    } catch (e) {
+      this.fail('input', e);
+      return undefined;
+    }
+  }
+
+  async runPackets(source: string | NodeJS.ReadableStream): Promise<PacketInputResult> {
+    const res = await readPackets(source, this.batcher, {
+      wasm: this.bundle.preprocessBytes,
+      onEvidence: (e) => this.ruleAlert(e),
+    });
+    if (res.error) this.fail('input', res.error);
+    return res;
+  }
+
+  private fail(where: 'input' | 'inference' | 'bundle', e: unknown): void {
+    const msg = `${where}: ${(e as Error).message ?? String(e)}`;
+    if (where === 'input') this.stats.inputErrors++;
+    if (where === 'bundle') this.stats.bundlesRejected++;
+    this.stats.lastError = msg;
+    this.log(msg);
+  }
+
+  private onBatch(b: Batch): void {
+    const { verdicts: v, labels, rows } = b;
+    const normal = labels.indexOf(NORMAL_LABEL);
+    const c = labels.length;
+    const withProbs = this.opts.probabilities ?? true;
+    const out = this.alertBuf;
+    out.length = 0;
+    this.stats.countFlows(rows);
+    for (let i = 0; i < rows; i++) {
+      const k = v.classIdx[i];
+      this.stats.countClass(k >= 0 ? labels[k] : 'unsure');
+      if (k === normal || k < 0) continue;
+      let probabilities: Record<string, number> | undefined;
+      if (withProbs) {
+        probabilities = {};
+        for (let j = 0; j < c; j++) probabilities[labels[j]] = round4(v.probs[i * c + j]);
+      }
+      out.push(
+        encodeAlert({
+          v: 1,
+          hub: this.opts.hub,
+          site: this.opts.site,
+          seq: this.seq.next(),
+          ts: Date.now(),
+          class: labels[k],
+          confidence: round4(v.confidence[i]),
+          probabilities,
+          flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
+          model: b.model,
+          count: 1,
+          source: 'model',
+        }),
+      );
+    }
+    this.stats.alerts += out.length;
+    this.publisher.enqueue(out);
+    // Latency: arrival → alert handed to the MQTT client (or to the offline queue); Normal flows → verdict.
+    const now = performance.now();
+    for (let i = 0; i < rows; i++) this.stats.latency(now - b.arrival[i]);
+  }
+
+  /** ARP-watcher evidence → an alert with source 'rule' (MITM ARP spoofing lives below the flow layer). */
+  ruleAlert(e: Evidence): void {
+    this.stats.ruleAlerts++;
+    this.stats.alerts++;
+    this.publisher.enqueue([
+      encodeAlert({
+        v: 1,
+        hub: this.opts.hub,
+        site: this.opts.site,
+        seq: this.seq.next(),
+        ts: Date.now(),
+        class: 'MITM ARP Spoofing',
+        confidence: 1,
+        flow: { src: e.ip, dst: '', sport: 0, dport: 0, proto: 0 },
+        model: 'arp-watcher',
+        count: 1,
+        source: 'rule',
+        evidence: e,
+      }),
+    ]);
+  }
+
+  /** Verifies a downlinked bundle and swaps it in between batches; a bad one is counted and the old one stays. */
+  async applyDownlink(payload: Uint8Array): Promise<boolean> {
+    let dir: string | undefined;
+    try {
+      if (!this.opts.stateDir && !isPathPayload(payload)) {
+        throw new IdsError('BAD_OPTION', 'downlink: the hub has no state directory to unpack a bundle into');
+      }
+      dir = stageDownlink(payload, this.opts.stateDir ?? '');
+      const next = await loadBundle(dir, this.opts);
+      const maxRows = this.opts.maxBatch ?? 256;
+      const clf = this.opts.classifierFactory ? this.opts.classifierFactory(next, maxRows) : new Classifier(next, maxRows);
+      this.batcher.swap(clf);
+      this.bundle = next;
+      this.stats.bundlesLoaded++;
+      this.publisher.setBundle(next.manifest.model.version);
+      this.log(`bundle ${next.manifest.model.version} loaded from the downlink (${dir})`);
+      this.pruneStaged(dir);
+      return true;
+    } catch (e) {
+      this.fail('bundle', e);
+      if (dir && this.opts.stateDir && dir.startsWith(this.opts.stateDir)) rmSync(dir, { recursive: true, force: true });
+      this.publishStats();
+      return false;
+    }
+  }
+
+  /** Keeps only the active downlinked bundle folder. */
+  private pruneStaged(keep: string): void {
+    if (!this.opts.stateDir) return;
+    const root = join(this.opts.stateDir, 'bundles');
+    try {
+      for (const d of readdirSync(root)) if (join(root, d) !== keep) rmSync(join(root, d), { recursive: true, force: true });
+    } catch {
+      // nothing staged
+    }
+  }
+
+  /** Waits for downlinks being applied (tests). */
+  idleDownlink(): Promise<void> {
+    return this.downlinkChain;
+  }
+
+  publishStats(): void {
+    const s = this.stats.snapshot(
+      { hub: this.opts.hub, site: this.opts.site },
+      { queueDepth: this.batcher.depth, dropped: this.batcher.dropped + this.store.dropped(), offlineQueued: this.store.size() },
+    );
+    this.publisher.publishStats(encodeStats(s));
+  }
+
+  /** Classifies everything queued and waits until the broker has acknowledged every alert (or the timeout). */
+  async finish(timeoutMs = 60_000): Promise<boolean> {
+    await this.batcher.drain();
+    const ok = await this.publisher.flush(timeoutMs);
+    this.publishStats();
+    return ok;
+  }
+
+  async close(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.batcher.close();
+    await this.downlinkChain.catch(() => undefined);
+    await this.publisher.close();
+    await this.store.close();
+  }
+}
+
+function isPathPayload(p: Uint8Array): boolean {
+  try {
+    return typeof JSON.parse(Buffer.from(p).toString('utf8'))?.path === 'string';
+  } catch {
+    return false;
+  }
+}

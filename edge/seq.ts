@@ -1,0 +1,48 @@
+/**
+ * The per-hub alert sequence number: strictly increasing across restarts, so consumers can drop QoS 1
+ * duplicates by (hub, seq). Numbers are reserved in blocks (the file holds the end of the reserved block), so a
+ * restart may skip numbers but never repeats one, and the disk sees one small write per block, not per alert.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { IdsError } from '../shared/errors.ts';
+
+export class SeqCounter {
+  private nextSeq: number;
+  private reservedEnd: number;
+
+  constructor(private readonly file: string | undefined, private readonly block = 4096) {
+    let start = 0;
+    if (file) {
+      try {
+        const v = Number(readFileSync(file, 'utf8').trim());
+        if (Number.isSafeInteger(v) && v >= 0) start = v;
+      } catch {
+        start = 0;
+      }
+    }
+    this.nextSeq = start;
+    this.reservedEnd = start;
+  }
+
+  next(): number {
+    if (this.nextSeq >= this.reservedEnd) this.reserve();
+    return this.nextSeq++;
+  }
+
+  peek(): number {
+    return this.nextSeq;
+  }
+
+  private reserve(): void {
+    this.reservedEnd = this.nextSeq + this.block;
+    if (!this.file) return;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      writeFileSync(this.file + '.tmp', String(this.reservedEnd));
+      renameSync(this.file + '.tmp', this.file);
+    } catch (e) {
+      throw new IdsError('STORE_FAILED', `sequence file ${this.file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}

@@ -1,0 +1,180 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Hub, type HubOptions } from '../../edge/hub.ts';
+import { encodeDownlink } from '../../edge/downlink.ts';
+import { decodeAlert, decodeStats, decodeStatus } from '../../shared/payloads.ts';
+import { isIdsError } from '../../shared/errors.ts';
+import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, FIXTURE_LABELS, type KeyPair } from './fixtures/bundle.ts';
+import { startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
+
+let root: string;
+let keys: KeyPair;
+let bundleV1: string;
+let bundleV2: string;
+let broker: Broker;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'iot-ids-hub-'));
+  keys = devKeyPair();
+  bundleV1 = await buildFixtureBundle(join(root, 'bundle-v1'), keys, 'fixture-1');
+  bundleV2 = await buildFixtureBundle(join(root, 'bundle-v2'), keys, 'fixture-2');
+  broker = await startAedes();
+});
+after(async () => {
+  await broker?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const hubOpts = (over: Partial<HubOptions> = {}): HubOptions => ({
+  bundleDir: bundleV1,
+  publicKeyPem: keys.publicKeyPem,
+  broker: broker.url,
+  site: 'site1',
+  hub: 'hubA',
+  stateDir: mkdtempSync(join(root, 'state-')),
+  statsIntervalMs: 0,
+  log: () => undefined,
+  overflow: 'block',
+  ...over,
+});
+
+/** Rows cycle through the classes; every 7th is a weak Scan (below its threshold → Normal); two are malformed. */
+function csv(n: number): { text: string; expected: Map<string, number> } {
+  const lines = [FIXTURE_CSV_HEADER];
+  const expected = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    if (i % 7 === 6) {
+      lines.push(fixtureCsvRow(i, 3, 40));
+      continue;
+    }
+    const k = i % FIXTURE_LABELS.length;
+    lines.push(fixtureCsvRow(i, k));
+    if (k !== 0) expected.set(FIXTURE_LABELS[k], (expected.get(FIXTURE_LABELS[k]) ?? 0) + 1);
+  }
+  lines.splice(10, 0, 'x,1.2.3.4,1,5.6.7.8,80,6,t,abc,1,1,1,1,1,x'); // text in a numeric cell
+  lines.splice(20, 0, 'too,few,cells');
+  return { text: lines.join('\r\n') + '\r\n', expected };
+}
+
+test('CSV flows → hub → aedes → subscriber receives one alert per non-Normal verdict with the payload fields', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubA/#');
+  const hub = await Hub.start(hubOpts());
+  try {
+    const { text, expected } = csv(500);
+    const r = await hub.runFlows(Readable.from([text.slice(0, 777), text.slice(777)]));
+    assert.equal(r?.malformed, 2);
+    assert.equal(r?.accepted, 500);
+    assert.ok(await hub.finish(10_000), 'all alerts acknowledged');
+    const want = [...expected.values()].reduce((a, b) => a + b, 0);
+    await until(() => sub.messages.filter((m) => m.topic.endsWith('/alert')).length >= want, 5000, `${want} alerts`);
+    await new Promise((r) => setTimeout(r, 100));
+    const alerts = sub.messages.filter((m) => m.topic.endsWith('/alert')).map((m) => decodeAlert(JSON.stringify(m.json)));
+    assert.equal(alerts.length, want);
+    const got = new Map<string, number>();
+    let lastSeq = -1;
+    for (const a of alerts) {
+      assert.ok(a.ok, a.ok ? '' : a.error);
+      const v = a.value;
+      assert.equal(v.hub, 'hubA');
+      assert.equal(v.site, 'site1');
+      assert.equal(v.model, 'fixture-1');
+      assert.ok(v.seq > lastSeq, 'seq increases in publish order');
+      lastSeq = v.seq;
+      assert.ok(v.confidence >= 0.5 && v.confidence <= 1);
+      assert.equal(v.flow.dst, '192.168.1.1');
+      assert.equal(v.flow.dport, 80);
+      assert.equal(v.flow.proto, 6);
+      assert.match(v.flow.src, /^10\.0\.0\.\d+$/);
+      assert.ok(Math.abs(Object.values(v.probabilities!).reduce((x, y) => x + y, 0) - 1) < 0.01);
+      got.set(v.class, (got.get(v.class) ?? 0) + 1);
+    }
+    assert.deepEqual([...got.entries()].sort(), [...expected.entries()].sort());
+    assert.ok(!got.has('Normal'));
+    // Status is retained and names the bundle.
+    const status = sub.messages.find((m) => m.topic.endsWith('/status'));
+    assert.ok(status && decodeStatus(JSON.stringify(status.json)).ok);
+    assert.equal(status!.json.state, 'online');
+    assert.equal(status!.json.bundle, 'fixture-1');
+    // finish() published stats: malformed counted, latency measured.
+    await until(() => sub.messages.some((m) => m.topic.endsWith('/stats')), 2000, 'stats');
+    const stats = decodeStats(JSON.stringify(sub.messages.find((m) => m.topic.endsWith('/stats'))!.json));
+    assert.ok(stats.ok);
+    assert.equal(stats.value.malformed, 2);
+    assert.equal(stats.value.flows, 500);
+    assert.equal(stats.value.dropped, 0);
+    assert.equal(stats.value.classCounts.Normal, 500 - [...expected.values()].reduce((a, b) => a + b, 0));
+    assert.ok(stats.value.latencyMs.p99 > 0);
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+});
+
+test('a tampered bundle is refused before anything runs', async () => {
+  const bad = join(root, 'tampered');
+  cpSync(bundleV1, bad, { recursive: true });
+  const model = readdirSync(bad).find((f) => f.endsWith('.onnx'))!;
+  const bytes = readFileSync(join(bad, model));
+  bytes[bytes.length - 5] ^= 1;
+  writeFileSync(join(bad, model), bytes);
+  await assert.rejects(Hub.start(hubOpts({ bundleDir: bad })), (e) => isIdsError(e, 'BAD_BUNDLE') && /sha256/.test(e.message));
+  const other = devKeyPair();
+  await assert.rejects(Hub.start(hubOpts({ publicKeyPem: other.publicKeyPem })), (e) => isIdsError(e, 'BAD_BUNDLE') && /signature/.test(e.message));
+});
+
+test('downlink: a tampered bundle is counted and reported, the hub keeps its bundle; a good one is swapped in', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubB/#');
+  const hub = await Hub.start(hubOpts({ hub: 'hubB' }));
+  try {
+    await until(() => hub.publisher.connected, 3000, 'connect');
+    const files = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))]));
+    const tampered = files(bundleV2);
+    const model = Object.keys(tampered).find((f) => f.endsWith('.onnx'))!;
+    tampered[model] = tampered[model].slice();
+    tampered[model][100] ^= 0xff;
+    const pub = await subscriber(broker.url, 'nothing/here');
+    pub.client.publish(hub.publisher.topics.bundle, encodeDownlink(tampered), { qos: 1 });
+    pub.client.publish(hub.publisher.topics.bundle, 'not json at all', { qos: 1 });
+    await until(() => hub.stats.bundlesRejected === 2, 5000, 'two rejections');
+    assert.equal(hub.modelVersion, 'fixture-1');
+    assert.match(hub.stats.lastError ?? '', /bundle/);
+    await until(() => sub.messages.some((m) => m.topic.endsWith('/stats') && m.json.bundlesRejected === 2), 3000,
+      'rejections reported in stats');
+
+    // Still classifying with the old bundle.
+    await hub.runFlows(Readable.from([FIXTURE_CSV_HEADER + '\n' + fixtureCsvRow(1, 1) + '\n']));
+    await hub.finish(5000);
+    await until(() => sub.messages.some((m) => m.topic.endsWith('/alert')), 3000, 'alert');
+    assert.equal(sub.messages.find((m) => m.topic.endsWith('/alert'))!.json.model, 'fixture-1');
+
+    pub.client.publish(hub.publisher.topics.bundle, encodeDownlink(files(bundleV2)), { qos: 1 });
+    await until(() => hub.modelVersion === 'fixture-2', 5000, 'swap to fixture-2');
+    await until(() => sub.messages.some((m) => m.topic.endsWith('/status') && m.json.bundle === 'fixture-2'), 3000, 'status');
+    await hub.runFlows(Readable.from([FIXTURE_CSV_HEADER + '\n' + fixtureCsvRow(2, 2) + '\n']));
+    await hub.finish(5000);
+    await until(() => sub.messages.filter((m) => m.topic.endsWith('/alert')).length === 2, 3000, 'second alert');
+    const second = sub.messages.filter((m) => m.topic.endsWith('/alert'))[1].json;
+    assert.equal(second.model, 'fixture-2');
+    assert.equal(second.class, 'Mirai');
+    pub.client.end(true);
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+});
+
+test('a CSV whose header lacks a model feature is reported as an input error, not a crash', async () => {
+  const hub = await Hub.start(hubOpts({ hub: 'hubC' }));
+  try {
+    const r = await hub.runFlows(Readable.from(['Src IP,Dst IP,Flow Duration\n1,2,3\n']));
+    assert.equal(r, undefined);
+    assert.equal(hub.stats.inputErrors, 1);
+    assert.match(hub.stats.lastError!, /Tot_Fwd_Pkts/);
+  } finally {
+    await hub.close();
+  }
+});
