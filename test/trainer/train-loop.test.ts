@@ -49,27 +49,33 @@ test('training is deterministic for a seed, differs across seeds, and learns the
   }
 });
 
-test('memory stays flat over epochs', async () => {
-  await initBackend('wasm');
-  const m = buildCnnLstm({ features: F, classes: C, seed: 1 });
-  const counts: number[] = [];
-  await trainModel(m, train, val, { ...base, epochs: 4, onEpoch: () => counts.push(tf.memory().numTensors) });
-  assert.equal(counts.length, 4);
-  assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts}`);
-});
+for (const stepper of ['tape', 'fused'] as const) {
+  test(`memory stays flat over epochs (${stepper} step)`, async () => {
+    await initBackend('wasm');
+    const m = buildCnnLstm({ features: F, classes: C, seed: 1 });
+    const counts: number[] = [];
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const ids = backend.numDataIds();
+    await trainModel(m, train, val, { ...base, stepper, epochs: 4, onEpoch: () => counts.push(tf.memory().numTensors) });
+    assert.equal(counts.length, 4);
+    assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts}`);
+    assert.equal(backend.numDataIds(), ids);
+  });
+}
 
-test('an interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one', async () => {
+for (const stepper of ['tape', 'fused'] as const) {
+test(`an interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one (${stepper} step)`, async () => {
   await initBackend('wasm');
   const dir = await mkdtemp(join(tmpdir(), 'ckpt-'));
   try {
     const full = buildCnnLstm({ features: F, classes: C, seed: 1 });
-    const fullRes = await trainModel(full, train, val, { ...base, lrSchedule: 'cosine' });
+    const fullRes = await trainModel(full, train, val, { ...base, stepper, lrSchedule: 'cosine' });
 
     // Interrupt mid-epoch: the signal reads "aborted" from its 7th check on (epoch 2, batch 2 of 5).
     let checks = 0;
     const signal = { get aborted() { return ++checks >= 7; } } as AbortSignal;
     const first = buildCnnLstm({ features: F, classes: C, seed: 1 });
-    const r1 = await trainModel(first, train, val, { ...base, lrSchedule: 'cosine', checkpointDir: dir, signal });
+    const r1 = await trainModel(first, train, val, { ...base, stepper, lrSchedule: 'cosine', checkpointDir: dir, signal });
     assert.equal(r1.interrupted, true);
     assert.equal(r1.history.length, 1);
 
@@ -77,7 +83,7 @@ test('an interrupted run resumed from its checkpoint ends with the same weights 
     // scrambled weights prove that resume restores them, with Adam state and position.
     const resumed = buildCnnLstm({ features: F, classes: C, seed: 1 });
     resumed.setWeights(resumed.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 1, 'float32', i)));
-    const r2 = await trainModel(resumed, train, val, { ...base, lrSchedule: 'cosine', checkpointDir: dir, resume: true });
+    const r2 = await trainModel(resumed, train, val, { ...base, stepper, lrSchedule: 'cosine', checkpointDir: dir, resume: true });
     assert.equal(r2.interrupted, false);
     assert.equal(r2.history.length, 3);
     assert.deepEqual(weightsOf(resumed), weightsOf(full));
@@ -85,17 +91,18 @@ test('an interrupted run resumed from its checkpoint ends with the same weights 
 
     // Resuming a finished run trains nothing more; resuming with another seed is refused.
     const again = buildCnnLstm({ features: F, classes: C, seed: 1 });
-    const r3 = await trainModel(again, train, val, { ...base, lrSchedule: 'cosine', checkpointDir: dir, resume: true });
+    const r3 = await trainModel(again, train, val, { ...base, stepper, lrSchedule: 'cosine', checkpointDir: dir, resume: true });
     assert.equal(r3.history.length, 3);
     assert.deepEqual(weightsOf(again), weightsOf(full));
     await assert.rejects(
-      trainModel(again, train, val, { ...base, seed: 10, checkpointDir: dir, resume: true }),
+      trainModel(again, train, val, { ...base, stepper, seed: 10, checkpointDir: dir, resume: true }),
       (e: unknown) => isIdsError(e, 'BAD_OPTION'),
     );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
+}
 
 test('early stopping stops after `patience` epochs without improvement and restores the best weights', async () => {
   await initBackend('wasm');

@@ -1,6 +1,465 @@
-import type * as tf from '@tensorflow/tfjs';
-import type { Stepper } from './stepper.ts';
-/** The hand-fused CNN-LSTM training step (not yet available: the generic step is used). */
-export function createFusedStepper(_model: tf.LayersModel, _features: number, _classes: number, _batchSize: number): Stepper | null {
-  return null;
+/**
+ * The paper's CNN-LSTM trained without the tfjs engine: forward and backward written out by hand over typed
+ * views of the wasm heap, the matrix products done by the backend's XNNPACK (wasm-gemm.ts), Adam in JS.
+ * Through the engine one step is ~2,300 tiny kernels; here it is ~55 matmuls plus JS loops.
+ *
+ * The math is the model's exactly (test/trainer/backend-fused.test.ts compares outputs with model.predict and
+ * gradients with tf.grad on the cpu backend). Layouts: activations are [batch·length, channels] row-major;
+ * from the second pooling on, rows are time-major (t·n + b) so each LSTM step is one contiguous block.
+ * Dropout masks come from a seeded Rng per step (the tape path reuses tfjs's fixed-seed masks instead).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../../shared/random.ts';
+import { Adam, type AdamState } from './adam.ts';
+import type { Stepper, StepResult } from './stepper.ts';
+import { WasmHeap, type HeapBuf } from './wasm-gemm.ts';
+import { describeCnnLstm, type CnnLstmShape } from './fused-shape.ts';
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** im2col for a 'same'-padded 1-D convolution: dst[(b·L+l), j·C+c] = src[b, l+j−pad, c] (0 outside). */
+function im2col(src: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
+  const kC = k * C;
+  for (let b = 0; b < n; b++) {
+    for (let l = 0; l < L; l++) {
+      const row = (b * L + l) * kC;
+      for (let j = 0; j < k; j++) {
+        const sl = l + j - pad;
+        const d = row + j * C;
+        if (sl < 0 || sl >= L) {
+          for (let c = 0; c < C; c++) dst[d + c] = 0;
+        } else {
+          const s = (b * L + sl) * C;
+          for (let c = 0; c < C; c++) dst[d + c] = src[s + c];
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col: dst[b, l+j−pad, c] += cols[(b·L+l), j·C+c]. */
+function col2im(cols: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
+  const kC = k * C;
+  dst.fill(0, 0, n * L * C);
+  for (let b = 0; b < n; b++) {
+    for (let l = 0; l < L; l++) {
+      const row = (b * L + l) * kC;
+      for (let j = 0; j < k; j++) {
+        const sl = l + j - pad;
+        if (sl < 0 || sl >= L) continue;
+        const d = (b * L + sl) * C;
+        const s = row + j * C;
+        for (let c = 0; c < C; c++) dst[d + c] += cols[s + c];
+      }
+    }
+  }
+}
+
+/** The transposed im2col: dst[j·C+c, b·L+l] = src[b, l+j−pad, c] (0 outside), for dW = colsᵀ · dA. */
+function im2colT(src: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
+  const M = n * L;
+  for (let j = 0; j < k; j++) {
+    for (let c = 0; c < C; c++) {
+      const row = (j * C + c) * M;
+      for (let b = 0; b < n; b++) {
+        const o = row + b * L;
+        const base = b * L + j - pad;
+        for (let l = 0; l < L; l++) {
+          const sl = l + j - pad;
+          dst[o + l] = sl < 0 || sl >= L ? 0 : src[(base + l) * C + c];
+        }
+      }
+    }
+  }
+}
+
+/** relu' and the bias gradient in one pass: d ← d·[out > 0], bias = Σ_rows d. */
+function reluBackwardSum(d: Float32Array, out: Float32Array, rows: number, cols: number, bias: Float32Array): void {
+  bias.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) {
+      if (out[o + c] > 0) bias[c] += d[o + c];
+      else d[o + c] = 0;
+    }
+  }
+}
+
+/** dst[c, r] = src[r, c] for an R×C matrix. */
+function transpose(src: Float32Array, R: number, C: number, dst: Float32Array, srcOff = 0): void {
+  for (let r = 0; r < R; r++) {
+    const s = srcOff + r * C;
+    for (let c = 0; c < C; c++) dst[c * R + r] = src[s + c];
+  }
+}
+
+function reluBackward(d: Float32Array, out: Float32Array, size: number): void {
+  for (let i = 0; i < size; i++) if (!(out[i] > 0)) d[i] = 0;
+}
+
+function sumRows(d: Float32Array, rows: number, cols: number, into: Float32Array): void {
+  into.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) into[c] += d[o + c];
+  }
+}
+
+/**
+ * MaxPool1D(2,2) + dropout. Output row for (b, p) is b·P+p, or p·n+b when timeMajor. idx records the winning
+ * input position (first strictly greater wins, as in tfjs); mask holds 0 or 1/(1−rate).
+ */
+function poolDropout(
+  src: Float32Array, n: number, L: number, C: number, dst: Float32Array, idx: Int32Array, mask: Float32Array,
+  rate: number, rng: Rng, timeMajor: boolean,
+): void {
+  const P = L >> 1;
+  const keep = 1 / (1 - rate);
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < P; p++) {
+      const o = (timeMajor ? p * n + b : b * P + p) * C;
+      const i0 = (b * L + 2 * p) * C;
+      const i1 = i0 + C;
+      for (let c = 0; c < C; c++) {
+        const a = src[i0 + c];
+        const z = src[i1 + c];
+        const m = rate > 0 ? (rng.next() >= rate ? keep : 0) : 1;
+        mask[o + c] = m;
+        if (z > a) {
+          idx[o + c] = i1 + c;
+          dst[o + c] = z * m;
+        } else {
+          idx[o + c] = i0 + c;
+          dst[o + c] = a * m;
+        }
+      }
+    }
+  }
+}
+
+function poolDropoutBackward(d: Float32Array, size: number, idx: Int32Array, mask: Float32Array, dst: Float32Array, dstSize: number): void {
+  dst.fill(0, 0, dstSize);
+  for (let i = 0; i < size; i++) dst[idx[i]] += d[i] * mask[i];
+}
+
+/** Names of the trainable weights in model order, with the heap buffers that hold them. */
+interface Param {
+  v: tf.Variable;
+  buf: HeapBuf;
+  grad: Float32Array;
+}
+
+export class FusedCnnLstmStepper implements Stepper {
+  readonly name = 'fused-wasm';
+  private readonly h = new WasmHeap();
+  private readonly adam: Adam;
+  private readonly p: Param[];
+  // Scratch: heap buffers are matmul operands; JS arrays are touched by loops only.
+  private readonly x0cols; private readonly A1; private readonly cols1; private readonly A2;
+  private readonly cols2; private readonly A3; private readonly cols3; private readonly A4;
+  private readonly D2; private readonly H; private readonly XP; private readonly hs; private readonly rec;
+  private readonly dZ; private readonly dhRec; private readonly HprevT; private readonly HT; private readonly dH;
+  private readonly D2T; private readonly dD2; private readonly dA; private readonly colsT; private readonly dWT;
+  private readonly dCols; private readonly WT; private readonly WkT; private readonly UrT; private readonly WdT;
+  private readonly dW; private readonly D1: Float32Array; private readonly idx1: Int32Array; private readonly mask1: Float32Array;
+  private readonly idx2: Int32Array; private readonly mask2: Float32Array; private readonly gates: Float32Array;
+  private readonly cs: Float32Array; private readonly probs: Float32Array; private readonly dD1: Float32Array;
+
+  constructor(private readonly model: tf.LayersModel, private readonly s: CnnLstmShape, private readonly maxBatch: number) {
+    const { F, K, k, L1, L2, T, U1, U, C } = s;
+    const Bm = maxBatch;
+    const h = this.h;
+    this.p = model.trainableWeights.map((w) => {
+      const v = w.read() as tf.Variable;
+      const buf = h.alloc(v.size);
+      return { v, buf, grad: new Float32Array(v.size) };
+    });
+    this.adam = new Adam(this.p.map((q) => q.v.size));
+    this.x0cols = h.alloc(Bm * F * k);
+    this.A1 = h.alloc(Bm * L1 * K);
+    this.cols1 = h.alloc(Bm * L1 * k * K);
+    this.A2 = h.alloc(Bm * L1 * K);
+    this.cols2 = h.alloc(Bm * L2 * k * K);
+    this.A3 = h.alloc(Bm * L2 * K);
+    this.cols3 = h.alloc(Bm * L2 * k * K);
+    this.A4 = h.alloc(Bm * L2 * K);
+    this.D2 = h.alloc(T * Bm * K);
+    this.H = h.alloc(T * Bm * U1);
+    this.XP = h.alloc(T * Bm * 4 * U);
+    this.hs = h.alloc(T * Bm * U);
+    this.rec = h.alloc(Bm * 4 * U);
+    this.dZ = h.alloc(T * Bm * 4 * U);
+    this.dhRec = h.alloc(Bm * U);
+    this.HprevT = h.alloc(U * T * Bm);
+    this.HT = h.alloc(U1 * T * Bm);
+    this.dH = h.alloc(T * Bm * U1);
+    this.D2T = h.alloc(K * T * Bm);
+    this.dD2 = h.alloc(T * Bm * K);
+    this.dA = h.alloc(Bm * L1 * K);
+    this.colsT = h.alloc(Bm * L1 * k * K);
+    this.dWT = h.alloc(K * k * K);
+    this.dCols = h.alloc(Bm * L1 * k * K);
+    this.WT = h.alloc(K * k * K);
+    this.WkT = h.alloc(4 * U * U1);
+    this.UrT = h.alloc(4 * U * U);
+    this.WdT = h.alloc(U1 * K);
+    this.dW = h.alloc(Math.max(U * 4 * U, U1 * 4 * U, K * U1));
+    this.D1 = new Float32Array(Bm * s.P1 * K);
+    this.dD1 = new Float32Array(Bm * s.P1 * K);
+    this.idx1 = new Int32Array(Bm * s.P1 * K);
+    this.mask1 = new Float32Array(Bm * s.P1 * K);
+    this.idx2 = new Int32Array(T * Bm * K);
+    this.mask2 = new Float32Array(T * Bm * K);
+    this.gates = new Float32Array(T * Bm * 4 * U);
+    this.cs = new Float32Array(T * Bm * U);
+    this.probs = new Float32Array(Bm * C);
+    this.setWeights(this.p.map((q) => q.v.dataSync() as Float32Array));
+  }
+
+  /** Weight views in model order: conv1_1 k,b, conv1_2 k,b, conv2_1 k,b, conv2_2 k,b, dense k,b, lstm k,r,b, out k,b. */
+  private w(i: number): Float32Array {
+    return this.p[i].buf.v;
+  }
+
+  step(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, lr: number, seed: number): StepResult {
+    const r = this.forwardBackward(x, y, w, n, seed);
+    this.adam.update(this.p.map((q) => q.buf.v), this.p.map((q) => q.grad), lr);
+    return r;
+  }
+
+  /** Loss and gradients (model order, copies) without updating: what the tests compare with tf.grad. */
+  lossAndGradients(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, seed: number): StepResult & { grads: Float32Array[] } {
+    const r = this.forwardBackward(x, y, w, n, seed);
+    return { ...r, grads: this.p.map((q) => q.grad.slice()) };
+  }
+
+  private forwardBackward(x: Float32Array, y: Int32Array, wts: Float32Array | null, n: number, seed: number): StepResult {
+    if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
+    const { s, h } = this;
+    const { F, K, k, pad, L1, L2, P1, T, U1, U, C, rate, denseRelu } = s;
+    const G = 4 * U;
+    const kK = k * K;
+    const rng = new Rng(seed);
+    const P = this.p;
+    h.refresh();
+
+    // ---- forward ----
+    im2col(x, n, F, 1, k, pad, this.x0cols.v);
+    h.matmul(this.x0cols, 0, n * L1, k, P[0].buf, 0, K, this.A1, 0, P[1].buf, 1);
+    im2col(this.A1.v, n, L1, K, k, pad, this.cols1.v);
+    h.matmul(this.cols1, 0, n * L1, kK, P[2].buf, 0, K, this.A2, 0, P[3].buf, 1);
+    poolDropout(this.A2.v, n, L1, K, this.D1, this.idx1, this.mask1, rate, rng, false);
+    im2col(this.D1, n, L2, K, k, pad, this.cols2.v);
+    h.matmul(this.cols2, 0, n * L2, kK, P[4].buf, 0, K, this.A3, 0, P[5].buf, 1);
+    im2col(this.A3.v, n, L2, K, k, pad, this.cols3.v);
+    h.matmul(this.cols3, 0, n * L2, kK, P[6].buf, 0, K, this.A4, 0, P[7].buf, 1);
+    poolDropout(this.A4.v, n, L2, K, this.D2.v, this.idx2, this.mask2, rate, rng, true);
+    h.matmul(this.D2, 0, T * n, K, P[8].buf, 0, U1, this.H, 0, P[9].buf, denseRelu ? 1 : 0);
+    h.matmul(this.H, 0, T * n, U1, P[10].buf, 0, G, this.XP, 0, P[12].buf, 0);
+    const gates = this.gates;
+    const cs = this.cs;
+    for (let t = 0; t < T; t++) {
+      if (t > 0) h.matmul(this.hs, (t - 1) * n * U, n, U, P[11].buf, 0, G, this.rec, 0);
+      const XP = this.XP.v;
+      const rec = this.rec.v;
+      const hs = this.hs.v;
+      for (let b = 0; b < n; b++) {
+        const zr = (t * n + b) * G;
+        const rr = b * G;
+        const cr = (t * n + b) * U;
+        const pr = cr - n * U;
+        for (let u = 0; u < U; u++) {
+          let zi = XP[zr + u];
+          let zf = XP[zr + U + u];
+          let zg = XP[zr + 2 * U + u];
+          let zo = XP[zr + 3 * U + u];
+          if (t > 0) {
+            zi += rec[rr + u];
+            zf += rec[rr + U + u];
+            zg += rec[rr + 2 * U + u];
+            zo += rec[rr + 3 * U + u];
+          }
+          const i = sigmoid(zi);
+          const f = sigmoid(zf);
+          const g = Math.tanh(zg);
+          const o = sigmoid(zo);
+          const c = f * (t > 0 ? cs[pr + u] : 0) + i * g;
+          gates[zr + u] = i;
+          gates[zr + U + u] = f;
+          gates[zr + 2 * U + u] = g;
+          gates[zr + 3 * U + u] = o;
+          cs[cr + u] = c;
+          hs[cr + u] = o * Math.tanh(c);
+        }
+      }
+    }
+    // Output layer, softmax, loss and its gradient dlogits = w/n · (p − onehot).
+    const Wo = this.w(13);
+    const bo = this.w(14);
+    const hs = this.hs.v;
+    const last = (T - 1) * n * U;
+    const probs = this.probs;
+    const dlog = probs; // overwritten in place after the loss is read
+    let lossSum = 0;
+    let correct = 0;
+    for (let b = 0; b < n; b++) {
+      let mx = -Infinity;
+      for (let c = 0; c < C; c++) {
+        let z = bo[c];
+        for (let u = 0; u < U; u++) z += hs[last + b * U + u] * Wo[u * C + c];
+        probs[b * C + c] = z;
+        if (z > mx) mx = z;
+      }
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += probs[b * C + c] = Math.exp(probs[b * C + c] - mx);
+      let arg = 0;
+      for (let c = 0; c < C; c++) {
+        probs[b * C + c] /= sum;
+        if (probs[b * C + c] > probs[b * C + arg]) arg = c;
+      }
+      const yb = y[b];
+      if (arg === yb) correct++;
+      const wb = wts ? wts[b] : 1;
+      lossSum -= wb * Math.log(Math.min(1, Math.max(1e-7, probs[b * C + yb])));
+      for (let c = 0; c < C; c++) dlog[b * C + c] = (wb / n) * (probs[b * C + c] - (c === yb ? 1 : 0));
+    }
+
+    // ---- backward ----
+    const gWo = P[13].grad;
+    const gbo = P[14].grad;
+    gWo.fill(0);
+    sumRows(dlog, n, C, gbo);
+    const dh = this.dhRec.v;
+    for (let b = 0; b < n; b++) {
+      for (let u = 0; u < U; u++) {
+        const hv = hs[last + b * U + u];
+        let acc = 0;
+        for (let c = 0; c < C; c++) {
+          const d = dlog[b * C + c];
+          gWo[u * C + c] += hv * d;
+          acc += d * Wo[u * C + c];
+        }
+        dh[b * U + u] = acc;
+      }
+    }
+    transpose(this.w(11), U, G, this.UrT.v);
+    const dcNext = new Float32Array(n * U);
+    for (let t = T - 1; t >= 0; t--) {
+      const dZ = this.dZ.v;
+      const dhv = this.dhRec.v;
+      const hsv = this.hs.v;
+      for (let b = 0; b < n; b++) {
+        const zr = (t * n + b) * G;
+        const cr = (t * n + b) * U;
+        for (let u = 0; u < U; u++) {
+          const i = gates[zr + u];
+          const f = gates[zr + U + u];
+          const g = gates[zr + 2 * U + u];
+          const o = gates[zr + 3 * U + u];
+          const c = cs[cr + u];
+          const tc = Math.tanh(c);
+          const dhu = dhv[b * U + u];
+          const dc = dcNext[b * U + u] + dhu * o * (1 - tc * tc);
+          const cPrev = t > 0 ? cs[cr - n * U + u] : 0;
+          dZ[zr + u] = dc * g * i * (1 - i);
+          dZ[zr + U + u] = dc * cPrev * f * (1 - f);
+          dZ[zr + 2 * U + u] = dc * i * (1 - g * g);
+          dZ[zr + 3 * U + u] = dhu * tc * o * (1 - o);
+          dcNext[b * U + u] = dc * f;
+        }
+      }
+      void hsv;
+      if (t > 0) h.matmul(this.dZ, t * n * G, n, G, this.UrT, 0, U, this.dhRec, 0);
+    }
+    // Recurrent kernel: Σ_t h_{t−1}ᵀ dZ_t over t ≥ 1; input kernel: Hᵀ dZ; bias: Σ dZ.
+    const TN = T * n;
+    if (T > 1) {
+      transpose(this.hs.v, (T - 1) * n, U, this.HprevT.v);
+      h.matmul(this.HprevT, 0, U, (T - 1) * n, this.dZ, n * G, G, this.dW, 0);
+      P[11].grad.set(this.dW.v.subarray(0, U * G));
+    } else {
+      P[11].grad.fill(0);
+    }
+    transpose(this.H.v, TN, U1, this.HT.v);
+    h.matmul(this.HT, 0, U1, TN, this.dZ, 0, G, this.dW, 0);
+    P[10].grad.set(this.dW.v.subarray(0, U1 * G));
+    sumRows(this.dZ.v, TN, G, P[12].grad);
+    transpose(this.w(10), U1, G, this.WkT.v);
+    h.matmul(this.dZ, 0, TN, G, this.WkT, 0, U1, this.dH, 0);
+    if (denseRelu) reluBackward(this.dH.v, this.H.v, TN * U1);
+    sumRows(this.dH.v, TN, U1, P[9].grad);
+    transpose(this.D2.v, TN, K, this.D2T.v);
+    h.matmul(this.D2T, 0, K, TN, this.dH, 0, U1, this.dW, 0);
+    P[8].grad.set(this.dW.v.subarray(0, K * U1));
+    transpose(this.w(8), K, U1, this.WdT.v);
+    h.matmul(this.dH, 0, TN, U1, this.WdT, 0, K, this.dD2, 0);
+    // Second block: pool/dropout back, then conv2_2 and conv2_1.
+    poolDropoutBackward(this.dD2.v, TN * K, this.idx2, this.mask2, this.dA.v, n * L2 * K);
+    this.convBackward(this.A3.v, this.A4, n, L2, 6, 7);
+    col2im(this.dCols.v, n, L2, K, k, pad, this.dA.v);
+    this.convBackward(this.D1, this.A3, n, L2, 4, 5);
+    col2im(this.dCols.v, n, L2, K, k, pad, this.dD1);
+    // First block.
+    poolDropoutBackward(this.dD1, n * P1 * K, this.idx1, this.mask1, this.dA.v, n * L1 * K);
+    this.convBackward(this.A1.v, this.A2, n, L1, 2, 3);
+    col2im(this.dCols.v, n, L1, K, k, pad, this.dA.v);
+    this.convBackward(x, this.A1, n, L1, 0, 1, 1);
+
+    return { lossSum, correct };
+  }
+
+  /**
+   * For a conv layer with output `out` (post-relu) and its input columns `cols` ([M, k·Cin]), given dA (dL/dout)
+   * in this.dA: applies relu', fills the kernel and bias gradients, and (unless Cin = 1) dCols = dA · Wᵀ.
+   */
+  private convBackward(src: Float32Array, out: HeapBuf, n: number, L: number, wi: number, bi: number, cin = this.s.K): void {
+    const { h } = this;
+    const { K, k, pad } = this.s;
+    const M = n * L;
+    const kC = k * cin;
+    reluBackwardSum(this.dA.v, out.v, M, K, this.p[bi].grad);
+    // dW = colsᵀ · dA with colsᵀ built directly ([k·Cin, M] as a: many rows, dA packed) — XNNPACK is slow when
+    // the packed operand is the big one.
+    im2colT(src, n, L, cin, k, pad, this.colsT.v);
+    h.matmul(this.colsT, 0, kC, M, this.dA, 0, K, this.dWT, 0);
+    this.p[wi].grad.set(this.dWT.v.subarray(0, kC * K));
+    if (cin === 1) return;
+    transpose(this.w(wi), kC, K, this.WT.v);
+    h.matmul(this.dA, 0, M, K, this.WT, 0, kC, this.dCols, 0);
+  }
+
+  syncToModel(): void {
+    this.h.refresh();
+    tf.tidy(() => this.p.forEach((q) => q.v.assign(tf.tensor(q.buf.v.slice(), q.v.shape))));
+  }
+
+  getWeights(): Float32Array[] {
+    this.h.refresh();
+    return this.p.map((q) => q.buf.v.slice());
+  }
+
+  setWeights(ws: readonly Float32Array[]): void {
+    this.h.refresh();
+    this.p.forEach((q, i) => q.buf.v.set(ws[i]));
+  }
+
+  getOptimizerState(): AdamState {
+    return this.adam.getState();
+  }
+
+  setOptimizerState(st: AdamState): void {
+    this.adam.setState(st);
+  }
+
+  dispose(): void {
+    this.h.dispose();
+  }
+}
+
+/** The fused stepper when the model is buildCnnLstm's architecture and the wasm backend is active, else null. */
+export function createFusedStepper(model: tf.LayersModel, features: number, classes: number, batchSize: number): Stepper | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const shape = describeCnnLstm(model, features, classes);
+  if (!shape) return null;
+  return new FusedCnnLstmStepper(model, shape, batchSize);
 }
