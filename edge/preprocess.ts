@@ -30,7 +30,7 @@ const REQUIRED = ['sc_init', 'sc_transformsPtr', 'sc_minPtr', 'sc_maxPtr', 'sc_c
 export async function instantiatePreprocess(bytes: Uint8Array): Promise<WebAssembly.Instance> {
   let mod: WebAssembly.Module;
   try {
-    mod = await WebAssembly.compile(bytes);
+    mod = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
     throw new IdsError('BAD_BUNDLE', `preprocess.wasm does not compile: ${(e as Error).message}`, { cause: e });
   }
