@@ -158,8 +158,8 @@ export class FlowMeter {
     for (const [name, v] of [['flowTimeoutUs', flowTimeout], ['activityTimeoutUs', activityTimeout]] as const) {
       if (!(v > 0) || !Number.isFinite(v)) throw new IdsError('BAD_OPTION', `flow meter ${name} must be > 0, got ${v}`);
     }
-    if (!Number.isInteger(maxFlows) || maxFlows < 1 || maxFlows > 4_000_000) {
-      throw new IdsError('BAD_OPTION', `flow meter maxFlows must be an integer in 1..4000000, got ${maxFlows}`);
+    if (!Number.isInteger(maxFlows) || maxFlows < 1 || maxFlows > 2_000_000) {
+      throw new IdsError('BAD_OPTION', `flow meter maxFlows must be an integer in 1..2000000 (832 bytes each), got ${maxFlows}`);
     }
     const module = await compile(opts.wasm);
     const instance = await WebAssembly.instantiate(module, {

@@ -104,6 +104,11 @@ export default defineCommand({
       }
     }
     const out: Writable = args.out ? createWriteStream(args.out) : process.stdout;
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      // A reader that stopped early (`| head`) is not a failure of ours.
+      if (e.code === 'EPIPE') process.exit(0);
+      fail(1, `cannot write ${args.out ?? 'stdout'}: ${e.message}`);
+    });
     const tty = process.stderr.isTTY;
     const started = Date.now();
     let result: FlowsResult;
