@@ -58,6 +58,12 @@ const LAB_EPOCH_US = Date.UTC(2026, 0, 5, 8) * 1000;
 /** Gap between rounds, longer than the flow timeout, so rounds never share a flow. */
 const ROUND_GAP_US = 180_000_000;
 const MAX_ROUNDS = 12;
+/**
+ * Gap between replayed benign captures: longer than the ARP watcher's default grace (300 s), because captures from
+ * different homes put different devices (MACs) on the same re-addressed IP, which within the grace would read as
+ * an IP conflict.
+ */
+const BACKGROUND_GAP_US = 600_000_000;
 
 function seedFor(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ seed;
@@ -220,7 +226,7 @@ async function backgroundScenario(s: Scenario, want: number, opts: LabOptions, s
       const m = meterRound(list, meter);
       // Skip a capture that would overshoot the budget by more than 10% (a smaller one may fit).
       if (m.flows.length === 0 || flows + m.flows.length > want * 1.1) continue;
-      t = r.endUs + ROUND_GAP_US;
+      t = r.endUs + BACKGROUND_GAP_US;
       packets += list.length;
       writeRound(list, m.order, writer);
       for (const rec of m.flows) csv.line(formatFlowCsvRow(rec, labels));
