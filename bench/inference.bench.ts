@@ -1,0 +1,72 @@
+/**
+ * Model inference throughput (flows/s) of the shipped CNN-LSTM shape (78 features: 76 flow statistics +
+ * Protocol + Dst_Port; 5 IoTID20 classes), batch 256, one thread:
+ *   - onnxruntime-web int8 (what a hub runs; target ≥ 12,000 flows/s),
+ *   - onnxruntime-web fp32,
+ *   - onnxruntime-node fp32 (reference, measured in the same run, interleaved round by round),
+ *   - onnxruntime-node int8.
+ * Random weights (speed does not depend on them); int8 calibrated on random [0,1] rows like the exporter does.
+ * Each figure is the median over ROUNDS rounds of the median batch time of RUNS batches.
+ */
+import { emit, median } from './report.ts';
+import { Rng } from '../shared/random.ts';
+import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
+import { exportOnnx } from '../trainer/export/onnx-export.ts';
+import { encodeModel } from '../trainer/export/onnx-model.ts';
+import { calibrate } from '../trainer/export/calibrate.ts';
+import { quantizeQdq, quantizableTensors } from '../trainer/export/quantize.ts';
+import { measureThroughput, openSession, type Session } from '../trainer/export/runtimes.ts';
+
+const FEATURES = 78;
+const CLASSES = 5;
+const BATCH = Number(process.env.INFER_BENCH_BATCH ?? 256);
+const ROUNDS = Number(process.env.INFER_BENCH_ROUNDS ?? 5);
+const RUNS = Number(process.env.INFER_BENCH_RUNS ?? 15);
+const TARGET = 12_000;
+
+export async function run(): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+  const model = buildCnnLstm({ features: FEATURES, classes: CLASSES, seed: 1 });
+  const ex = exportOnnx(model);
+  const rng = new Rng(7);
+  const X = Float32Array.from({ length: 1024 * FEATURES }, () => rng.next());
+  const cal = await calibrate(ex.model, quantizableTensors(ex.model), X, 1024);
+  const first = ex.model.graph!.node!.find((n) => n.opType === 'Conv')!.name!;
+  const int8 = encodeModel(quantizeQdq(ex.model, { ranges: cal.ranges.minmax, lstm: 'int8-weights', keepFp32: [first] }));
+
+  const sessions: [string, Session][] = [
+    ['ort-web int8', await openSession('ort-web', int8)],
+    ['ort-node fp32', await openSession('ort-node', ex.bytes, { threads: 1 })],
+    ['ort-web fp32', await openSession('ort-web', ex.bytes)],
+    ['ort-node int8', await openSession('ort-node', int8, { threads: 1 })],
+  ];
+  const results: Record<string, number[]> = {};
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, s] of sessions) {
+        const t = await measureThroughput(s, X, FEATURES, { batch: BATCH, runs: RUNS, warmup: r === 0 ? 5 : 2 });
+        (results[name] ??= []).push(t.flowsPerSec);
+      }
+    }
+  } finally {
+    for (const [, s] of sessions) await s.release();
+  }
+  const ref = median(results['ort-node fp32']);
+  const common = { batch: BATCH, threads: 1, features: FEATURES, classes: CLASSES, rounds: ROUNDS, runsPerRound: RUNS };
+  const reference = { 'ort-node fp32 flows/s': Math.round(ref), note: 'same run, interleaved; ~35,000 on an idle machine in the probe' };
+  const web8 = median(results['ort-web int8']);
+  emit({
+    bench: 'inference', metric: 'ort-web int8 flows/s', value: Math.round(web8), unit: 'flows/s', reference,
+    target: TARGET, meetsTarget: web8 >= TARGET, ratioToReference: +(web8 / ref).toFixed(3),
+    modelBytes: int8.length, perRound: results['ort-web int8'].map(Math.round), ...common,
+  });
+  for (const name of ['ort-web fp32', 'ort-node int8', 'ort-node fp32']) {
+    const v = median(results[name]);
+    emit({
+      bench: 'inference', metric: `${name} flows/s`, value: Math.round(v), unit: 'flows/s', reference,
+      ratioToReference: +(v / ref).toFixed(3), modelBytes: name.endsWith('int8') ? int8.length : ex.bytes.length,
+      perRound: results[name].map(Math.round), ...common,
+    });
+  }
+}
