@@ -85,6 +85,7 @@ export class Consumer {
         const id = packet.messageId;
         o.ingest.handle(topic, payload, () => {
           if (conn !== this.connection || !client.connected) return;
+          this.cork(client);
           (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId: id });
         });
         callback(DEFERRED);
@@ -114,6 +115,20 @@ export class Consumer {
           resolve();
         });
       });
+    });
+  }
+
+  /** A batch's PUBACKs leave in one write instead of one syscall each. */
+  private corked = false;
+  private cork(client: MqttClient): void {
+    if (this.corked) return;
+    const s = client.stream as unknown as { cork?: () => void; uncork?: () => void } | undefined;
+    if (!s?.cork || !s.uncork) return;
+    s.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      s.uncork!();
     });
   }
 

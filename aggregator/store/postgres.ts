@@ -22,7 +22,6 @@ CREATE TABLE IF NOT EXISTS alerts (
   PRIMARY KEY (site, hub, seq)
 );
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
-CREATE INDEX IF NOT EXISTS alerts_hub_ts ON alerts (hub, ts);
 CREATE TABLE IF NOT EXISTS hubs (
   site TEXT NOT NULL, hub TEXT NOT NULL, state TEXT, bundle TEXT, last_seen BIGINT NOT NULL,
   last_stats_at BIGINT, stats TEXT, PRIMARY KEY (site, hub)

@@ -20,7 +20,6 @@ CREATE TABLE IF NOT EXISTS alerts (
   PRIMARY KEY (site, hub, seq)
 );
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
-CREATE INDEX IF NOT EXISTS alerts_hub_ts ON alerts (hub, ts);
 CREATE TABLE IF NOT EXISTS hubs (
   site TEXT NOT NULL, hub TEXT NOT NULL, state TEXT, bundle TEXT, last_seen INTEGER NOT NULL,
   last_stats_at INTEGER, stats TEXT, PRIMARY KEY (site, hub)
@@ -68,6 +67,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private db!: Database.Database;
   private insertAlert!: Database.Statement;
+  private markOf!: Database.Statement;
   private upsertHub!: Database.Statement;
   private addTotals!: Database.Statement;
   private writeTx!: (alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => boolean[];
@@ -88,9 +88,8 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.insertAlert = db.prepare(`INSERT OR IGNORE INTO alerts
       (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
-      SELECT @site, @hub, @seq, @ts, @class, @confidence, @count, @source, @model, @src, @dst, @sport, @dport, @proto,
-             @evidence, @receivedAt
-      WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.site = @site AND m.hub = @hub AND m.seq >= @seq)`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.markOf = db.prepare('SELECT seq FROM rollup_marks WHERE site = ? AND hub = ?').pluck();
     this.upsertHub = db.prepare(`INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats)
       VALUES (@site, @hub, @state, @bundle, @seenAt, @statsAt, @stats)
       ON CONFLICT (site, hub) DO UPDATE SET
@@ -100,11 +99,20 @@ export class SqliteStore implements Store {
     this.addTotals = db.prepare(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts)
       VALUES (@site, @hub, @class, @alerts, @verdicts)
       ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alerts + excluded.alerts, verdicts = verdicts + excluded.verdicts`);
-    this.writeTx = db.transaction((alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => {
+    const tx = db.transaction((alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => {
       const isNew = new Array<boolean>(alerts.length).fill(false);
+      // Rolled-up seq watermarks, looked up once per hub in the batch (a per-row subquery costs more than the
+      // insert itself). The transaction is IMMEDIATE, so no other writer can roll up between this read and the inserts.
+      const marks = new Map<string, number>();
       for (const i of firstOccurrences(alerts)) {
         const a = alerts[i];
-        isNew[i] = this.insertAlert.run({ ...a, evidence: a.evidence ?? null }).changes === 1;
+        const hk = a.site + '\u0000' + a.hub;
+        let mark = marks.get(hk);
+        if (mark === undefined) marks.set(hk, (mark = (this.markOf.get(a.site, a.hub) as number | undefined) ?? -1));
+        if (a.seq <= mark) continue;
+        // Positional parameters: about twice as fast as named ones (no per-row object).
+        isNew[i] = this.insertAlert.run(a.site, a.hub, a.seq, a.ts, a.class, a.confidence, a.count, a.source, a.model,
+          a.src, a.dst, a.sport, a.dport, a.proto, a.evidence ?? null, a.receivedAt).changes === 1;
       }
       for (const t of totalsOf(alerts, isNew)) this.addTotals.run(t);
       for (const h of mergeHubUpdates(hubs)) {
@@ -115,6 +123,7 @@ export class SqliteStore implements Store {
       }
       return isNew;
     });
+    this.writeTx = tx.immediate;
   }
 
   async close(): Promise<void> {

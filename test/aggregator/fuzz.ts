@@ -26,7 +26,7 @@ export function badMessages(n: number, seed = 7): BadMessage[] {
   const kinds = [
     // Truncated or mangled JSON.
     (): BadMessage => {
-      const s = encodeAlert(valid());
+      const s = encodeAlert(valid() as never);
       return { topic: T('s1', 'h1', 'alert'), payload: Buffer.from(s.slice(0, rng.int(0, s.length - 1))), reason: 'not-json' };
     },
     (): BadMessage => ({ topic: T('s1', 'h1', 'alert'), payload: Buffer.from(rng.pick(['{', 'null,', "{'a':1}", 'NaN', '[1,]', '{"v":1,}', ''])), reason: 'not-json' }),
