@@ -1,0 +1,106 @@
+/**
+ * Trainer throughput: the paper CNN-LSTM (78 features, 5 classes) trained through trainModel on synthetic rows,
+ * wasm backend (fused step) at batch 32 and 256, against the stock tfjs cpu backend measured in the same run.
+ * Each figure is the median of several timed epochs after a warm-up epoch. Wall-clock rates depend on what else
+ * the machine runs, so the line also carries the load average and a CPU-time rate (samples per CPU-second of
+ * this process), which is what the code costs regardless of neighbours.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { cpus, loadavg } from 'node:os';
+import { emit, median } from './report.ts';
+import { initBackend } from '../trainer/backend/index.ts';
+import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
+import { trainModel, type TrainSet } from '../trainer/train-loop.ts';
+import { Rng } from '../shared/random.ts';
+
+const FEATURES = 78;
+const CLASSES = 5;
+const PYTORCH_PROBE = 1900;
+
+function synthetic(rows: number, seed: number): TrainSet {
+  const rng = new Rng(seed);
+  const X = new Float32Array(rows * FEATURES);
+  const y = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    y[i] = rng.int(0, CLASSES);
+    for (let f = 0; f < FEATURES; f++) X[i * FEATURES + f] = rng.next() * 0.5 + (f % CLASSES === y[i] ? 0.5 : 0);
+  }
+  return { X, y, rows, features: FEATURES, classes: CLASSES };
+}
+
+interface Measured { wall: number[]; cpu: number[]; stepper: string }
+
+/** `runs` timed epochs of `steps` batches each (after one warm-up epoch); samples/s per epoch, wall and CPU time. */
+async function measure(backend: 'wasm' | 'cpu', batchSize: number, steps: number, runs: number, stepper: 'auto' | 'tape' = 'auto'): Promise<Measured> {
+  await initBackend(backend);
+  const set = synthetic(batchSize * steps, 7);
+  const model = buildCnnLstm({ features: FEATURES, classes: CLASSES });
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let name = '';
+  for (let r = 0; r <= runs; r++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const res = await trainModel(model, set, null, { epochs: 1, batchSize, learningRate: 1e-3, seed: r + 1, stepper });
+    const secs = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    if (r === 0) continue; // warm-up: JIT, heap growth, XNNPACK setup
+    wall.push(res.history[0].samplesPerSec);
+    cpu.push(set.rows / Math.max((c.user + c.system) / 1e6, 1e-9));
+    void secs;
+  }
+  name = stepper === 'tape' || backend !== 'wasm' ? `${backend}-tape` : `${backend}-fused`;
+  model.dispose();
+  return { wall, cpu, stepper: name };
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+
+export async function run(): Promise<void> {
+  const machine = { cores: cpus().length, loadavg1m: round(loadavg()[0]) };
+  const cpuRef = await measure('cpu', 32, 1, 3);
+  const cpuMedian = median(cpuRef.wall);
+  const b32 = await measure('wasm', 32, 60, 5);
+  const b256 = await measure('wasm', 256, 12, 3);
+  const v32 = median(b32.wall);
+  const v256 = median(b256.wall);
+  const after = round(loadavg()[0]);
+  emit({
+    bench: 'train',
+    metric: 'samplesPerSec',
+    value: round(v32),
+    unit: 'samples/s',
+    reference: {
+      cpuBackend: round(cpuMedian),
+      ratio: round(v32 / cpuMedian),
+      pytorchProbe: PYTORCH_PROBE,
+      batch: 32,
+      backend: 'wasm',
+      stepper: b32.stepper,
+      runs: b32.wall.map(round),
+      cpuTimeSamplesPerSec: round(median(b32.cpu)),
+      cpuBackendCpuTime: round(median(cpuRef.cpu)),
+      ...machine,
+      loadavg1mAfter: after,
+    },
+  });
+  emit({
+    bench: 'train',
+    metric: 'samplesPerSecBatch256',
+    value: round(v256),
+    unit: 'samples/s',
+    reference: {
+      cpuBackend: round(cpuMedian),
+      ratio: round(v256 / cpuMedian),
+      pytorchProbe: PYTORCH_PROBE,
+      batch: 256,
+      backend: 'wasm',
+      stepper: b256.stepper,
+      runs: b256.wall.map(round),
+      cpuTimeSamplesPerSec: round(median(b256.cpu)),
+      ...machine,
+      loadavg1mAfter: after,
+    },
+  });
+  void tf;
+}
