@@ -155,6 +155,11 @@ test('corrected: RST ends a flow at once', async () => {
   assert.equal(flows.length, 2);
   assert.equal(F('RST_Flag_Cnt')(flows[0]), 1);
   assert.equal(F('Tot_Bwd_Pkts')(flows[0]), 1);
+  // A lone RST (no SYN seen) is a finished one-packet flow at once, not a live one.
+  const meter = await FlowMeter.create({ mode: 'corrected' });
+  const lone = meter.push(batchOf([tcpPkt(T0, B, A, 80, 9, RST | ACK)]));
+  assert.equal(lone.length, 1);
+  assert.equal(meter.stats().live, 0);
 });
 
 test('flow timeout: a packet past 120 s from the start opens a new flow', async () => {
