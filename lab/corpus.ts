@@ -57,7 +57,8 @@ const BATCH = 4096;
 const LAB_EPOCH_US = Date.UTC(2026, 0, 5, 8) * 1000;
 /** Gap between rounds, longer than the flow timeout, so rounds never share a flow. */
 const ROUND_GAP_US = 180_000_000;
-const MAX_ROUNDS = 12;
+/** Units per round: bounds the packets held in memory at once (a round is sorted before it is written). */
+const MAX_UNITS_PER_ROUND = 20_000;
 /**
  * Gap between replayed benign captures: longer than the ARP watcher's default grace (300 s), because captures from
  * different homes put different devices (MACs) on the same re-addressed IP, which within the grace would read as
@@ -190,10 +191,12 @@ async function generateScenario(s: Scenario, want: number, seed: number, startUs
   let packets = 0;
   let units = 0;
   let t = startUs;
-  for (let round = 0; round < MAX_ROUNDS && flows < want; round++) {
+  for (let round = 0, idle = 0; flows < want && idle < 3; round++) {
     // A small first round learns how many flows a unit gives; later rounds ask for what is missing.
     const perUnit = units > 0 && flows > 0 ? flows / units : 1;
-    const ask = round === 0 ? Math.max(1, Math.ceil(want / 4)) : Math.max(1, Math.ceil((want - flows) / perUnit));
+    const missing = round === 0 ? want / 4 : (want - flows) / perUnit;
+    const ask = Math.min(MAX_UNITS_PER_ROUND, Math.max(1, Math.ceil(missing)));
+    const before = flows;
     ctx.sink = new FrameList();
     t = s.generate!(ctx, t, ask) + ROUND_GAP_US;
     units += ask;
@@ -202,6 +205,7 @@ async function generateScenario(s: Scenario, want: number, seed: number, startUs
     writeRound(ctx.sink, r.order, writer);
     for (const rec of r.flows) csv.line(formatFlowCsvRow(rec, labels));
     flows += r.flows.length;
+    idle = flows === before ? idle + 1 : 0; // a generator that yields no flows must not loop forever
   }
   await writer.close();
   return { source: `pcaps/${s.name}.pcap`, cat: s.cat, subCat: s.subCat, packets, flows };

@@ -335,3 +335,19 @@ test('packet counts match tcpdump on a few captures (skipped without tcpdump)', 
     assert.equal(n, expected, rel);
   }
 });
+
+test('fuzz: random byte flips and cuts end in packets or an IdsError, never a hang or another error', async () => {
+  const { Rng } = await import('../../shared/random.ts');
+  const rng = new Rng(99);
+  for (const base of [littleUs, ngCapture(false), ngCapture(true)]) {
+    for (let k = 0; k < 300; k++) {
+      const buf = Buffer.from(base.subarray(0, rng.int(1, base.length + 1)));
+      for (let j = rng.int(1, 6); j > 0; j--) buf[rng.int(0, buf.length)] = rng.int(0, 256);
+      const r = syncCollect(buf);
+      if (r.err !== undefined) assert.ok(isIdsError(r.err), `not an IdsError: ${String(r.err)}`);
+      const s = await collect(chunked(buf, [rng.int(1, 64)]));
+      assert.deepEqual(s.pkts, r.pkts);
+      assert.equal(s.err === undefined, r.err === undefined);
+    }
+  }
+});
