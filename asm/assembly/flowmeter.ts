@@ -387,7 +387,9 @@ export function fm_process(start: u32, count: u32): u32 {
   const linkBase = metaPtr + <usize>metaCap * 16;
   for (let i = start; i < count; i++) {
     if (outCount + 2 > outCap) return i;
-    const ts = load<f64>(tsBase + (<usize>i << 3));
+    let ts = load<f64>(tsBase + (<usize>i << 3));
+    // compat: CICFlowMeter reads whole microseconds (nanosecond captures are truncated).
+    if (compat) ts = Math.floor(ts);
     const off = load<u32>(offBase + (<usize>i << 2));
     const len = load<u32>(lenBase + (<usize>i << 2));
     const link = <u32>load<u16>(linkBase + (<usize>i << 1));
