@@ -30,6 +30,14 @@ export interface RecordFormat {
 
 const bad = (abs: number, what: string) => new IdsError('BAD_CAPTURE', `corrupt capture at byte offset ${abs}: ${what}`);
 
+/**
+ * Old libpcap and OpenBSD wrote raw IP captures with their DLT values (12, 14) instead of LINKTYPE_RAW (101);
+ * readers downstream only need to know LINKTYPE_RAW.
+ */
+export function normalizeLinkType(lt: number): number {
+  return lt === 12 || lt === 14 ? 101 : lt;
+}
+
 /** Converts a (high, low) 64-bit tick count to whole µs since the epoch without losing precision past 2^53. */
 export type TickToUs = (hi: number, lo: number) => number;
 
@@ -98,7 +106,7 @@ export class PcapFormat implements RecordFormat {
       const major = view.getUint16(pos + 4, this.le);
       if (major !== 2) throw bad(abs + 4, `pcap version ${major} (expected 2)`);
       // The upper 4 bits of the link-type word may carry FCS information; the link type is the low 16.
-      this.linkType = view.getUint32(pos + 20, this.le) & 0xffff;
+      this.linkType = normalizeLinkType(view.getUint32(pos + 20, this.le) & 0xffff);
       return false;
     }
     const sec = view.getUint32(pos, this.le);
@@ -201,7 +209,7 @@ export class PcapngFormat implements RecordFormat {
 
   private readIdb(view: DataView, pos: number, len: number): Iface {
     const le = this.le;
-    const linkType = view.getUint16(pos + 8, le);
+    const linkType = normalizeLinkType(view.getUint16(pos + 8, le));
     const snaplen = view.getUint32(pos + 12, le);
     let tsresol = 6;
     let offsetSec = 0;

@@ -39,7 +39,7 @@ export default defineCommand({
     scenario: { type: 'string', description: `only these scenarios (comma-separated): ${SCENARIOS.map((s) => s.name).join(', ')}` },
     mode: { type: 'string', description: 'flow meter mode: cicflowmeter-compat (default) or corrected', default: 'cicflowmeter-compat' },
     data: { type: 'string', description: 'shared data folder with pcaps/benign and pcaps/attack', default: DEFAULT_DATA },
-    real: { type: 'boolean', description: 'include the real attack captures', default: true },
+    real: { type: 'boolean', description: 'include the real attack captures (--no-real: leave them out)', default: true },
   },
   async run({ args }) {
     try {

@@ -351,3 +351,10 @@ test('fuzz: random byte flips and cuts end in packets or an IdsError, never a ha
     }
   }
 });
+
+test('raw-IP captures written with DLT 12/14 come out as LINKTYPE_RAW (101)', () => {
+  const raw = Buffer.from(encodePcap(frames.slice(0, 1), 12));
+  assert.equal(syncCollect(raw).pkts[0].link, 101);
+  const sll = Buffer.from(encodePcap(frames.slice(0, 1), 113));
+  assert.equal(syncCollect(sll).pkts[0].link, 113);
+});
