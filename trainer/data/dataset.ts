@@ -16,6 +16,7 @@ import { NORMAL_LABEL } from '../../shared/labels.ts';
 import type { PortPolicy } from '../../shared/features.ts';
 import { IdsError } from '../../shared/errors.ts';
 import { readRecords, splitRecord } from './csv-lines.ts';
+import { parseRecord, cellText, SKIP, LABEL, type ParsedRecord } from './row-parse.ts';
 import { planColumns, type ColumnPlan } from './header.ts';
 import { RowStore, DuplicateFilter } from './row-store.ts';
 
@@ -54,32 +55,6 @@ export interface Dataset {
 
 const MAX_EXAMPLES = 10;
 const PROGRESS_EVERY = 65536;
-
-/** Cell texts read as non-finite values (lower-cased, trimmed); '' and blanks are NaN too. */
-const NON_FINITE: Readonly<Record<string, number>> = {
-  inf: Infinity, '+inf': Infinity, '-inf': -Infinity,
-  infinity: Infinity, '+infinity': Infinity, '-infinity': -Infinity,
-  nan: NaN, '-nan': NaN, null: NaN, na: NaN,
-};
-
-const BAD = Symbol('bad');
-
-/** A numeric cell: a finite number, ±Infinity/NaN for the spellings above, or BAD for text. */
-function parseCell(s: string): number | typeof BAD {
-  if (s.length === 0) return NaN;
-  const v = Number(s);
-  if (v === v) {
-    // Number('  ') is 0: a blank cell is missing, not zero.
-    if (v === 0) {
-      const c = s.charCodeAt(0);
-      if ((c === 32 || c === 9) && s.trim().length === 0) return NaN;
-    }
-    return v;
-  }
-  const t = s.trim().toLowerCase();
-  if (t.length === 0) return NaN;
-  return Object.hasOwn(NON_FINITE, t) ? NON_FINITE[t] : BAD;
-}
 
 /** Every CSV named by `files`: files as given, folders expanded to their *.csv (sorted). */
 export function expandFiles(files: readonly string[]): { path: string; size: number }[] {
@@ -153,6 +128,8 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
     const fileReport = { path: file.path, rows: 0, skipped: 0 };
     let plan: ColumnPlan | undefined;
     let values = new Float64Array(0);
+    let slots = new Int32Array(0);
+    const parsed: ParsedRecord = { cells: 0, badCell: -1, label: '' };
 
     const onRecord = (record: string, line: number): boolean => {
       if (plan === undefined) {
@@ -172,19 +149,22 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
         }
         for (const c of plan.ignored) ignored.add(c);
         values = new Float64Array(plan.features.length);
+        slots = new Int32Array(plan.cells).fill(SKIP);
+        plan.featureIndex.forEach((col, k) => (slots[col] = k));
+        slots[plan.labelIndex] = LABEL;
         return true;
       }
       if (record.length === 0 || record.trim().length === 0) return true;
       report.rowsRead++;
       if (opts.onProgress && report.rowsRead % PROGRESS_EVERY === 0) opts.onProgress(report.rowsRead, bytesRead, bytesTotal);
-      const cells = splitRecord(record);
-      if (cells.length !== plan.cells) {
+      parseRecord(record, slots, values, parsed);
+      if (parsed.cells !== plan.cells) {
         report.skipped.wrongCellCount++;
         fileReport.skipped++;
-        example(`${file.path}:${line}: ${cells.length} cells, the header has ${plan.cells}${cells.length < plan.cells ? ' (truncated row?)' : ''}`);
+        example(`${file.path}:${line}: ${parsed.cells} cells, the header has ${plan.cells}${parsed.cells < plan.cells ? ' (truncated row?)' : ''}`);
         return true;
       }
-      const raw = cells[plan.labelIndex].trim();
+      const raw = parsed.label.trim();
       if (raw.length === 0) {
         report.skipped.emptyLabel++;
         fileReport.skipped++;
@@ -204,19 +184,12 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
         }
         cls = labelMap[raw];
       } else cls = raw;
-
-      const idx = plan.featureIndex;
-      let anyNonFinite = false;
-      for (let k = 0; k < idx.length; k++) {
-        const v = parseCell(cells[idx[k]]);
-        if (v === BAD) {
-          report.skipped.badNumber++;
-          fileReport.skipped++;
-          example(`${file.path}:${line}: column '${features![k]}' holds '${cells[idx[k]].slice(0, 40)}', not a number`);
-          return true;
-        }
-        if (v - v !== 0) anyNonFinite = true;
-        values[k] = v;
+      if (parsed.badCell >= 0) {
+        report.skipped.badNumber++;
+        fileReport.skipped++;
+        const name = features![slots[parsed.badCell]];
+        example(`${file.path}:${line}: column '${name}' holds '${cellText(record, parsed.badCell).slice(0, 40)}', not a number`);
+        return true;
       }
       let c = classIndex.get(cls);
       if (c === undefined) {
@@ -228,7 +201,7 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
         report.duplicatesRemoved++;
         return true;
       }
-      if (anyNonFinite) for (let k = 0; k < values.length; k++) if (values[k] - values[k] !== 0) nonFinite![k]++;
+      for (let k = 0; k < values.length; k++) if (values[k] - values[k] !== 0) nonFinite![k]++;
       store!.push(values, c);
       fileReport.rows++;
       if (store!.rows >= maxRows) {
