@@ -90,15 +90,6 @@ function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xMax: 
       for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(Math.min(hi, Math.max(lo, y))).toFixed(1)}" r="2.5" fill="${s.colour}"/>`);
     }
   }
-  // Legend, top right inside the panel.
-  let ly = y0 + m.t + 14;
-  for (const s of p.series.filter((x) => x.points.length > 0)) {
-    const lx = x0 + m.l + pw - 118;
-    const dash = s.dashed ? ' stroke-dasharray="5 3"' : '';
-    out.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.colour}" stroke-width="2"${dash}/>`);
-    out.push(`<text x="${lx + 26}" y="${ly}" font-size="11" fill="#333">${escapeXml(s.name)}</text>`);
-    ly += 16;
-  }
   return out.join('\n');
 }
 
@@ -106,7 +97,7 @@ function panelSvg(p: Panel, x0: number, y0: number, w: number, h: number, xMax: 
 export function trainingCurvesSvg(history: readonly EpochLog[], opts: { title?: string; bestEpoch?: number } = {}): string {
   const W = 860;
   const H = 320;
-  const top = opts.title ? 26 : 0;
+  const top = (opts.title ? 26 : 0) + 22;
   const xMax = Math.max(1, history.length ? history[history.length - 1].epoch : 1);
   const pts = (f: (e: EpochLog) => number | undefined): [number, number][] =>
     history.filter((e) => f(e) !== undefined).map((e) => [e.epoch, f(e)!]);
@@ -133,10 +124,23 @@ export function trainingCurvesSvg(history: readonly EpochLog[], opts: { title?: 
   };
   const body = [
     opts.title ? `<text x="12" y="20" font-size="15" font-weight="600" fill="#111">${escapeXml(opts.title)}</text>` : '',
+    legendSvg([...acc.series, ...(marker ? [{ name: 'restored weights (best epoch)', colour: '#777', dashed: true, points: [[0, 0]] as [number, number][] }] : [])], 52, top - 6),
     panelSvg(loss, 0, top, W / 2, H, xMax),
     panelSvg(acc, W / 2, top, W / 2, H, xMax),
   ];
   return svgDoc(W, H + top, body.join('\n'));
+}
+
+/** One legend row for the whole figure, so no key sits on top of a curve. */
+function legendSvg(series: readonly Series[], x: number, y: number): string {
+  const out: string[] = [];
+  for (const s of series.filter((v) => v.points.length > 0)) {
+    const dash = s.dashed ? ' stroke-dasharray="5 3"' : '';
+    out.push(`<line x1="${x}" x2="${x + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${s.colour}" stroke-width="2"${dash}/>`);
+    out.push(`<text x="${x + 28}" y="${y}" font-size="12" fill="#333">${escapeXml(s.name)}</text>`);
+    x += 44 + s.name.length * 6.6;
+  }
+  return out.join('\n');
 }
 
 /** Zoom the accuracy axis to where the curves are (they usually live above 0.9), in steps of 0.05. */
@@ -153,7 +157,8 @@ export function confusionSvg(labels: readonly string[], confusion: readonly (rea
   const maxLabel = Math.max(...labels.map((l) => l.length), 4);
   const left = Math.min(200, 24 + maxLabel * 7.2);
   const top = (opts.title ? 30 : 8) + Math.min(150, 20 + maxLabel * 5.2);
-  const W = left + k * cell + 90;
+  const note = 'colour: share of the true class (row); numbers: count and row %';
+  const W = Math.max(left + k * cell + 90, (opts.title?.length ?? 0) * 8.6 + 24, left + note.length * 5.9);
   const H = top + k * cell + 44;
   const out: string[] = [];
   if (opts.title) out.push(`<text x="12" y="20" font-size="15" font-weight="600" fill="#111">${escapeXml(opts.title)}</text>`);
@@ -184,7 +189,7 @@ export function confusionSvg(labels: readonly string[], confusion: readonly (rea
   }
   out.push(`<text x="${kx + 18}" y="${top + 9}" font-size="10" fill="#555">100%</text>`);
   out.push(`<text x="${kx + 18}" y="${top + k * cell - 2}" font-size="10" fill="#555">0%</text>`);
-  out.push(`<text x="${left}" y="${H - 12}" font-size="11" fill="#555">colour: share of the true class (row); numbers: count and row %</text>`);
+  out.push(`<text x="${left}" y="${H - 12}" font-size="11" fill="#555">${note}</text>`);
   return svgDoc(W, H, out.join('\n'));
 }
 

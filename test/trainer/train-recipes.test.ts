@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveRecipe, classWeightsFor, RECIPES } from '../../trainer/recipes.ts';
+import { isIdsError } from '../../shared/errors.ts';
+
+test('the paper recipe is as published', () => {
+  const p = resolveRecipe('paper');
+  assert.equal(p.learningRate, 1e-4);
+  assert.equal(p.batchSize, 32);
+  assert.equal(p.epochs, 30);
+  assert.equal(p.log, 'none');
+  assert.equal(p.classWeights, 'none');
+  assert.equal(p.earlyStopping, null);
+  assert.equal(p.lrSchedule, 'constant');
+  assert.equal(p.testFraction, 0.3);
+});
+
+test('overrides replace single fields and never mutate the named recipe', () => {
+  const r = resolveRecipe('default', { epochs: 3, learningRate: 0.01, batchSize: 256, patience: 2 });
+  assert.equal(r.epochs, 3);
+  assert.equal(r.learningRate, 0.01);
+  assert.equal(r.batchSize, 256);
+  assert.equal(r.earlyStopping?.patience, 2);
+  assert.notEqual(RECIPES.default.epochs, 3);
+  assert.notEqual(RECIPES.default.earlyStopping?.patience, 2);
+  assert.equal(resolveRecipe(undefined).name, 'default');
+  // No validation split: nothing for early stopping to watch.
+  assert.equal(resolveRecipe('default', { valFraction: 0 }).earlyStopping, null);
+});
+
+test('bad recipe names and values are BAD_OPTION naming the flag', () => {
+  assert.throws(() => resolveRecipe('turbo'), (e) => isIdsError(e, 'BAD_OPTION') && /--recipe turbo/.test(e.message));
+  assert.throws(() => resolveRecipe('paper', { epochs: 0 }), (e) => isIdsError(e, 'BAD_OPTION') && /--epochs/.test(e.message));
+  assert.throws(() => resolveRecipe('paper', { learningRate: -1 }), (e) => isIdsError(e, 'BAD_OPTION') && /--lr/.test(e.message));
+  assert.throws(() => resolveRecipe('paper', { valFraction: 0.95 }), (e) => isIdsError(e, 'BAD_OPTION') && /--val-fraction/.test(e.message));
+});
+
+test('class weights: balanced is n/(k·n_c), sqrt its root, both with sample-mean 1', () => {
+  const y = Int32Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 1]); // 9 : 1
+  assert.equal(classWeightsFor(y, 2, 'none'), null);
+  const b = classWeightsFor(y, 2, 'balanced')!;
+  assert.ok(Math.abs(b[1] / b[0] - 9) < 1e-5, `ratio ${b[1] / b[0]}`);
+  const mean = (w: Float32Array) => (9 * w[0] + w[1]) / 10;
+  assert.ok(Math.abs(mean(b) - 1) < 1e-6);
+  const s = classWeightsFor(y, 2, 'sqrt')!;
+  assert.ok(Math.abs(s[1] / s[0] - 3) < 1e-5);
+  assert.ok(Math.abs(mean(s) - 1) < 1e-6);
+  // An absent class gets weight 0 rather than Infinity.
+  const z = classWeightsFor(Int32Array.from([0, 1]), 3, 'balanced')!;
+  assert.equal(z[2], 0);
+});
