@@ -17,58 +17,45 @@ import { describeCnnLstm, type CnnLstmShape } from './fused-shape.ts';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** im2col for a 'same'-padded 1-D convolution: dst[(b·L+l), j·C+c] = src[b, l+j−pad, c] (0 outside). */
-function im2col(src: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
+/**
+ * im2col on the heap with native copies: for 'same' padding each interior row of the column matrix is k·C
+ * consecutive floats of the source (rows l−pad … l+pad), so it is one copyWithin; edge rows are assembled per tap.
+ */
+function im2colHeap(heap: Float32Array, src: number, dst: number, n: number, L: number, C: number, k: number, pad: number): void {
   const kC = k * C;
   for (let b = 0; b < n; b++) {
+    const s0 = src + b * L * C;
     for (let l = 0; l < L; l++) {
-      const row = (b * L + l) * kC;
-      for (let j = 0; j < k; j++) {
-        const sl = l + j - pad;
-        const d = row + j * C;
-        if (sl < 0 || sl >= L) {
-          for (let c = 0; c < C; c++) dst[d + c] = 0;
-        } else {
-          const s = (b * L + sl) * C;
-          for (let c = 0; c < C; c++) dst[d + c] = src[s + c];
+      const d = dst + (b * L + l) * kC;
+      const lo = l - pad;
+      if (lo >= 0 && lo + k <= L) {
+        heap.copyWithin(d, s0 + lo * C, s0 + (lo + k) * C);
+      } else {
+        for (let j = 0; j < k; j++) {
+          const sl = lo + j;
+          if (sl < 0 || sl >= L) heap.fill(0, d + j * C, d + (j + 1) * C);
+          else heap.copyWithin(d + j * C, s0 + sl * C, s0 + (sl + 1) * C);
         }
       }
     }
   }
 }
 
-/** The adjoint of im2col: dst[b, l+j−pad, c] += cols[(b·L+l), j·C+c]. */
-function col2im(cols: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
-  const kC = k * C;
-  dst.fill(0, 0, n * L * C);
-  for (let b = 0; b < n; b++) {
-    for (let l = 0; l < L; l++) {
-      const row = (b * L + l) * kC;
-      for (let j = 0; j < k; j++) {
-        const sl = l + j - pad;
-        if (sl < 0 || sl >= L) continue;
-        const d = (b * L + sl) * C;
-        const s = row + j * C;
-        for (let c = 0; c < C; c++) dst[d + c] += cols[s + c];
-      }
-    }
-  }
-}
-
-/** The transposed im2col: dst[j·C+c, b·L+l] = src[b, l+j−pad, c] (0 outside), for dW = colsᵀ · dA. */
-function im2colT(src: Float32Array, n: number, L: number, C: number, k: number, pad: number, dst: Float32Array): void {
+/**
+ * The transposed im2col from a transposed source srcT [C, n·L]: row (j, c) is srcT row c shifted by j − pad
+ * (one native copy), with the |shift| positions at each sample's edge zeroed.
+ */
+function im2colTHeap(heap: Float32Array, srcT: number, dst: number, n: number, L: number, C: number, k: number, pad: number): void {
   const M = n * L;
   for (let j = 0; j < k; j++) {
+    const sh = j - pad;
     for (let c = 0; c < C; c++) {
-      const row = (j * C + c) * M;
-      for (let b = 0; b < n; b++) {
-        const o = row + b * L;
-        const base = b * L + j - pad;
-        for (let l = 0; l < L; l++) {
-          const sl = l + j - pad;
-          dst[o + l] = sl < 0 || sl >= L ? 0 : src[(base + l) * C + c];
-        }
-      }
+      const row = dst + (j * C + c) * M;
+      const from = srcT + c * M;
+      if (sh >= 0) heap.copyWithin(row, from + sh, from + M);
+      else heap.copyWithin(row - sh, from, from + M + sh);
+      if (sh > 0) for (let b = 0; b < n; b++) heap.fill(0, row + b * L + L - sh, row + b * L + L);
+      else if (sh < 0) for (let b = 0; b < n; b++) heap.fill(0, row + b * L, row + b * L - sh);
     }
   }
 }
@@ -91,10 +78,6 @@ function transpose(src: Float32Array, R: number, C: number, dst: Float32Array, s
     const s = srcOff + r * C;
     for (let c = 0; c < C; c++) dst[c * R + r] = src[s + c];
   }
-}
-
-function reluBackward(d: Float32Array, out: Float32Array, size: number): void {
-  for (let i = 0; i < size; i++) if (!(out[i] > 0)) d[i] = 0;
 }
 
 function sumRows(d: Float32Array, rows: number, cols: number, into: Float32Array): void {
@@ -161,9 +144,9 @@ export class FusedCnnLstmStepper implements Stepper {
   private readonly dZ; private readonly dhRec; private readonly HprevT; private readonly HT; private readonly dH;
   private readonly D2T; private readonly dD2; private readonly dA; private readonly colsT; private readonly dWT;
   private readonly dCols; private readonly WT; private readonly WkT; private readonly UrT; private readonly WdT;
-  private readonly dW; private readonly D1: Float32Array; private readonly idx1: Int32Array; private readonly mask1: Float32Array;
+  private readonly dW; private readonly X0; private readonly srcT; private readonly D1; private readonly dD1; private readonly idx1: Int32Array; private readonly mask1: Float32Array;
   private readonly idx2: Int32Array; private readonly mask2: Float32Array; private readonly gates: Float32Array;
-  private readonly cs: Float32Array; private readonly probs: Float32Array; private readonly dD1: Float32Array;
+  private readonly cs: Float32Array; private readonly probs: Float32Array;
 
   constructor(private readonly model: tf.LayersModel, private readonly s: CnnLstmShape, private readonly maxBatch: number) {
     const { F, K, k, L1, L2, T, U1, U, C } = s;
@@ -204,8 +187,10 @@ export class FusedCnnLstmStepper implements Stepper {
     this.UrT = h.alloc(4 * U * U);
     this.WdT = h.alloc(U1 * K);
     this.dW = h.alloc(Math.max(U * 4 * U, U1 * 4 * U, K * U1));
-    this.D1 = new Float32Array(Bm * s.P1 * K);
-    this.dD1 = new Float32Array(Bm * s.P1 * K);
+    this.X0 = h.alloc(Bm * F);
+    this.srcT = h.alloc(Bm * L1 * K);
+    this.D1 = h.alloc(Bm * s.P1 * K);
+    this.dD1 = h.alloc(Bm * s.P1 * K);
     this.idx1 = new Int32Array(Bm * s.P1 * K);
     this.mask1 = new Float32Array(Bm * s.P1 * K);
     this.idx2 = new Int32Array(T * Bm * K);
@@ -244,22 +229,25 @@ export class FusedCnnLstmStepper implements Stepper {
     h.refresh();
 
     // ---- forward ----
-    im2col(x, n, F, 1, k, pad, this.x0cols.v);
+    const at = (b: HeapBuf) => b.ptr >> 2;
+    this.X0.v.set(x.subarray(0, n * F));
+    im2colHeap(h.f32, at(this.X0), at(this.x0cols), n, F, 1, k, pad);
     h.matmul(this.x0cols, 0, n * L1, k, P[0].buf, 0, K, this.A1, 0, P[1].buf, 1);
-    im2col(this.A1.v, n, L1, K, k, pad, this.cols1.v);
+    im2colHeap(h.f32, at(this.A1), at(this.cols1), n, L1, K, k, pad);
     h.matmul(this.cols1, 0, n * L1, kK, P[2].buf, 0, K, this.A2, 0, P[3].buf, 1);
-    poolDropout(this.A2.v, n, L1, K, this.D1, this.idx1, this.mask1, rate, rng, false);
-    im2col(this.D1, n, L2, K, k, pad, this.cols2.v);
+    poolDropout(this.A2.v, n, L1, K, this.D1.v, this.idx1, this.mask1, rate, rng, false);
+    im2colHeap(h.f32, at(this.D1), at(this.cols2), n, L2, K, k, pad);
     h.matmul(this.cols2, 0, n * L2, kK, P[4].buf, 0, K, this.A3, 0, P[5].buf, 1);
-    im2col(this.A3.v, n, L2, K, k, pad, this.cols3.v);
+    im2colHeap(h.f32, at(this.A3), at(this.cols3), n, L2, K, k, pad);
     h.matmul(this.cols3, 0, n * L2, kK, P[6].buf, 0, K, this.A4, 0, P[7].buf, 1);
     poolDropout(this.A4.v, n, L2, K, this.D2.v, this.idx2, this.mask2, rate, rng, true);
     h.matmul(this.D2, 0, T * n, K, P[8].buf, 0, U1, this.H, 0, P[9].buf, denseRelu ? 1 : 0);
     h.matmul(this.H, 0, T * n, U1, P[10].buf, 0, G, this.XP, 0, P[12].buf, 0);
     const gates = this.gates;
     const cs = this.cs;
+    const urId = h.pin(P[11].buf, U * G);
     for (let t = 0; t < T; t++) {
-      if (t > 0) h.matmul(this.hs, (t - 1) * n * U, n, U, P[11].buf, 0, G, this.rec, 0);
+      if (t > 0) h.matmul(this.hs, (t - 1) * n * U, n, U, P[11].buf, 0, G, this.rec, 0, null, 0, urId);
       const XP = this.XP.v;
       const rec = this.rec.v;
       const hs = this.hs.v;
@@ -293,6 +281,7 @@ export class FusedCnnLstmStepper implements Stepper {
         }
       }
     }
+    h.unpin(urId);
     // Output layer, softmax, loss and its gradient dlogits = w/n · (p − onehot).
     const Wo = this.w(13);
     const bo = this.w(14);
@@ -343,6 +332,7 @@ export class FusedCnnLstmStepper implements Stepper {
       }
     }
     transpose(this.w(11), U, G, this.UrT.v);
+    const urtId = h.pin(this.UrT, G * U);
     const dcNext = new Float32Array(n * U);
     for (let t = T - 1; t >= 0; t--) {
       const dZ = this.dZ.v;
@@ -369,8 +359,9 @@ export class FusedCnnLstmStepper implements Stepper {
         }
       }
       void hsv;
-      if (t > 0) h.matmul(this.dZ, t * n * G, n, G, this.UrT, 0, U, this.dhRec, 0);
+      if (t > 0) h.matmul(this.dZ, t * n * G, n, G, this.UrT, 0, U, this.dhRec, 0, null, 0, urtId);
     }
+    h.unpin(urtId);
     // Recurrent kernel: Σ_t h_{t−1}ᵀ dZ_t over t ≥ 1; input kernel: Hᵀ dZ; bias: Σ dZ.
     const TN = T * n;
     if (T > 1) {
@@ -386,8 +377,8 @@ export class FusedCnnLstmStepper implements Stepper {
     sumRows(this.dZ.v, TN, G, P[12].grad);
     transpose(this.w(10), U1, G, this.WkT.v);
     h.matmul(this.dZ, 0, TN, G, this.WkT, 0, U1, this.dH, 0);
-    if (denseRelu) reluBackward(this.dH.v, this.H.v, TN * U1);
-    sumRows(this.dH.v, TN, U1, P[9].grad);
+    if (denseRelu) reluBackwardSum(this.dH.v, this.H.v, TN, U1, P[9].grad);
+    else sumRows(this.dH.v, TN, U1, P[9].grad);
     transpose(this.D2.v, TN, K, this.D2T.v);
     h.matmul(this.D2T, 0, K, TN, this.dH, 0, U1, this.dW, 0);
     P[8].grad.set(this.dW.v.subarray(0, K * U1));
@@ -395,37 +386,49 @@ export class FusedCnnLstmStepper implements Stepper {
     h.matmul(this.dH, 0, TN, U1, this.WdT, 0, K, this.dD2, 0);
     // Second block: pool/dropout back, then conv2_2 and conv2_1.
     poolDropoutBackward(this.dD2.v, TN * K, this.idx2, this.mask2, this.dA.v, n * L2 * K);
-    this.convBackward(this.A3.v, this.A4, n, L2, 6, 7);
-    col2im(this.dCols.v, n, L2, K, k, pad, this.dA.v);
-    this.convBackward(this.D1, this.A3, n, L2, 4, 5);
-    col2im(this.dCols.v, n, L2, K, k, pad, this.dD1);
+    this.convBackward(this.A3, this.A4, n, L2, 6, 7, K, this.dA);
+    this.convBackward(this.D1, this.A3, n, L2, 4, 5, K, this.dD1);
     // First block.
-    poolDropoutBackward(this.dD1, n * P1 * K, this.idx1, this.mask1, this.dA.v, n * L1 * K);
-    this.convBackward(this.A1.v, this.A2, n, L1, 2, 3);
-    col2im(this.dCols.v, n, L1, K, k, pad, this.dA.v);
-    this.convBackward(x, this.A1, n, L1, 0, 1, 1);
+    poolDropoutBackward(this.dD1.v, n * P1 * K, this.idx1, this.mask1, this.dA.v, n * L1 * K);
+    this.convBackward(this.A1, this.A2, n, L1, 2, 3, K, this.dA);
+    this.convBackward(this.X0, this.A1, n, L1, 0, 1, 1, null);
 
     return { lossSum, correct };
   }
 
   /**
-   * For a conv layer with output `out` (post-relu) and its input columns `cols` ([M, k·Cin]), given dA (dL/dout)
-   * in this.dA: applies relu', fills the kernel and bias gradients, and (unless Cin = 1) dCols = dA · Wᵀ.
+   * Backward through one conv layer (input `src` [n·L, cin], post-relu output `out`), with dL/dout in this.dA:
+   * relu', bias and kernel gradients (dW = colsᵀ · dA, colsᵀ as the many-row operand: XNNPACK is slow when
+   * the packed operand is the big one), and unless dx is null, dL/dinput = im2col(dA) · W flipped, into dx.
    */
-  private convBackward(src: Float32Array, out: HeapBuf, n: number, L: number, wi: number, bi: number, cin = this.s.K): void {
+  private convBackward(src: HeapBuf, out: HeapBuf, n: number, L: number, wi: number, bi: number, cin: number, dx: HeapBuf | null): void {
     const { h } = this;
     const { K, k, pad } = this.s;
     const M = n * L;
     const kC = k * cin;
+    const at = (b: HeapBuf) => b.ptr >> 2;
     reluBackwardSum(this.dA.v, out.v, M, K, this.p[bi].grad);
-    // dW = colsᵀ · dA with colsᵀ built directly ([k·Cin, M] as a: many rows, dA packed) — XNNPACK is slow when
-    // the packed operand is the big one.
-    im2colT(src, n, L, cin, k, pad, this.colsT.v);
+    let srcT = src;
+    if (cin > 1) {
+      transpose(src.v, M, cin, this.srcT.v);
+      srcT = this.srcT;
+    }
+    im2colTHeap(h.f32, at(srcT), at(this.colsT), n, L, cin, k, pad);
     h.matmul(this.colsT, 0, kC, M, this.dA, 0, K, this.dWT, 0);
     this.p[wi].grad.set(this.dWT.v.subarray(0, kC * K));
-    if (cin === 1) return;
-    transpose(this.w(wi), kC, K, this.WT.v);
-    h.matmul(this.dA, 0, M, K, this.WT, 0, kC, this.dCols, 0);
+    if (!dx) return;
+    // W is [k, cin, K]; the flipped filter is [(j, co), ci] = W[k−1−j, ci, co].
+    const W = this.w(wi);
+    const Wf = this.WT.v;
+    for (let j = 0; j < k; j++) {
+      for (let co = 0; co < K; co++) {
+        const row = (j * K + co) * cin;
+        const src0 = (k - 1 - j) * cin * K + co;
+        for (let ci = 0; ci < cin; ci++) Wf[row + ci] = W[src0 + ci * K];
+      }
+    }
+    im2colHeap(h.f32, at(this.dA), at(this.dCols), n, L, K, k, pad);
+    h.matmul(this.dCols, 0, M, k * K, this.WT, 0, cin, dx, 0);
   }
 
   syncToModel(): void {

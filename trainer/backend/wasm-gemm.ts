@@ -63,6 +63,22 @@ export class WasmHeap {
     return b;
   }
 
+  /** The whole heap as floats (for native copyWithin between buffers); renewed like the views. */
+  get f32(): Float32Array {
+    return this.mod.HEAPF32;
+  }
+
+  /** Register `b` under a fresh id for several matmuls (its XNNPACK packing is reused); release with unpin. */
+  pin(b: HeapBuf, size: number): number {
+    const id = nextId++;
+    this.mod._register_tensor(id, size, b.ptr);
+    return id;
+  }
+
+  unpin(id: number): void {
+    this.mod._dispose_data(id);
+  }
+
   /** Renew every view if the wasm memory grew (growth detaches the old ArrayBuffer). */
   refresh(): void {
     const buf = this.mod.HEAPF32.buffer as ArrayBuffer;
@@ -78,7 +94,7 @@ export class WasmHeap {
   matmul(
     a: HeapBuf, aOff: number, M: number, K: number,
     b: HeapBuf, bOff: number, N: number,
-    out: HeapBuf, outOff = 0, bias: HeapBuf | null = null, act = 0,
+    out: HeapBuf, outOff = 0, bias: HeapBuf | null = null, act = 0, pinnedB = 0,
   ): void {
     if (aOff + M * K > a.size || bOff + K * N > b.size || outOff + M * N > out.size || (bias && bias.size < N)) {
       throw new Error(`matmul ${M}×${K}·${K}×${N}: an operand is too small`);
@@ -93,10 +109,10 @@ export class WasmHeap {
     H[s + 4] = K;
     H[s + 5] = N;
     const aId = nextId++;
-    const bId = nextId++;
+    const bId = pinnedB || nextId++;
     const oId = nextId++;
     m._register_tensor(aId, M * K, a.ptr + aOff * 4);
-    m._register_tensor(bId, K * N, b.ptr + bOff * 4);
+    if (!pinnedB) m._register_tensor(bId, K * N, b.ptr + bOff * 4);
     m._register_tensor(oId, M * N, out.ptr + outOff * 4);
     let biasId = 0;
     if (bias) {
@@ -105,7 +121,7 @@ export class WasmHeap {
     }
     m.__FusedMatMul(aId, this.shapes, 3, bId, this.shapes + 12, 3, 0, 0, act, biasId, 0, 0, oId);
     m._dispose_data(aId);
-    m._dispose_data(bId);
+    if (!pinnedB) m._dispose_data(bId);
     m._dispose_data(oId);
     if (biasId) m._dispose_data(biasId);
     if (nextId > 0x7ff00000) nextId = 0x40000000;
