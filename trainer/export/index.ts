@@ -149,12 +149,36 @@ function evaluate(
   };
 }
 
+/**
+ * At most `max` rows picked evenly across X (rows × F). Training arrays are often in file order (one class per
+ * file in CIC-IDS2017), so a prefix would calibrate on one class only.
+ */
+export function spreadRows(X: Float32Array, F: number, max: number): Float32Array {
+  const rows = Math.floor(X.length / F);
+  if (rows <= max) return X.subarray(0, rows * F);
+  const out = new Float32Array(max * F);
+  for (let i = 0; i < max; i++) {
+    const r = Math.floor((i * rows) / max);
+    out.set(X.subarray(r * F, (r + 1) * F), i * F);
+  }
+  return out;
+}
+
 /** Model version shown in every alert: date, then the int8 model's hash prefix. */
 export const modelVersion = (createdAt: Date, int8: Uint8Array): string =>
   `${createdAt.toISOString().slice(0, 10)}.1-${sha256Hex(int8).slice(0, 8)}`;
 
 export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
   const log = args.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  for (const k of ['model', 'scaler', 'labels', 'calibration', 'test', 'training', 'outDir'] as const) {
+    if (!args || args[k] === undefined) {
+      throw new IdsError(
+        'BAD_OPTION',
+        `exportAndBundle: missing "${k}"; it takes { model, scaler, portPolicy, labels, calibration (scaled train rows), ` +
+          `test: { X, y, rows } (scaled), training, outDir } (got: ${Object.keys(args ?? {}).join(', ')})`,
+      );
+    }
+  }
   const tfm = await import('@tensorflow/tfjs');
   const F = args.scaler.features.length;
   const C = args.labels.length;
@@ -162,9 +186,9 @@ export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
   if (test.rows < 1 || test.X.length !== test.rows * F || test.y.length !== test.rows) {
     throw new IdsError('BAD_OPTION', `export: test split must be rows×${F} scaled values with one label per row`);
   }
-  const calRows = Math.min(MAX_CALIBRATION_ROWS, Math.floor(args.calibration.length / F));
+  const calX = spreadRows(args.calibration, F, MAX_CALIBRATION_ROWS);
+  const calRows = calX.length / F;
   if (calRows < 1) throw new IdsError('EMPTY_INPUT', 'export: no calibration rows');
-  const calX = args.calibration.subarray(0, calRows * F);
   const wasmPath = args.wasmPath ?? DEFAULT_WASM_PATH;
   if (!existsSync(wasmPath)) {
     throw new IdsError('BAD_OPTION', `export: preprocessing wasm not found at ${wasmPath} (run \`npm run build:asm\`)`);
@@ -186,8 +210,8 @@ export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
   if (ex.outputShape[1] !== C) throw new IdsError('BAD_MODEL', `export: the model has ${ex.outputShape[1]} outputs for ${C} labels`);
   const fp32Path = join(outDir, FP32_MODEL_FILE);
   writeFileSync(fp32Path, ex.bytes);
-  const parityRows = Math.min(512, test.rows);
-  const parityX = test.X.subarray(0, parityRows * F);
+  const parityX = spreadRows(test.X, F, 512);
+  const parityRows = parityX.length / F;
   const want = tfPredict(args.model, parityX, parityRows, F, tfm);
   const sessions: Session[] = [];
   const open = async (rt: 'ort-node' | 'ort-web', bytes: Uint8Array, o = {}) => {
