@@ -91,3 +91,19 @@ test('int8 QDQ model: < 0.5× the fp32 size, close to fp32, and fused into QLine
   // A graph without ranges for its tensors is refused, naming the tensor.
   assert.throws(() => quantizeQdq(ex.model, { ranges: {} }), (e: unknown) => isIdsError(e, 'BAD_MODEL') && /to_ncw_out/.test((e as Error).message));
 });
+
+test('the int8 model passes the ONNX reference checker too', async (t) => {
+  const { onnxChecker } = await import('./export-fixture.ts');
+  const check = onnxChecker();
+  if (!check) {
+    t.skip('python3-onnx not available at /usr/bin/python3 (apt-get install -y python3-onnx): checker skipped');
+    return;
+  }
+  const ex = exportOnnx(randomCnnLstm(20, 3, 3));
+  const cal = await calibrate(ex.model, quantizableTensors(ex.model), randomRows(200, 20, 5), 200);
+  const path = join(mkdtempSync(join(tmpdir(), 'iot-ids-q-')), 'model.int8.onnx');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path, encodeModel(quantizeQdq(ex.model, { ranges: cal.ranges.minmax, lstm: 'int8-weights', keepFp32: ['conv1_1'] })));
+  const r = check(path);
+  assert.ok(r.ok, r.output);
+});
