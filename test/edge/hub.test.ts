@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hub, type HubOptions } from '../../edge/hub.ts';
 import { encodeDownlink } from '../../edge/downlink.ts';
+import { Classifier } from '../../edge/classifier.ts';
 import { decodeAlert, decodeStats, decodeStatus } from '../../shared/payloads.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, FIXTURE_LABELS, type KeyPair } from './fixtures/bundle.ts';
@@ -176,5 +177,50 @@ test('a CSV whose header lacks a model feature is reported as an input error, no
     assert.match(hub.stats.lastError!, /Tot_Fwd_Pkts/);
   } finally {
     await hub.close();
+  }
+});
+
+test('backpressure: a live input faster than inference is shed, counted in stats, and the queue stays bounded', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubD/stats');
+  // The real classifier, slowed to 15 ms per batch: inference falls far behind a burst of 5,000 flows.
+  const hub = await Hub.start(hubOpts({
+    hub: 'hubD',
+    overflow: 'drop',
+    capacity: 300,
+    maxBatch: 64,
+    maxDelayMs: 1,
+    classifierFactory: (b, maxRows) => {
+      const real = new Classifier(b, maxRows);
+      return Object.assign(Object.create(real), {
+        classify: async (rows: number) => {
+          await new Promise((r) => setTimeout(r, 15));
+          return real.classify(rows);
+        },
+      }) as Classifier;
+    },
+  }));
+  try {
+    let maxDepth = 0;
+    const lines = Array.from({ length: 5000 }, (_, i) => fixtureCsvRow(i, i % 5));
+    const chunks = [FIXTURE_CSV_HEADER + '\n'];
+    for (let i = 0; i < lines.length; i += 500) chunks.push(lines.slice(i, i + 500).join('\n') + '\n');
+    const source = Readable.from((async function* () {
+      for (const c of chunks) {
+        yield c;
+        maxDepth = Math.max(maxDepth, hub.queueDepth);
+        await new Promise((r) => setImmediate(r));
+      }
+    })());
+    const r = await hub.runFlows(source);
+    assert.ok(r!.shed > 0, 'flows were shed');
+    assert.equal(r!.accepted + r!.shed, 5000);
+    await hub.finish(10_000);
+    assert.equal(hub.dropped, r!.shed);
+    assert.equal(hub.stats.flows, r!.accepted, 'every accepted flow was classified');
+    assert.ok(maxDepth <= 300, `queue depth ${maxDepth} within its bound`);
+    await until(() => sub.messages.some((m) => m.json.dropped === r!.shed), 3000, 'dropped in stats');
+  } finally {
+    await hub.close();
+    sub.client.end(true);
   }
 });
