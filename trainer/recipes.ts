@@ -16,6 +16,8 @@ export interface Recipe {
   description: string;
   epochs: number;
   batchSize: number;
+  /** Choose the batch from the training rows (see batchFor); an explicit --batch turns this off. */
+  autoBatch: boolean;
   learningRate: number;
   lrSchedule: 'constant' | 'cosine' | 'plateau';
   /** Feature transform before min-max (scaler-fit.ts 'auto': log1p on heavy-tailed non-negative features). */
@@ -34,6 +36,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     description: 'as published: Adam lr 1e-4, batch 32, 30 epochs, plain min-max, no class weights, no early stopping',
     epochs: 30,
     batchSize: 32,
+    autoBatch: false,
     learningRate: 1e-4,
     lrSchedule: 'constant',
     log: 'none',
@@ -45,16 +48,18 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
   default: {
     name: 'default',
     description:
-      'measured best: log1p on heavy-tailed features, sqrt-balanced class weights, Adam lr 1e-3 with a cosine ' +
-      'schedule, batch 64, up to 60 epochs with early stopping on validation macro-F1 (patience 12, best weights restored)',
-    epochs: 60,
-    batchSize: 64,
-    learningRate: 1e-3,
+      'measured best: log1p on heavy-tailed features, balanced class weights, Adam lr 2e-3 with a cosine ' +
+      'schedule, batch 32 below 10k training rows and 128 above, up to 100 epochs with early stopping on ' +
+      'validation macro-F1 (15% of train; patience 30, best weights restored)',
+    epochs: 100,
+    batchSize: 32,
+    autoBatch: true,
+    learningRate: 2e-3,
     lrSchedule: 'cosine',
     log: 'auto',
-    classWeights: 'sqrt',
+    classWeights: 'balanced',
     valFraction: 0.15,
-    earlyStopping: { patience: 12, monitor: 'valMacroF1', restoreBest: true },
+    earlyStopping: { patience: 30, monitor: 'valMacroF1', restoreBest: true },
     testFraction: 0.3,
   },
 };
@@ -93,7 +98,10 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   }
   const r: Recipe = { ...base, earlyStopping: base.earlyStopping ? { ...base.earlyStopping } : null };
   if (o.epochs !== undefined) r.epochs = o.epochs;
-  if (o.batchSize !== undefined) r.batchSize = o.batchSize;
+  if (o.batchSize !== undefined) {
+    r.batchSize = o.batchSize;
+    r.autoBatch = false;
+  }
   if (o.learningRate !== undefined) r.learningRate = o.learningRate;
   if (o.lrSchedule !== undefined) r.lrSchedule = o.lrSchedule;
   if (o.logScale !== undefined) r.log = o.logScale;
@@ -103,6 +111,16 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   // Early stopping watches the validation split; without one it has nothing to watch.
   if (r.valFraction === 0) r.earlyStopping = null;
   return r;
+}
+
+/**
+ * The batch for a run: the recipe's, or with autoBatch 32 below 10,000 training rows (small data needs the
+ * updates: ~140 per epoch on the 1% IoTID20 sample) and 128 above (the wasm step is ~1.7× faster per sample
+ * at 128 than at 32, and 10k+ rows still give ≥ 80 updates per epoch).
+ */
+export function batchFor(r: Recipe, trainRows: number): number {
+  if (!r.autoBatch) return r.batchSize;
+  return trainRows < 10_000 ? 32 : 128;
 }
 
 /** Per-class loss weights for the training labels, normalised so the mean weight over samples is 1. */

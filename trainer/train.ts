@@ -11,7 +11,7 @@ import type { LabelMap } from '../shared/labels.ts';
 import type { PortPolicy } from '../shared/features.ts';
 import type { ScalerSpec } from '../shared/scaler.ts';
 import { IdsError } from '../shared/errors.ts';
-import { resolveRecipe, classWeightsFor, type Recipe, type RecipeOverrides } from './recipes.ts';
+import { resolveRecipe, classWeightsFor, batchFor, type Recipe, type RecipeOverrides } from './recipes.ts';
 import { argmaxRows, computeMetrics, type Metrics } from './eval/metrics.ts';
 import { writeReport, type TrainReport } from './eval/report.ts';
 import { runBaseline, type BaselineResult } from './baseline/run.ts';
@@ -19,6 +19,7 @@ import type { ForestOptions } from './baseline/random-forest.ts';
 import type { BackendChoice } from './backend/index.ts';
 import type { EpochLog, TrainSet } from './train-loop.ts';
 import type { Dataset } from './data/dataset.ts';
+import type { ExportArgs } from './export/index.ts';
 
 export interface RunOptions extends RecipeOverrides {
   data: string[];
@@ -122,6 +123,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     fitRows = v.train;
     valRows = v.test;
   }
+  recipe.batchSize = batchFor(recipe, fitRows.length);
   log(`split: train ${fitRows.length}${valRows ? `, validation ${valRows.length}` : ''}, test ${split.test.length} (seed ${seed})`);
 
   t0 = performance.now();
@@ -169,7 +171,6 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   const metrics: Metrics = computeMetrics(ds.labels, test.y, argmaxRows(proba, test.rows, C));
   lap('evaluate', t0);
   await saveModel(model, join(outDir, 'model'), { labels: ds.labels, features: ds.features, recipe: recipe.name, seed });
-  model.dispose();
   log(`CNN-LSTM on test: accuracy ${metrics.accuracy.toFixed(4)}, macro-F1 ${metrics.macroF1.toFixed(4)}`);
 
   let baseline: BaselineResult | null = null;
@@ -215,7 +216,23 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   await writeReport(outDir, report);
   log(`report: ${join(outDir, 'report.md')}`);
 
-  if (opts.export) await exportRun(outDir, report, log);
+  try {
+    if (opts.export) {
+      report.export = await exportRun({
+        model, scaler, portPolicy: opts.ports ?? 'dst', labels: ds.labels, calibration: train.X,
+        test: { X: test.X, y: test.y, rows: test.rows },
+        training: {
+          data: opts.data, rows: { train: split.train.length, test: split.test.length },
+          classCounts: ds.report.classCounts, recipe: recipe.name, seed,
+        },
+        outDir: join(outDir, 'bundle'),
+        log,
+      });
+      await writeReport(outDir, report);
+    }
+  } finally {
+    model.dispose();
+  }
   return { outDir, report, interrupted: false };
 }
 
@@ -248,25 +265,24 @@ function baselineForReport(b: BaselineResult): NonNullable<TrainReport['baseline
   };
 }
 
-/** --export: the export helper's module, loaded only when asked for (it pulls in onnx tooling). */
-async function exportRun(outDir: string, report: TrainReport, log: (l: string) => void): Promise<void> {
-  const path = './export/index.ts';
-  let mod: { exportAndBundle?: (args: Record<string, unknown>) => Promise<unknown> };
+/**
+ * --export: ONNX fp32 + int8 and a signed hub bundle in OUT/bundle, by the export stage's module, loaded only
+ * when asked for (it pulls in the ONNX tooling and runtimes).
+ */
+async function exportRun(args: ExportArgs): Promise<TrainReport['export']> {
+  let mod: typeof import('./export/index.ts');
   try {
-    mod = await import(path);
+    mod = await import('./export/index.ts');
   } catch (e) {
-    throw new IdsError('BAD_MODEL', `--export: the export module trainer/export/index.ts is not available (${(e as Error).message}); the trained model is in ${join(outDir, 'model')}`, { cause: e });
+    throw new IdsError('BAD_MODEL', `--export: the export module trainer/export/index.ts cannot be loaded (${(e as Error).message}); the trained model is in ${args.outDir}/../model`, { cause: e });
   }
-  if (typeof mod.exportAndBundle !== 'function') {
-    throw new IdsError('BAD_MODEL', '--export: trainer/export/index.ts has no exportAndBundle()');
-  }
-  const res = await mod.exportAndBundle({
-    runDir: outDir,
-    modelDir: join(outDir, 'model'),
-    scalerPath: join(outDir, 'scaler.json'),
-    reportPath: join(outDir, 'report.json'),
-    report,
-    outDir: join(outDir, 'bundle'),
-  });
-  log(`export: ${JSON.stringify(res)?.slice(0, 200) ?? 'done'}`);
+  const res = await mod.exportAndBundle(args);
+  const c = res.comparison;
+  args.log?.(`bundle: ${res.bundleDir} (int8 accuracy ${c.int8.accuracy.toFixed(4)}, macro-F1 ${c.int8.macroF1.toFixed(4)}; checks ${c.checks.pass ? 'pass' : 'FAIL'})`);
+  return {
+    bundleDir: res.bundleDir,
+    fp32: { accuracy: c.fp32.accuracy, macroF1: c.fp32.macroF1, bytes: c.fp32.bytes },
+    int8: { accuracy: c.int8.accuracy, macroF1: c.int8.macroF1, bytes: c.int8.bytes },
+    checksPass: c.checks.pass,
+  };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveRecipe, classWeightsFor, RECIPES } from '../../trainer/recipes.ts';
+import { resolveRecipe, classWeightsFor, batchFor, RECIPES } from '../../trainer/recipes.ts';
 import { isIdsError } from '../../shared/errors.ts';
 
 test('the paper recipe is as published', () => {
@@ -48,4 +48,12 @@ test('class weights: balanced is n/(k·n_c), sqrt its root, both with sample-mea
   // An absent class gets weight 0 rather than Infinity.
   const z = classWeightsFor(Int32Array.from([0, 1]), 3, 'balanced')!;
   assert.equal(z[2], 0);
+});
+
+test('the default recipe picks the batch from the training rows unless --batch is given', () => {
+  const d = resolveRecipe('default');
+  assert.equal(batchFor(d, 4000), 32);
+  assert.equal(batchFor(d, 30000), 128);
+  assert.equal(batchFor(resolveRecipe('default', { batchSize: 64 }), 30000), 64);
+  assert.equal(batchFor(resolveRecipe('paper'), 30000), 32);
 });

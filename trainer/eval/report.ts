@@ -41,6 +41,13 @@ export interface TrainReport extends ReportMetrics {
   bestEpoch: number;
   stoppedEarly: boolean;
   createdAt: string;
+  /** Present after --export: the bundle and its fp32/int8 scores on the same test split. */
+  export?: {
+    bundleDir: string;
+    fp32: { accuracy: number; macroF1: number; bytes: number };
+    int8: { accuracy: number; macroF1: number; bytes: number };
+    checksPass: boolean;
+  };
 }
 
 export const REPORT_FILES = {
@@ -129,6 +136,18 @@ export function reportMarkdown(r: TrainReport): string {
   const paper = paperComparisonMarkdown(r);
   if (paper) {
     out.push(paper);
+    out.push('');
+  }
+  if (r.export) {
+    const e = r.export;
+    out.push('## Export');
+    out.push('');
+    out.push(table(['model', 'accuracy', 'macro-F1', 'bytes'], [
+      ['fp32 ONNX', f4(e.fp32.accuracy), f4(e.fp32.macroF1), e.fp32.bytes],
+      ['int8 ONNX (bundle)', f4(e.int8.accuracy), f4(e.int8.macroF1), e.int8.bytes],
+    ]));
+    out.push('');
+    out.push(`Bundle: \`${e.bundleDir}\`; export checks ${e.checksPass ? 'pass' : 'FAIL'} (see export.md there).`);
     out.push('');
   }
   out.push('## Training');
