@@ -3,7 +3,7 @@
 // with ?token=, so fetch and EventSource carry it; the token is then removed from the address bar.
 'use strict';
 
-const WINDOW_S = 300;
+const WINDOW_S = 120;
 const PALETTE = ['#f85149', '#58a6ff', '#d29922', '#3fb950', '#a371f7', '#ff7b72', '#39c5cf', '#e3b341', '#db61a2', '#8b949e'];
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -96,8 +96,9 @@ function addRate(p) {
   state.rates.set(t, p.classes);
   for (const c of Object.keys(p.classes)) if (!state.classes.includes(c)) state.classes.push(c);
   for (const k of state.rates.keys()) if (k < t - WINDOW_S - 5) state.rates.delete(k);
-  const total = Object.values(p.classes).reduce((a, b) => a + b, 0);
-  $('alert-rate').textContent = `${fmt(total)} /s now`;
+  let sum = 0;
+  for (let k = t - 9; k <= t; k++) for (const n of Object.values(state.rates.get(k) ?? {})) sum += n;
+  $('alert-rate').textContent = `${(sum / 10).toFixed(1)} /s over the last 10 s`;
 }
 
 // ---- fleet table ----
@@ -139,7 +140,7 @@ async function showHub(key) {
   ];
   $('detail-meta').innerHTML = meta.map(([k, v]) => `<span>${esc(k)} <b>${esc(v)}</b></span>`).join('');
   try {
-    const q = new URLSearchParams({ site: h.site, hub: h.hub, limit: '25' });
+    const q = new URLSearchParams({ site: h.site, hub: h.hub, limit: '15' });
     const { alerts } = await api(`/api/alerts?${q}`);
     $('detail-alerts').querySelector('tbody').innerHTML = alerts.map((a) => `<tr>
       <td>${esc(new Date(a.ts).toISOString().replace('T', ' ').slice(0, 19))}</td><td>${a.seq}</td>
