@@ -57,6 +57,7 @@ export const hubArgs = {
   'batch-ms': { type: 'string', description: 'batch deadline in ms (default 20)' },
   'queue-flows': { type: 'string', description: 'input queue bound in flows (default 8192)' },
   shed: { type: 'string', description: 'when the input queue is full: drop (default for stdin) or block (default for files)' },
+  'burst-ms': { type: 'string', description: 'summarise repeated alerts (class, src, dst, dport, proto) per window of MS into one with count (default 0 = off)' },
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
 } as const;
@@ -110,6 +111,7 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     capacity: int('queue-flows', s('queue-flows'), 8192, 1),
     overflow: shed,
     statsIntervalMs: int('stats-ms', s('stats-ms'), 10_000),
+    burstMs: int('burst-ms', s('burst-ms'), 0),
     log,
   };
   const hub = await Hub.start(opts);

@@ -7,7 +7,8 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 import { NORMAL_LABEL } from '../shared/labels.ts';
-import { encodeAlert, encodeStats, type Evidence } from '../shared/payloads.ts';
+import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../shared/payloads.ts';
+import { BurstSummariser } from './burst.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
 import { loadBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
 import { Classifier, type BatchClassifier } from './classifier.ts';
@@ -31,6 +32,8 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   statsIntervalMs?: number;
   /** Include every class's probability in alerts. Default true. */
   probabilities?: boolean;
+  /** Burst summarising window (ms); 0 = one alert per verdict (default). See edge/burst.ts. */
+  burstMs?: number;
   log?: (line: string) => void;
   /** Swap in another classifier (tests of backpressure). */
   classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
@@ -50,6 +53,7 @@ export class Hub {
   private readonly log: (line: string) => void;
   private readonly alertBuf: string[] = [];
   private malformedLogged = 0;
+  private readonly burst: BurstSummariser | undefined;
 
   private constructor(private readonly opts: HubOptions, bundle: LoadedBundle, clf: BatchClassifier) {
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
@@ -65,6 +69,12 @@ export class Hub {
     this.publisher.onDownlink((p) => {
       this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
     });
+    if (opts.burstMs && opts.burstMs > 0) {
+      this.burst = new BurstSummariser(opts.burstMs, (a) => {
+        this.stats.alerts++;
+        this.publisher.enqueue([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
+      });
+    }
     const every = opts.statsIntervalMs ?? 10_000;
     if (every > 0) this.statsTimer = setInterval(() => this.publishStats(), every).unref();
   }
@@ -139,22 +149,24 @@ export class Hub {
         probabilities = {};
         for (let j = 0; j < c; j++) probabilities[labels[j]] = round4(v.probs[i * c + j]);
       }
-      out.push(
-        encodeAlert({
-          v: 1,
-          hub: this.opts.hub,
-          site: this.opts.site,
-          seq: this.seq.next(),
-          ts: Date.now(),
-          class: labels[k],
-          confidence: round4(v.confidence[i]),
-          probabilities,
-          flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
-          model: b.model,
-          count: 1,
-          source: 'model',
-        }),
-      );
+      const a: AlertInput = {
+        v: 1,
+        hub: this.opts.hub,
+        site: this.opts.site,
+        seq: 0,
+        ts: Date.now(),
+        class: labels[k],
+        confidence: round4(v.confidence[i]),
+        probabilities,
+        flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
+        model: b.model,
+        count: 1,
+        source: 'model',
+      };
+      if (this.burst && !this.burst.offer(a)) continue;
+      // Numbered when published, so seq follows publish order and folded verdicts use no numbers.
+      a.seq = this.seq.next();
+      out.push(encodeAlert(a));
     }
     this.stats.alerts += out.length;
     this.publisher.enqueue(out);
@@ -238,6 +250,7 @@ export class Hub {
   /** Classifies everything queued and waits until the broker has acknowledged every alert (or the timeout). */
   async finish(timeoutMs = 60_000): Promise<boolean> {
     await this.batcher.drain();
+    this.burst?.sweep(true);
     const ok = await this.publisher.flush(timeoutMs);
     this.publishStats();
     return ok;
@@ -246,6 +259,7 @@ export class Hub {
   async close(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.batcher.close();
+    this.burst?.sweep(true);
     await this.downlinkChain.catch(() => undefined);
     await this.publisher.close();
     await this.store.close();

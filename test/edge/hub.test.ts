@@ -224,3 +224,28 @@ test('backpressure: a live input faster than inference is shed, counted in stats
     sub.client.end(true);
   }
 });
+
+test('burst summarising: the first alert of a key goes at once, the rest of the window as one alert with count', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubE/alert');
+  const hub = await Hub.start(hubOpts({ hub: 'hubE', burstMs: 60_000 }));
+  try {
+    // 100 DoS verdicts from one source to one service (source ports vary, as in a flood), plus one Mirai.
+    const rows = Array.from({ length: 100 }, (_, i) => fixtureCsvRow(i * 250, 1));
+    rows.push(fixtureCsvRow(7, 2));
+    await hub.runFlows(Readable.from([FIXTURE_CSV_HEADER + '\n' + rows.join('\n') + '\n']));
+    assert.ok(await hub.finish(5000));
+    await until(() => sub.messages.length >= 3, 3000, 'three alerts');
+    await new Promise((r) => setTimeout(r, 100));
+    const alerts = sub.messages.map((m) => m.json);
+    assert.equal(alerts.length, 3);
+    const dos = alerts.filter((a) => a.class === 'DoS');
+    assert.deepEqual(dos.map((a) => a.count), [1, 99]);
+    assert.equal(alerts.find((a) => a.class === 'Mirai').count, 1);
+    const seqs = alerts.map((a) => a.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.equal(new Set(seqs).size, 3);
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+});
