@@ -36,11 +36,12 @@ async function referenceGrads(model: tf.LayersModel, x: Float32Array, y: Int32Ar
   return out;
 }
 
-for (const [F, C, n, denseActivation] of [[13, 3, 5, 'relu'], [78, 5, 8, 'linear'], [9, 2, 3, 'relu']] as const) {
+// 70 rows run as three chunks (32 + 32 + 6) whose gradients must add up to the whole batch's.
+for (const [F, C, n, denseActivation] of [[13, 3, 5, 'relu'], [78, 5, 8, 'linear'], [9, 2, 3, 'relu'], [11, 3, 70, 'relu']] as const) {
   test(`fused loss and gradients equal tf.grad on cpu (features ${F}, classes ${C}, batch ${n}, dense ${denseActivation})`, async () => {
     await initBackend('wasm');
     const model = buildCnnLstm({ features: F, classes: C, dropout: 0, denseActivation, seed: 3 });
-    const fused = createFusedStepper(model, F, C, 16) as FusedCnnLstmStepper;
+    const fused = createFusedStepper(model, F, C, Math.max(16, n)) as FusedCnnLstmStepper;
     assert.ok(fused instanceof FusedCnnLstmStepper);
     const { x, y, w } = batch(n, F, C, F);
     const got = fused.lossAndGradients(x, y, w, n, 1);

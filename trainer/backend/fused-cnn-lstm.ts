@@ -89,6 +89,24 @@ function sumRows(d: Float32Array, rows: number, cols: number, into: Float32Array
 }
 
 /**
+ * Dropout masks, two per Rng draw (16 random bits each): the drop probability is rate rounded to 1/65536
+ * (exact for 0.25 and other multiples of 2⁻¹⁶); kept units are scaled by 1/(1−rate) as in tfjs.
+ */
+function fillDropoutMask(mask: Float32Array, size: number, rate: number, rng: Rng): void {
+  if (rate <= 0) {
+    mask.fill(1, 0, size);
+    return;
+  }
+  const thr = Math.round(rate * 65536);
+  const keep = 1 / (1 - rate);
+  for (let i = 0; i < size; i += 2) {
+    const r = (rng.next() * 4294967296) >>> 0;
+    mask[i] = (r & 0xffff) >= thr ? keep : 0;
+    if (i + 1 < size) mask[i + 1] = r >>> 16 >= thr ? keep : 0;
+  }
+}
+
+/**
  * MaxPool1D(2,2) + dropout. Output row for (b, p) is b·P+p, or p·n+b when timeMajor. idx records the winning
  * input position (first strictly greater wins, as in tfjs); mask holds 0 or 1/(1−rate).
  */
@@ -97,7 +115,7 @@ function poolDropout(
   rate: number, rng: Rng, timeMajor: boolean,
 ): void {
   const P = L >> 1;
-  const keep = 1 / (1 - rate);
+  fillDropoutMask(mask, n * P * C, rate, rng);
   for (let b = 0; b < n; b++) {
     for (let p = 0; p < P; p++) {
       const o = (timeMajor ? p * n + b : b * P + p) * C;
@@ -106,8 +124,7 @@ function poolDropout(
       for (let c = 0; c < C; c++) {
         const a = src[i0 + c];
         const z = src[i1 + c];
-        const m = rate > 0 ? (rng.next() >= rate ? keep : 0) : 1;
-        mask[o + c] = m;
+        const m = mask[o + c];
         if (z > a) {
           idx[o + c] = i1 + c;
           dst[o + c] = z * m;
@@ -129,12 +146,22 @@ function poolDropoutBackward(d: Float32Array, size: number, idx: Int32Array, mas
 interface Param {
   v: tf.Variable;
   buf: HeapBuf;
+  /** Gradient of the chunk just run, and the sum over the chunks of the batch. */
   grad: Float32Array;
+  acc: Float32Array;
 }
+
+/**
+ * Rows per forward/backward pass. Larger batches run as several chunks whose gradients add up (the model has no
+ * batch statistics, so this is exact); it keeps the working set (~1 MB at 32 rows) in cache, where a 256-row
+ * pass would stream ~8 MB column matrices through memory and run ~2× slower per sample.
+ */
+export const CHUNK_ROWS = 32;
 
 export class FusedCnnLstmStepper implements Stepper {
   readonly name = 'fused-wasm';
   private readonly h = new WasmHeap();
+  private readonly chunk: number;
   private readonly adam: Adam;
   private readonly p: Param[];
   // Scratch: heap buffers are matmul operands; JS arrays are touched by loops only.
@@ -146,16 +173,17 @@ export class FusedCnnLstmStepper implements Stepper {
   private readonly dCols; private readonly WT; private readonly WkT; private readonly UrT; private readonly WdT;
   private readonly dW; private readonly X0; private readonly srcT; private readonly D1; private readonly dD1; private readonly idx1: Int32Array; private readonly mask1: Float32Array;
   private readonly idx2: Int32Array; private readonly mask2: Float32Array; private readonly gates: Float32Array;
-  private readonly cs: Float32Array; private readonly probs: Float32Array;
+  private readonly cs: Float32Array; private readonly tcs: Float32Array; private readonly probs: Float32Array;
 
   constructor(private readonly model: tf.LayersModel, private readonly s: CnnLstmShape, private readonly maxBatch: number) {
     const { F, K, k, L1, L2, T, U1, U, C } = s;
-    const Bm = maxBatch;
+    const Bm = Math.min(maxBatch, CHUNK_ROWS);
+    this.chunk = Bm;
     const h = this.h;
     this.p = model.trainableWeights.map((w) => {
       const v = w.read() as tf.Variable;
       const buf = h.alloc(v.size);
-      return { v, buf, grad: new Float32Array(v.size) };
+      return { v, buf, grad: new Float32Array(v.size), acc: new Float32Array(v.size) };
     });
     this.adam = new Adam(this.p.map((q) => q.v.size));
     this.x0cols = h.alloc(Bm * F * k);
@@ -197,6 +225,7 @@ export class FusedCnnLstmStepper implements Stepper {
     this.mask2 = new Float32Array(T * Bm * K);
     this.gates = new Float32Array(T * Bm * 4 * U);
     this.cs = new Float32Array(T * Bm * U);
+    this.tcs = new Float32Array(T * Bm * U);
     this.probs = new Float32Array(Bm * C);
     this.setWeights(this.p.map((q) => q.v.dataSync() as Float32Array));
   }
@@ -207,19 +236,42 @@ export class FusedCnnLstmStepper implements Stepper {
   }
 
   step(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, lr: number, seed: number): StepResult {
-    const r = this.forwardBackward(x, y, w, n, seed);
-    this.adam.update(this.p.map((q) => q.buf.v), this.p.map((q) => q.grad), lr);
+    if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
+    const r = this.accumulate(x, y, w, n, seed);
+    this.adam.update(this.p.map((q) => q.buf.v), this.p.map((q) => q.acc), lr);
     return r;
   }
 
   /** Loss and gradients (model order, copies) without updating: what the tests compare with tf.grad. */
   lossAndGradients(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, seed: number): StepResult & { grads: Float32Array[] } {
-    const r = this.forwardBackward(x, y, w, n, seed);
-    return { ...r, grads: this.p.map((q) => q.grad.slice()) };
+    if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
+    const r = this.accumulate(x, y, w, n, seed);
+    return { ...r, grads: this.p.map((q) => q.acc.slice()) };
   }
 
-  private forwardBackward(x: Float32Array, y: Int32Array, wts: Float32Array | null, n: number, seed: number): StepResult {
-    if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
+  /** Loss and gradient of mean_i w_i·CE_i over n rows, chunk by chunk; the sum lands in each param's acc. */
+  private accumulate(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, seed: number): StepResult {
+    const F = this.s.F;
+    let lossSum = 0;
+    let correct = 0;
+    for (let at = 0, chunk = 0; at < n; at += this.chunk, chunk++) {
+      const m = Math.min(this.chunk, n - at);
+      const r = this.forwardBackward(
+        x.subarray(at * F, (at + m) * F), y.subarray(at, at + m), w ? w.subarray(at, at + m) : null, m, n,
+        chunk === 0 ? seed : (seed ^ Math.imul(chunk, 0x9e3779b1)) >>> 0,
+      );
+      lossSum += r.lossSum;
+      correct += r.correct;
+      for (const q of this.p) {
+        if (chunk === 0) q.acc.set(q.grad);
+        else for (let i = 0; i < q.acc.length; i++) q.acc[i] += q.grad[i];
+      }
+    }
+    return { lossSum, correct };
+  }
+
+  /** One chunk of n rows; the loss gradient is scaled by 1/batchRows (the whole batch's mean). */
+  private forwardBackward(x: Float32Array, y: Int32Array, wts: Float32Array | null, n: number, batchRows: number, seed: number): StepResult {
     const { s, h } = this;
     const { F, K, k, pad, L1, L2, P1, T, U1, U, C, rate, denseRelu } = s;
     const G = 4 * U;
@@ -245,6 +297,7 @@ export class FusedCnnLstmStepper implements Stepper {
     h.matmul(this.H, 0, T * n, U1, P[10].buf, 0, G, this.XP, 0, P[12].buf, 0);
     const gates = this.gates;
     const cs = this.cs;
+    const tcs = this.tcs;
     const urId = h.pin(P[11].buf, U * G);
     for (let t = 0; t < T; t++) {
       if (t > 0) h.matmul(this.hs, (t - 1) * n * U, n, U, P[11].buf, 0, G, this.rec, 0, null, 0, urId);
@@ -276,8 +329,10 @@ export class FusedCnnLstmStepper implements Stepper {
           gates[zr + U + u] = f;
           gates[zr + 2 * U + u] = g;
           gates[zr + 3 * U + u] = o;
+          const tc = Math.tanh(c);
           cs[cr + u] = c;
-          hs[cr + u] = o * Math.tanh(c);
+          tcs[cr + u] = tc;
+          hs[cr + u] = o * tc;
         }
       }
     }
@@ -310,7 +365,7 @@ export class FusedCnnLstmStepper implements Stepper {
       if (arg === yb) correct++;
       const wb = wts ? wts[b] : 1;
       lossSum -= wb * Math.log(Math.min(1, Math.max(1e-7, probs[b * C + yb])));
-      for (let c = 0; c < C; c++) dlog[b * C + c] = (wb / n) * (probs[b * C + c] - (c === yb ? 1 : 0));
+      for (let c = 0; c < C; c++) dlog[b * C + c] = (wb / batchRows) * (probs[b * C + c] - (c === yb ? 1 : 0));
     }
 
     // ---- backward ----
@@ -346,8 +401,7 @@ export class FusedCnnLstmStepper implements Stepper {
           const f = gates[zr + U + u];
           const g = gates[zr + 2 * U + u];
           const o = gates[zr + 3 * U + u];
-          const c = cs[cr + u];
-          const tc = Math.tanh(c);
+          const tc = tcs[cr + u];
           const dhu = dhv[b * U + u];
           const dc = dcNext[b * U + u] + dhu * o * (1 - tc * tc);
           const cPrev = t > 0 ? cs[cr - n * U + u] : 0;
