@@ -79,8 +79,10 @@ export default defineCommand({
 
 export async function runHub(a: Record<string, string | boolean | undefined>, log: (s: string) => void): Promise<void> {
   const s = (k: string) => (typeof a[k] === 'string' ? (a[k] as string) : undefined);
-  const pcap = s('pcap');
-  const flows = s('flows');
+  // The CLI parser reads a lone "-" as an empty value: both mean stdin.
+  const stdinable = (k: string) => (s(k) === '' ? '-' : s(k));
+  const pcap = stdinable('pcap');
+  const flows = stdinable('flows');
   if ((pcap === undefined) === (flows === undefined)) throw new IdsError('BAD_OPTION', 'give exactly one of --pcap or --flows');
   const source = (pcap ?? flows)!;
   const shed = s('shed') ?? (source === '-' ? 'drop' : 'block');

@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { decodeAlert } from '../../shared/payloads.ts';
-import { PROJECT_ROOT } from '../helpers/shared-data.ts';
+import { PROJECT_ROOT, sharedData } from '../helpers/shared-data.ts';
 import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, type KeyPair } from './fixtures/bundle.ts';
 import { startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
 
@@ -97,6 +97,30 @@ test('iot-ids hub CLI: --exit-at-end exits 0 after publishing; a missing input o
       '--hub', 'h', '--key', 'pub.pem'], dir);
     assert.equal(e.code, 2);
     assert.match(e.stderr, /--pcap or --flows/);
+  } finally {
+    sub.client.end(true);
+  }
+});
+
+test('iot-ids hub --pcap - reads a capture from stdin (as from tcpdump -w -)', async (t) => {
+  const pcap = sharedData(t, 'pcaps', 'attack', 'pcaphunt_na-arpSpoofing.pcap');
+  if (!pcap) return;
+  const dir = join(root, 'stdin');
+  const bundle = await buildFixtureBundle(join(dir, 'bundle'), keys, 'stdin-1');
+  writeFileSync(join(dir, 'pub.pem'), keys.publicKeyPem);
+  const sub = await subscriber(broker.url, 'ids/v1/cap/h/alert');
+  try {
+    const bin = join(PROJECT_ROOT, 'bin', 'iot-ids.mjs');
+    const p = spawn(process.execPath, [bin, 'hub', '--bundle', bundle, '--pcap', '-', '--broker', broker.url, '--site', 'cap',
+      '--hub', 'h', '--key', 'pub.pem', '--queue-dir', 'state', '--exit-at-end'], { cwd: dir, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.stdin.end(readFileSync(pcap));
+    const code = await new Promise((r) => p.on('exit', r));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /36 packets/);
+    await until(() => sub.messages.length >= 1, 3000, 'rule alert');
+    assert.equal(sub.messages[0].json.source, 'rule');
   } finally {
     sub.client.end(true);
   }
