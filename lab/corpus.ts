@@ -20,6 +20,7 @@ import { Rng } from '../shared/random.ts';
 import { listCaptures, replayCapture } from './background.ts';
 import { REAL_ATTACKS, SCENARIOS, scenarioFor, type Scenario } from './scenarios.ts';
 import { FrameList, PayloadPool } from './wire.ts';
+import { relayCapture } from './relay.ts';
 
 export interface LabOptions {
   seed: number;
@@ -162,11 +163,16 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   try {
     if (opts.real ?? true) await addRealAttacks(opts, scenarios, budget, newMeter, csv, sources, log);
     for (const [k, s] of scenarios.entries()) {
-      const want = budget.get(s)! - sources.filter((r) => r.subCat === s.subCat).reduce((a, r) => a + r.flows, 0);
+      let want = budget.get(s)! - sources.filter((r) => r.subCat === s.subCat).reduce((a, r) => a + r.flows, 0);
       if (want <= 0) continue;
-      const rep = s.generate
-        ? await generateScenario(s, want, opts.seed, LAB_EPOCH_US + k * 3_600_000_000, opts.out, await newMeter(), csv)
-        : await backgroundScenario(s, want, opts, LAB_EPOCH_US - 86_400_000_000, await newMeter(), csv);
+      if (s.replay) {
+        const rep = await replayScenario(s, Math.round(want * s.replay.share), opts, LAB_EPOCH_US - 86_400_000_000 * (k + 1), await newMeter(), csv);
+        sources.push(rep);
+        want -= rep.flows;
+        log(`${s.name} (replayed captures): ${rep.flows} flows, ${rep.packets} packets (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      }
+      if (want <= 0) continue;
+      const rep = await generateScenario(s, want, opts.seed, LAB_EPOCH_US + k * 3_600_000_000, opts.out, await newMeter(), csv);
       sources.push(rep);
       log(`${s.name}: ${rep.flows} flows, ${rep.packets} packets (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
@@ -211,13 +217,14 @@ async function generateScenario(s: Scenario, want: number, seed: number, startUs
   return { source: `pcaps/${s.name}.pcap`, cat: s.cat, subCat: s.subCat, packets, flows };
 }
 
-async function backgroundScenario(s: Scenario, want: number, opts: LabOptions, startUs: number, meter: FlowMeter, csv: CsvOut): Promise<SourceReport> {
+/** Replays the real benign captures (under the MITM relay when the scenario says so) until `want` flows. */
+async function replayScenario(s: Scenario, want: number, opts: LabOptions, startUs: number, meter: FlowMeter, csv: CsvOut): Promise<SourceReport> {
   const dir = join(opts.dataDir, 'pcaps', 'benign');
   if (!existsSync(dir)) throw new IdsError('EMPTY_INPUT', `benign captures not found at ${dir}: the Normal class is made from them`);
   const files = listCaptures(dir);
   if (files.length === 0) throw new IdsError('EMPTY_INPUT', `no captures in ${dir}`);
-  const rng = new Rng(seedFor(opts.seed, s.name));
-  const writer = new PcapWriter(join(opts.out, 'pcaps', `${s.name}.pcap`));
+  const rng = new Rng(seedFor(opts.seed, `${s.name}-replay`));
+  const writer = new PcapWriter(join(opts.out, 'pcaps', `${s.name}-replay.pcap`));
   const labels = labelsOf(s);
   let flows = 0;
   let packets = 0;
@@ -225,8 +232,13 @@ async function backgroundScenario(s: Scenario, want: number, opts: LabOptions, s
   for (let replica = 0; flows < want; replica++) {
     const before = flows;
     for (const f of rng.shuffle([...files])) {
-      const list = new FrameList();
+      let list = new FrameList();
       const r = await replayCapture(f, list, t, replica);
+      if (s.replay?.relay) {
+        const relayed = relayCapture(list, rng);
+        if (!relayed) continue;
+        list = relayed.frames;
+      }
       const m = meterRound(list, meter);
       // Skip a capture that would overshoot the budget by more than 10% (a smaller one may fit).
       if (m.flows.length === 0 || flows + m.flows.length > want * 1.1) continue;
@@ -240,7 +252,7 @@ async function backgroundScenario(s: Scenario, want: number, opts: LabOptions, s
     if (flows === before) break; // the captures hold no flows at all
   }
   await writer.close();
-  return { source: `pcaps/${s.name}.pcap (from ${files.length} benign captures)`, cat: s.cat, subCat: s.subCat, packets, flows };
+  return { source: `pcaps/${s.name}-replay.pcap (${files.length} benign captures${s.replay?.relay ? ', relayed' : ''})`, cat: s.cat, subCat: s.subCat, packets, flows };
 }
 
 /** Real attack captures, labelled by capture; each sub-category takes at most half its budget from them. */

@@ -8,6 +8,7 @@ import { miraiAckFlood, miraiBruteforce, miraiHttpFlood, miraiUdpFlood } from '.
 import { mitmArpSpoofing } from './attacks/mitm.ts';
 import { scanHostPort, scanPortOs } from './attacks/scan.ts';
 import type { TrafficGenerator } from './attacks/types.ts';
+import { benignChatter } from './devices.ts';
 
 export type SubCategory = (typeof IOTID20_SUBCATEGORIES)[number];
 
@@ -18,12 +19,17 @@ export interface Scenario {
   subCat: SubCategory;
   /** Relative share of the requested flows. */
   share: number;
-  /** Undefined for the benign background (replayed captures). */
-  generate?: TrafficGenerator;
+  /** Generated part (written to pcaps/NAME.pcap). */
+  generate: TrafficGenerator;
+  /**
+   * Part made from the real benign captures, replayed (pcaps/NAME-replay.pcap): `share` of the scenario's flows;
+   * `relay` puts each capture's main device under the ARP-spoofing relay.
+   */
+  replay?: { share: number; relay: boolean };
 }
 
 export const SCENARIOS: readonly Scenario[] = [
-  { name: 'normal', cat: 'Normal', subCat: 'Normal', share: 2 },
+  { name: 'normal', cat: 'Normal', subCat: 'Normal', share: 2, generate: benignChatter, replay: { share: 0.75, relay: false } },
   { name: 'mirai-hostbruteforce', cat: 'Mirai', subCat: 'Mirai-Hostbruteforceg', share: 1, generate: miraiBruteforce },
   { name: 'mirai-udp-flooding', cat: 'Mirai', subCat: 'Mirai-UDP Flooding', share: 1, generate: miraiUdpFlood },
   { name: 'mirai-ack-flooding', cat: 'Mirai', subCat: 'Mirai-Ackflooding', share: 1, generate: miraiAckFlood },
@@ -31,7 +37,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'dos-synflooding', cat: 'DoS', subCat: 'DoS-Synflooding', share: 1, generate: dosSynFlood },
   { name: 'scan-hostport', cat: 'Scan', subCat: 'Scan Hostport', share: 1, generate: scanHostPort },
   { name: 'scan-port-os', cat: 'Scan', subCat: 'Scan Port OS', share: 1, generate: scanPortOs },
-  { name: 'mitm-arp-spoofing', cat: 'MITM ARP Spoofing', subCat: 'MITM ARP Spoofing', share: 1, generate: mitmArpSpoofing },
+  { name: 'mitm-arp-spoofing', cat: 'MITM ARP Spoofing', subCat: 'MITM ARP Spoofing', share: 1, generate: mitmArpSpoofing, replay: { share: 0.5, relay: true } },
 ];
 
 /**
