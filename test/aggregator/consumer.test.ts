@@ -8,15 +8,17 @@ import { join } from 'node:path';
 import { Consumer } from '../../aggregator/consumer.ts';
 import { Ingest } from '../../aggregator/ingest.ts';
 import { SqliteStore } from '../../aggregator/store/sqlite.ts';
+import { PostgresStore } from '../../aggregator/store/postgres.ts';
+import type { Store } from '../../aggregator/store/store.ts';
 import { hasMosquitto, MOSQUITTO, startMosquitto } from './broker.ts';
 import { publisher } from './publisher.ts';
-import { tempDir, waitFor } from './fixtures.ts';
+import { PG_URL, postgresReachable, tempDir, uniqueSchema, waitFor } from './fixtures.ts';
 
 const quiet = () => {};
 const HUBS: [string, string][] = [['site-a', 'hub-1'], ['site-a', 'hub-2'], ['site-b', 'hub-3']];
 
-async function instance(url: string, file: string, clientId: string, group?: string) {
-  const store = new SqliteStore(file);
+async function instance(url: string, db: string | (() => Store), clientId: string, group?: string) {
+  const store = typeof db === 'string' ? new SqliteStore(db) : db();
   await store.open();
   const ingest = new Ingest({ store, log: quiet });
   const consumer = new Consumer({ broker: url, clientId, ingest, group, log: quiet });
@@ -91,6 +93,34 @@ describe('consumer', () => {
       await pub.close();
       await broker.stop();
       tmp.cleanup();
+    }
+  });
+
+  it('two instances on a shared subscription and one PostgreSQL database store exactly N', async (t) => {
+    if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
+    if (!(await postgresReachable())) return t.skip(`PostgreSQL not reachable at ${PG_URL}: skipped`);
+    const broker = await startMosquitto();
+    const schema = uniqueSchema('share');
+    const pg = () => new PostgresStore({ connectionString: PG_URL, schema });
+    const pub = await publisher(broker.url);
+    const a = await instance(broker.url, pg, 'agg-pg-1', 'g');
+    const b = await instance(broker.url, pg, 'agg-pg-2', 'g');
+    try {
+      const N = await pub.alerts(HUBS, 0, 600);
+      await pub.alerts(HUBS, 0, 100); // resends: the unique key in the shared database keeps one row each
+      await waitFor(async () => (await a.store.summary()).alerts >= N, 20_000, `${N} alerts stored`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await b.store.summary()).alerts, N);
+      assert.equal((await a.store.summary()).rawAlerts, N);
+      assert.ok(a.ingest.counters.received > 0 && b.ingest.counters.received > 0, 'both instances took a share');
+      assert.equal(a.ingest.counters.stored + b.ingest.counters.stored, N);
+      assert.equal(a.ingest.counters.duplicates + b.ingest.counters.duplicates, 100 * HUBS.length);
+    } finally {
+      for (const x of [a, b]) await x.consumer.stop();
+      await (a.store as PostgresStore).dropSchema();
+      for (const x of [a, b]) await x.store.close();
+      await pub.close();
+      await broker.stop();
     }
   });
 });
