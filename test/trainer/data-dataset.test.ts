@@ -201,3 +201,17 @@ test('maxRows stops early; onProgress reports rows and bytes', async () => {
   assert.equal(few.report.rowsKept, 1000);
   assert.equal(few.X[999 * few.features.length + few.features.indexOf('Flow_Duration')], 999);
 });
+
+test('a trailing comma on every line (an empty last header cell) is ignored, not a wrong cell count', async () => {
+  const p = file([HEADER + ',', row(10, 1, 1) + ',', row(20, 2, 2, 'Normal') + ','].join('\r\n') + '\r\n');
+  const ds = await loadDataset({ files: [p] });
+  assert.equal(ds.rows, 2);
+  assert.ok(ds.report.ignoredColumns.includes('column 14 (empty name) (not in the schema)'), ds.report.ignoredColumns.join('; '));
+});
+
+test('quoted cells (commas inside a label) are read correctly', async () => {
+  const p = file([HEADER, row(10, 1, 1, '"Web Attack, XSS"'), row(20, 2, 2, 'Normal')].join('\n'));
+  const ds = await loadDataset({ files: [p] });
+  assert.deepEqual(ds.labels, ['Normal', 'Web Attack, XSS']);
+  assert.equal(ds.report.skipped.wrongCellCount, 0);
+});

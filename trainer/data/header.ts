@@ -47,7 +47,7 @@ export function planColumns(file: string, header: readonly string[], opts: Heade
   const chosen = new Map<Column, number>();
   const ignored: string[] = [];
   header.forEach((raw, i) => {
-    const name = raw.trim();
+    const name = raw.trim() || `column ${i + 1} (empty name)`;
     if (labelIndex < 0 && squash(name) === wantLabel) {
       labelIndex = i;
       return;
