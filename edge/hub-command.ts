@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { IdsError } from '../shared/errors.ts';
 import { DEFAULT_PREFIX } from '../shared/topics.ts';
 import { Hub, type HubOptions } from './hub.ts';
+import type { MeterMode } from '../asm/flowmeter-host.ts';
 
 const int = (name: string, v: string | undefined, dflt: number, min = 0): number => {
   if (v === undefined || v === '') return dflt;
@@ -57,6 +58,7 @@ export const hubArgs = {
   'batch-ms': { type: 'string', description: 'batch deadline in ms (default 20)' },
   'queue-flows': { type: 'string', description: 'input queue bound in flows (default 8192)' },
   shed: { type: 'string', description: 'when the input queue is full: drop (default for stdin) or block (default for files)' },
+  meter: { type: 'string', description: 'flow meter mode for --pcap: cicflowmeter-compat (default, as the traffic lab) or corrected' },
   'burst-ms': { type: 'string', description: 'summarise repeated alerts (class, src, dst, dport, proto) per window of MS into one with count (default 0 = off)' },
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
@@ -76,6 +78,13 @@ export default defineCommand({
     if (args['exit-at-end']) process.exit(0);
   },
 });
+
+function meterMode(v: string | undefined): MeterMode | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'cicflowmeter-compat' || v === 'compat') return 'cicflowmeter-compat';
+  if (v === 'corrected') return 'corrected';
+  throw new IdsError('BAD_OPTION', `--meter must be cicflowmeter-compat or corrected, got "${v}"`);
+}
 
 export async function runHub(a: Record<string, string | boolean | undefined>, log: (s: string) => void): Promise<void> {
   const s = (k: string) => (typeof a[k] === 'string' ? (a[k] as string) : undefined);
@@ -114,6 +123,7 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     overflow: shed,
     statsIntervalMs: int('stats-ms', s('stats-ms'), 10_000),
     burstMs: int('burst-ms', s('burst-ms'), 0),
+    meterMode: meterMode(s('meter')),
     log,
   };
   const hub = await Hub.start(opts);

@@ -15,6 +15,7 @@ import { Classifier, type BatchClassifier } from './classifier.ts';
 import { stageDownlink } from './downlink.ts';
 import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
 import { readPackets, type PacketInputResult } from './inputs/packets.ts';
+import type { MeterMode } from '../asm/flowmeter-host.ts';
 import type { FlowSink } from './inputs/sink.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, type PublisherOptions } from './publisher.ts';
@@ -32,6 +33,8 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   statsIntervalMs?: number;
   /** Include every class's probability in alerts. Default true. */
   probabilities?: boolean;
+  /** Flow meter semantics for packet input (asm/FLOWMETER.md): match the mode the model's training flows used. */
+  meterMode?: MeterMode;
   /** Burst summarising window (ms); 0 = one alert per verdict (default). See edge/burst.ts. */
   burstMs?: number;
   log?: (line: string) => void;
@@ -118,6 +121,8 @@ export class Hub {
   async runPackets(source: string | NodeJS.ReadableStream): Promise<PacketInputResult> {
     const res = await readPackets(source, this.batcher, {
       wasm: this.bundle.preprocessBytes,
+      meterMode: this.opts.meterMode,
+      live: source === '-',
       onEvidence: (e) => this.ruleAlert(e),
     });
     if (res.error) this.fail('input', res.error);

@@ -20,6 +20,12 @@ export interface PacketInputOptions {
   meterMode?: MeterMode;
   onEvidence?: (e: Evidence) => void;
   signal?: AbortSignal;
+  /**
+   * Live capture (stdin from tcpdump): in corrected mode, when no packet comes for `idleAdvanceMs`, capture time
+   * is moved on by the wall time since the last packet so idle flows still time out and reach the model.
+   */
+  live?: boolean;
+  idleAdvanceMs?: number;
 }
 
 export interface PacketInputResult {
@@ -42,22 +48,37 @@ export async function readPackets(source: string | NodeJS.ReadableStream, sink: 
   const deliver = async (flows: FlowRecord[]): Promise<void> => {
     for (const f of flows) {
       res.flows++;
+      // Wait before filling the shared row: an idle-advance delivery may run during the wait.
+      if (sink.overflow === 'block' && sink.full) await sink.room();
       row.fill(NaN);
       const feats = f.features;
       for (let k = 0; k < feats.length; k++) row[STAT_TO_RAW[k]] = feats[k];
       row[RAW_SRC_PORT] = f.srcPort;
       row[RAW_DST_PORT] = f.dstPort;
       row[RAW_PROTOCOL] = f.protocol;
-      if (sink.overflow === 'block' && sink.full) await sink.room();
       if (sink.offer(row, 0, f.srcIp, f.dstIp, f.srcPort, f.dstPort, f.protocol)) res.accepted++;
       else res.shed++;
     }
   };
 
+  let lastTsUs = 0;
+  let lastWall = performance.now();
+  let pending: Promise<void> = Promise.resolve();
+  const idle = opts.live && opts.meterMode === 'corrected'
+    ? setInterval(() => {
+        const quiet = performance.now() - lastWall;
+        if (lastTsUs === 0 || quiet < (opts.idleAdvanceMs ?? 1000)) return;
+        const flows = meter.advance(lastTsUs + quiet * 1000);
+        if (flows.length) pending = pending.then(() => deliver(flows));
+      }, opts.idleAdvanceMs ?? 1000).unref()
+    : undefined;
   try {
     for await (const batch of readCapture(source)) {
       if (opts.signal?.aborted) break;
       res.packets += batch.count;
+      if (batch.count > 0) lastTsUs = batch.timestampsUs[batch.count - 1];
+      lastWall = performance.now();
+      await pending;
       for (const e of arp.push(batch)) {
         res.evidence++;
         opts.onEvidence?.(e);
@@ -66,7 +87,10 @@ export async function readPackets(source: string | NodeJS.ReadableStream, sink: 
     }
   } catch (e) {
     res.error = e as Error;
+  } finally {
+    if (idle) clearInterval(idle);
   }
+  await pending;
   await deliver(meter.flush());
   return res;
 }
