@@ -32,23 +32,69 @@ function cloudTls(ctx: GenContext, sink: Sink, dev: Host, t: number): number {
   return c.t;
 }
 
+const CLOUD_NAMES = [
+  'api.amazonalexa.com', 'device-metrics-us.amazon.com', 'a1.tuyaus.com', 'm2.tuyaus.com', 'ot.io.mi.com',
+  'de.ot.io.mi.com', 'open.ys7.com', 'dev.ys7.com', 'time.google.com', 'pool.ntp.org', 'api.nugu.co.kr',
+  'iot.meross.com', 'use1-api.tplinkra.com', 'connectivitycheck.gstatic.com', 'firmware.ezvizlife.com',
+];
+
+/** A DNS query (A record, recursion desired) for `name`. */
+export function dnsQuery(id: number, name: string): Uint8Array {
+  const labels = name.split('.').flatMap((l) => [l.length, ...new TextEncoder().encode(l)]);
+  return Uint8Array.from([id >> 8, id & 255, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
+}
+
+/** The answer to `query`: the question echoed and `answers` A records (TTL 300). */
+export function dnsAnswer(query: Uint8Array, answers: Uint8Array[]): Uint8Array {
+  const head = query.slice();
+  head[2] = 0x81;
+  head[3] = 0x80;
+  head[7] = answers.length;
+  const rrs = answers.flatMap((a) => [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, ...a]);
+  return Uint8Array.from([...head, ...rrs]);
+}
+
 function dns(ctx: GenContext, sink: Sink, dev: Host, t: number): number {
-  const { rng, pool } = ctx;
+  const { rng } = ctx;
   const sport = ephemeralPort(rng);
-  const q = pool.random(rng, rng.int(28, 60));
+  const q = dnsQuery(rng.int(0, 65536), rng.pick(CLOUD_NAMES));
   sink.push(t, udpFrame(hop(dev, GATEWAY, rng.int(0, 65536)), { sport, dport: 53, payload: q }));
   const tr = t + 4_000 + rng.exp(25_000);
-  sink.push(tr, udpFrame(hop(GATEWAY, dev, rng.int(0, 65536)), { sport: 53, dport: sport, payload: pool.random(rng, q.length + rng.int(16, 140)) }));
+  const answers = Array.from({ length: rng.int(1, 4) }, () => internetHost(rng).ip);
+  sink.push(tr, udpFrame(hop(GATEWAY, dev, rng.int(0, 65536)), { sport: 53, dport: sport, payload: dnsAnswer(q, answers) }));
   return tr;
 }
 
+/** NTPv4 client request (LI 0, VN 4, mode 3) or server reply (mode 4, stratum 2) with a transmit timestamp. */
+function ntpPacket(rng: GenContext['rng'], tUs: number, server: boolean): Uint8Array {
+  const p = new Uint8Array(48);
+  p[0] = server ? 0x24 : 0x23;
+  if (server) {
+    p[1] = 2;
+    p[2] = 3;
+    p[3] = 0xe9;
+  }
+  const sec = Math.floor(tUs / 1e6) + 2_208_988_800; // NTP era 0
+  const frac = Math.floor(((tUs % 1e6) / 1e6) * 4294967296);
+  const at = 40;
+  p[at] = (sec >>> 24) & 255;
+  p[at + 1] = (sec >>> 16) & 255;
+  p[at + 2] = (sec >>> 8) & 255;
+  p[at + 3] = sec & 255;
+  p[at + 4] = (frac >>> 24) & 255;
+  p[at + 5] = (frac >>> 16) & 255;
+  p[at + 6] = rng.int(0, 256);
+  p[at + 7] = rng.int(0, 256);
+  return p;
+}
+
 function ntp(ctx: GenContext, sink: Sink, dev: Host, t: number): number {
-  const { rng, pool } = ctx;
+  const { rng } = ctx;
   const server = internetHost(rng, []);
   const sport = rng.next() < 0.5 ? 123 : ephemeralPort(rng);
-  sink.push(t, udpFrame(hop(dev, server, rng.int(0, 65536)), { sport, dport: 123, payload: pool.random(rng, 48) }));
+  sink.push(t, udpFrame(hop(dev, server, rng.int(0, 65536)), { sport, dport: 123, payload: ntpPacket(rng, t, false) }));
   const tr = t + 20_000 + rng.exp(40_000);
-  sink.push(tr, udpFrame(hop(server, dev, rng.int(0, 65536)), { sport: 123, dport: sport, payload: pool.random(rng, 48) }));
+  sink.push(tr, udpFrame(hop(server, dev, rng.int(0, 65536)), { sport: 123, dport: sport, payload: ntpPacket(rng, tr, true) }));
   return tr;
 }
 
