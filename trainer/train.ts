@@ -17,7 +17,7 @@ import { writeReport, type TrainReport } from './eval/report.ts';
 import { runBaseline, type BaselineResult } from './baseline/run.ts';
 import type { ForestOptions } from './baseline/random-forest.ts';
 import type { BackendChoice } from './backend/index.ts';
-import type { EpochLog, TrainSet } from './train-loop.ts';
+import type { TrainSet } from './train-loop.ts';
 import type { Dataset } from './data/dataset.ts';
 import type { ExportArgs } from './export/index.ts';
 
@@ -137,7 +137,6 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   const model = buildCnnLstm({ features: ds.features.length, classes: C, seed });
   const classWeights = classWeightsFor(train.y, C, recipe.classWeights);
   t0 = performance.now();
-  const history: EpochLog[] = [];
   const result = await loop.trainModel(model, train, val, {
     epochs: recipe.epochs,
     batchSize: recipe.batchSize,
@@ -151,7 +150,6 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     progress: opts.progress,
     signal: opts.signal,
     onEpoch: (e) => {
-      history.push(e);
       log(
         `epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)}` +
           (e.valLoss !== undefined ? ` | val loss ${e.valLoss.toFixed(4)} acc ${e.valAccuracy!.toFixed(4)} macro-F1 ${e.valMacroF1!.toFixed(4)}` : '') +
