@@ -62,11 +62,10 @@ export function tickConverter(tsresol: number, offsetSec = 0): TickToUs {
   const p = tsresol & 0x7f;
   const unit = 2 ** p;
   if (p <= 32) {
-    const fracMask = p === 32 ? TWO32 : unit;
     return (hi, lo) => {
       // seconds = ticks >> p, fraction = ticks & (2^p - 1), done on the two 32-bit halves.
       const sec = hi * (TWO32 / unit) + Math.floor(lo / unit);
-      const frac = lo % fracMask;
+      const frac = lo % unit;
       return base + sec * 1e6 + Math.floor((frac * 1e6) / unit);
     };
   }
