@@ -15,6 +15,7 @@ interface EmModule {
   _free(ptr: number): void;
   _register_tensor(id: number, size: number, ptr: number): void;
   _dispose_data(id: number): void;
+  _Sigmoid(xId: number, outId: number): void;
   __FusedMatMul(
     aId: number, aShape: number, aRank: number, bId: number, bShape: number, bRank: number,
     transposeA: number, transposeB: number, activation: number, biasId: number, preluId: number, alpha: number, outId: number,
@@ -125,6 +126,20 @@ export class WasmHeap {
     m._dispose_data(oId);
     if (biasId) m._dispose_data(biasId);
     if (nextId > 0x7ff00000) nextId = 0x40000000;
+    this.refresh();
+  }
+
+  /** out[outOff …+size) = σ(a[aOff …+size)) through the backend's vectorised kernel (in place allowed). */
+  sigmoid(a: HeapBuf, aOff: number, out: HeapBuf, outOff: number, size: number): void {
+    if (aOff + size > a.size || outOff + size > out.size) throw new Error(`sigmoid of ${size}: an operand is too small`);
+    const m = this.mod;
+    const xId = nextId++;
+    const oId = nextId++;
+    m._register_tensor(xId, size, a.ptr + aOff * 4);
+    m._register_tensor(oId, size, out.ptr + outOff * 4);
+    m._Sigmoid(xId, oId);
+    m._dispose_data(xId);
+    m._dispose_data(oId);
     this.refresh();
   }
 
