@@ -23,6 +23,7 @@ export function renderExportReport(c: ExportComparison, m: BundleManifest, label
   lines.push(row('model file (bytes)', (v) => num(v.bytes), vs));
   lines.push(row('onnxruntime-web flows/s (1 thread, batch 256)', (v) => num(v.ortWebFlowsPerSec), vs));
   lines.push(row('onnxruntime-node flows/s (1 thread, reference)', (v) => num(v.ortNodeFlowsPerSec), vs));
+  lines.push('', 'Speeds: medians of 3 interleaved rounds on this machine at export time (shared machines are noisy; `npm run bench -- inference` measures more carefully).');
   lines.push('');
   const k = c.checks;
   lines.push('## Checks', '');
