@@ -126,7 +126,7 @@ export async function replayCapture(path: string, sink: Sink, startUs: number, r
       readdress.frame(f);
       // Captures that go back in time (merged files) are clamped so the lab's clock never runs backwards.
       endUs = Math.max(endUs, startUs + Math.max(0, ts - first));
-      sink.push(endUs, f);
+      sink.push(endUs, f, b.wireLengths[i]);
       packets++;
     }
   }

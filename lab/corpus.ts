@@ -119,7 +119,9 @@ function batchOf(list: FrameList, order: Uint32Array, from: number, to: number):
     ts[i] = list.times[order[from + i]];
     p += f.length;
   }
-  return { count: n, data, offsets, lengths, wireLengths: lengths.slice(), timestampsUs: ts, linkTypes: new Uint16Array(n).fill(LINKTYPE_ETHERNET), sourceOffset: 0 };
+  const wire = new Uint32Array(n);
+  for (let i = 0; i < n; i++) wire[i] = list.wires[order[from + i]];
+  return { count: n, data, offsets, lengths, wireLengths: wire, timestampsUs: ts, linkTypes: new Uint16Array(n).fill(LINKTYPE_ETHERNET), sourceOffset: 0 };
 }
 
 /** Runs the round's frames (in time order) through the meter; returns the order and the flows (meter flushed). */
@@ -132,7 +134,7 @@ function meterRound(list: FrameList, meter: FlowMeter): { order: Uint32Array; fl
 }
 
 function writeRound(list: FrameList, order: Uint32Array, writer: PcapWriter): void {
-  for (let i = 0; i < order.length; i++) writer.write(list.frames[order[i]], list.times[order[i]]);
+  for (let i = 0; i < order.length; i++) writer.write(list.frames[order[i]], list.times[order[i]], list.wires[order[i]]);
 }
 
 const labelsOf = (s: { cat: string; subCat: string }): FlowLabels => ({ label: s.cat === 'Normal' ? 'Normal' : 'Anomaly', cat: s.cat, subCat: s.subCat });

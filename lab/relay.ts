@@ -41,18 +41,18 @@ export class RelaySink implements Sink {
     private readonly gatewayMac: Uint8Array,
   ) {}
 
-  push(t: number, frame: Uint8Array): void {
+  push(t: number, frame: Uint8Array, wireLen?: number): void {
     const up = sameMac(frame, 6, this.victimMac) && sameMac(frame, 0, this.gatewayMac);
     const down = sameMac(frame, 0, this.victimMac) && sameMac(frame, 6, this.gatewayMac);
     if ((!up && !down) || !isIp(frame)) {
-      this.sink.push(t, frame);
+      this.sink.push(t, frame, wireLen);
       return;
     }
     const leg1 = frame.slice();
     leg1.set(ATTACKER.mac, 0);
-    this.sink.push(t, leg1);
+    this.sink.push(t, leg1, wireLen);
     const delay = 300 + this.rng.exp(1_500);
-    this.sink.push(t + delay, forwarded(frame, ATTACKER.mac, up ? this.gatewayMac : this.victimMac));
+    this.sink.push(t + delay, forwarded(frame, ATTACKER.mac, up ? this.gatewayMac : this.victimMac), wireLen);
     this.relayed++;
   }
 }
@@ -115,7 +115,7 @@ export function relayCapture(list: FrameList, rng: Rng): { frames: FrameList; re
     const t = list.times[i];
     if (t < from || t > to) continue;
     const before = relay.relayed;
-    relay.push(t, list.frames[i]);
+    relay.push(t, list.frames[i], list.wires[i]);
     if (relay.relayed > before) active.push(t);
   }
   if (active.length === 0) return null;

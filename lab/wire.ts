@@ -10,16 +10,19 @@ import type { Rng } from '../shared/random.ts';
 import { hop, type Host } from './network.ts';
 
 export interface Sink {
-  push(tUs: number, frame: Uint8Array): void;
+  /** `wireLen`: the length on the wire when the frame was cut by a snap length (replayed captures). */
+  push(tUs: number, frame: Uint8Array, wireLen?: number): void;
 }
 
 /** Frames in arrival order: sorted by time, ties broken by the order they were pushed (deterministic). */
 export class FrameList implements Sink {
   times: number[] = [];
   frames: Uint8Array[] = [];
-  push(tUs: number, frame: Uint8Array): void {
+  wires: number[] = [];
+  push(tUs: number, frame: Uint8Array, wireLen = frame.length): void {
     this.times.push(Math.round(tUs));
     this.frames.push(frame);
+    this.wires.push(Math.max(wireLen, frame.length));
   }
   get length(): number {
     return this.frames.length;
