@@ -6,9 +6,11 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
+import { isValidId } from '../shared/topics.ts';
 import { NORMAL_LABEL } from '../shared/labels.ts';
 import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../shared/payloads.ts';
 import { BurstSummariser } from './burst.ts';
+import { checkAlertStatics, encodeModelAlert } from './alert-codec.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
 import { loadBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
 import { Classifier, type BatchClassifier } from './classifier.ts';
@@ -84,7 +86,11 @@ export class Hub {
 
   /** Verifies and loads the bundle, then connects. A bad bundle at start is fatal (there is nothing to run). */
   static async start(opts: HubOptions): Promise<Hub> {
+    for (const [k, v] of [['site', opts.site], ['hub', opts.hub]] as const) {
+      if (!isValidId(v)) throw new IdsError('BAD_OPTION', `--${k} "${v}" must be 1-64 letters, digits, '.', '_' or '-'`);
+    }
     const bundle = await loadBundle(opts.bundleDir, opts);
+    checkAlertStatics(opts.hub, opts.site, bundle.manifest.labels, bundle.manifest.model.version);
     const maxRows = opts.maxBatch ?? 256;
     const clf = opts.classifierFactory ? opts.classifierFactory(bundle, maxRows) : new Classifier(bundle, maxRows);
     return new Hub(opts, bundle, clf);
@@ -171,7 +177,7 @@ export class Hub {
       if (this.burst && !this.burst.offer(a)) continue;
       // Numbered when published, so seq follows publish order and folded verdicts use no numbers.
       a.seq = this.seq.next();
-      out.push(encodeAlert(a));
+      out.push(encodeModelAlert(a));
     }
     this.stats.alerts += out.length;
     this.publisher.enqueue(out);
@@ -211,6 +217,7 @@ export class Hub {
       }
       dir = stageDownlink(payload, this.opts.stateDir ?? '');
       const next = await loadBundle(dir, this.opts);
+      checkAlertStatics(this.opts.hub, this.opts.site, next.manifest.labels, next.manifest.model.version);
       const maxRows = this.opts.maxBatch ?? 256;
       const clf = this.opts.classifierFactory ? this.opts.classifierFactory(next, maxRows) : new Classifier(next, maxRows);
       this.batcher.swap(clf);
