@@ -133,9 +133,17 @@ export async function trainModel(model: tf.LayersModel, train: TrainSet, val: Tr
   if (opts.classWeights && opts.classWeights.length !== train.classes) {
     throw new IdsError('BAD_OPTION', `classWeights has ${opts.classWeights.length} entries for ${train.classes} classes`);
   }
+  const stepper = chooseStepper(model, train, opts);
+  try {
+    return await runLoop(model, train, val, opts, stepper);
+  } finally {
+    stepper.dispose();
+  }
+}
+
+async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | null, opts: TrainOptions, stepper: Stepper): Promise<TrainResult> {
   const { rows, features: F } = train;
   const B = Math.min(opts.batchSize, rows);
-  const stepper = chooseStepper(model, train, opts);
   let st = freshState();
   let best: Float32Array[] | null = null;
   const dir = opts.checkpointDir ?? null;
@@ -273,6 +281,5 @@ export async function trainModel(model: tf.LayersModel, train: TrainSet, val: Tr
   }
   if (interrupted) await save();
   stepper.syncToModel();
-  stepper.dispose();
   return { history, bestEpoch: st.bestEpoch, stoppedEarly: st.stoppedEarly, interrupted };
 }

@@ -98,8 +98,13 @@ function fillDropoutMask(mask: Float32Array, size: number, rate: number, rng: Rn
   }
   const thr = Math.round(rate * 65536);
   const keep = 1 / (1 - rate);
+  // A local mulberry32 stream seeded from the step's Rng: the same generator, without a method call per draw.
+  let st = (rng.next() * 4294967296) >>> 0;
   for (let i = 0; i < size; i += 2) {
-    const r = (rng.next() * 4294967296) >>> 0;
+    st = (st + 0x6d2b79f5) | 0;
+    let t = Math.imul(st ^ (st >>> 15), st | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = (t ^ (t >>> 14)) >>> 0;
     mask[i] = (r & 0xffff) >= thr ? keep : 0;
     if (i + 1 < size) mask[i + 1] = r >>> 16 >= thr ? keep : 0;
   }
