@@ -27,6 +27,8 @@ export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [BUNDLE_SCHEMA_VERSI
 /** Nothing legitimate comes near these; they stop a hostile bundle from exhausting a hub's memory. */
 const MAX_MANIFEST_BYTES = 1 << 20;
 const MAX_FILE_BYTES = 256 << 20;
+const MAX_TOTAL_BYTES = 512 << 20;
+const MAX_FILES = 64;
 
 /** A file name inside a bundle: one plain path segment, so a manifest cannot point outside its folder. */
 const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -179,8 +181,12 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   const required = [modelFileFor(manifest), PREPROCESS_WASM_FILE];
   for (const r of required) if (!(r in manifest.files)) throw bad(dir, `manifest lists no ${r}`);
 
+  const entries = Object.entries(manifest.files);
+  if (entries.length > MAX_FILES) throw bad(dir, `manifest lists ${entries.length} files (limit ${MAX_FILES})`);
+  const declared = entries.reduce((a, [, pin]) => a + (Number(pin?.bytes) || 0), 0);
+  if (declared > MAX_TOTAL_BYTES) throw bad(dir, `manifest declares ${declared} bytes of files (limit ${MAX_TOTAL_BYTES})`);
   const files: Record<string, Uint8Array> = {};
-  for (const [name, pin] of Object.entries(manifest.files)) {
+  for (const [name, pin] of entries) {
     if (!FILE_NAME_RE.test(name) || name === MANIFEST_FILE || name === SIGNATURE_FILE) {
       throw bad(dir, `manifest lists an invalid file name ${JSON.stringify(name)}`);
     }
