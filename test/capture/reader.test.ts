@@ -130,8 +130,10 @@ class NgBuilder {
   shb(): this {
     return this.block(0x0a0d0d0a, Buffer.concat([this.u32(0x1a2b3c4d), this.u16(1), this.u16(0), Buffer.alloc(8, 0xff)]));
   }
-  idb(linkType: number, tsresol?: number): this {
-    const opts = tsresol === undefined ? [] : [this.u16(9), this.u16(1), Buffer.from([tsresol, 0, 0, 0]), this.u32(0)];
+  idb(linkType: number, tsresol?: number, tsoffsetSec?: number): this {
+    const opts = tsresol === undefined ? [] : [this.u16(9), this.u16(1), Buffer.from([tsresol, 0, 0, 0])];
+    if (tsoffsetSec !== undefined) opts.push(this.u16(14), this.u16(8), this.be ? this.u32(0) : this.u32(tsoffsetSec), this.be ? this.u32(tsoffsetSec) : this.u32(0));
+    if (opts.length) opts.push(this.u32(0));
     return this.block(1, Buffer.concat([this.u16(linkType), this.u16(0), this.u32(0), ...opts]));
   }
   epb(iface: number, ticks: bigint, data: Buffer, wire = data.length): this {
@@ -183,6 +185,15 @@ test('pcapng: three interfaces with µs, ns and 2^-20 resolutions, EPB/SPB/OPB, 
     );
     assert.deepEqual(got.pkts.map((p) => p.wire), [42, 1500, 50, 42, 37]);
     assert.equal(got.pkts[1].bytes, 'bb'.repeat(37));
+  }
+});
+
+test('pcapng: if_tsoffset (seconds) is added to every timestamp of its interface', () => {
+  for (const be of [false, true]) {
+    const cap = new NgBuilder(be).shb().idb(1, 9, 1_600_000_000).epb(0, 1_500_000_000n, Buffer.alloc(20)).build();
+    const got = syncCollect(cap);
+    assert.equal(got.err, undefined);
+    assert.equal(got.pkts[0].ts, 1_600_000_001_500_000, `be=${be}`);
   }
 });
 
