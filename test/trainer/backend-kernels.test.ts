@@ -107,6 +107,32 @@ test('MaxPoolGrad fill matches cpu, including ties and an odd width', async () =
   }
 });
 
+test('BatchMatMul fill (transpose first) matches cpu for every transpose combination, 2-D and batched', async () => {
+  const rng = new Rng(5);
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const batch of [0, 3]) {
+      const lead = batch ? [batch] : [];
+      const aShape = [...lead, ...(ta ? [4, 5] : [5, 4])];
+      const bShape = [...lead, ...(tb ? [6, 4] : [4, 6])];
+      const inputs = inputsOf(rng, [aShape], [bShape]);
+      await compareBackends(`matMul ta=${ta} tb=${tb} batch=${batch}`, inputs, (a, b) => {
+        const y = tf.matMul(a, b, ta, tb);
+        // The backward pass of a matmul is itself two transposed matmuls.
+        const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.matMul(p, q, ta, tb).square().sum())([a, b]);
+        return [y, ...g];
+      });
+    }
+  }
+});
+
+test('the fills are what the wasm backend runs', () => {
+  for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul']) {
+    const k = tf.getKernel(name, 'wasm');
+    assert.ok(k, `${name} registered`);
+    assert.equal(k.setupFunc, undefined, `${name} is our fill (stock wasm kernels have a setup function)`);
+  }
+});
+
 test('filled kernels leak no wasm memory', async () => {
   await tf.setBackend('wasm');
   const x = tf.randomNormal([2, 1, 9, 3]);

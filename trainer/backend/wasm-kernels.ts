@@ -20,6 +20,7 @@ type Args = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: Record<strin
 /** The stock wasm kernels we call from inside the fills, captured before anything is replaced. */
 interface Stock {
   batchMatMul: KernelFunc;
+  transpose: KernelFunc;
 }
 let stock: Stock | null = null;
 
@@ -203,20 +204,47 @@ function maxPoolGrad({ inputs, backend, attrs }: Args): TensorInfo {
   return dx;
 }
 
+/**
+ * The wasm BatchMatMul runs XNNPACK only for untransposed operands with one batch; with a transpose flag it falls
+ * back to a naive strided loop. Transposing first (one cheap copy) keeps every matmul of a backward pass fast.
+ */
+function batchMatMul({ inputs, backend, attrs }: Args): TensorInfo {
+  const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+  let a = inputs.a as TensorInfo;
+  let b = inputs.b as TensorInfo;
+  if (!transposeA && !transposeB) {
+    return stock!.batchMatMul({ inputs: { a, b }, backend: backend as never, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+  }
+  const swapLast = (t: TensorInfo): TensorInfo => {
+    const r = t.shape.length;
+    const perm = [...Array(r).keys()];
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return stock!.transpose({ inputs: { x: t }, backend: backend as never, attrs: { perm } }) as TensorInfo;
+  };
+  const made: TensorInfo[] = [];
+  if (transposeA) made.push((a = swapLast(a)));
+  if (transposeB) made.push((b = swapLast(b)));
+  const out = stock!.batchMatMul({ inputs: { a, b }, backend: backend as never, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+  for (const t of made) (backend as WasmBackendLike).disposeData(t.dataId);
+  return out;
+}
+
 /** Kernel names this module registers on 'wasm'. */
-export const FILLED_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
+export const FILLED_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul'] as const;
 
 /** Register the fills on the wasm backend (idempotent). Call after the wasm backend is registered. */
 export function registerWasmFills(): void {
   if (stock === null) {
     const bmm = tf.getKernel('BatchMatMul', 'wasm');
     if (!bmm) throw new Error('wasm backend kernels are not registered; import @tensorflow/tfjs-backend-wasm first');
-    stock = { batchMatMul: bmm.kernelFunc };
+    stock = { batchMatMul: bmm.kernelFunc, transpose: tf.getKernel('Transpose', 'wasm')!.kernelFunc };
   }
   const fills: Record<(typeof FILLED_KERNELS)[number], (a: Args) => TensorInfo> = {
     Conv2DBackpropFilter: conv2DBackpropFilter,
     Conv2DBackpropInput: conv2DBackpropInput,
     MaxPoolGrad: maxPoolGrad,
+    BatchMatMul: batchMatMul,
   };
   for (const [kernelName, fn] of Object.entries(fills)) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
