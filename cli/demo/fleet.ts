@@ -1,0 +1,144 @@
+/**
+ * The whole fleet in one call: an embedded aedes broker (unless a broker URL is given), the aggregator with SQLite
+ * in a temporary folder (unless a postgres:// URL is given), and the hubs of the plan, each fed by a Replayer.
+ * `close()` stops everything in reverse order and removes the temporary folder; it is safe to call twice.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MeterMode } from '../../asm/flowmeter-host.ts';
+import type { Aggregator } from '../../aggregator/aggregator.ts';
+import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
+import { Replayer } from './replay.ts';
+import { startChildHub, startInProcessHub, type RunningHub } from './hubs.ts';
+
+export interface DemoOptions {
+  bundleDir: string;
+  publicKeyFile: string;
+  /** HTTP port for the dashboard and API (0 = any free port). */
+  http: number;
+  broker?: string;
+  db?: string;
+  sites: number;
+  hubsPerSite: number;
+  /** Lab seconds per wall second. */
+  speed: number;
+  seed: number;
+  meter: MeterMode;
+  hubProcesses: boolean;
+  statsMs?: number;
+  log: (line: string) => void;
+}
+
+export interface Demo {
+  url: string;
+  broker: string;
+  workDir: string;
+  plans: HubPlan[];
+  hubs: RunningHub[];
+  replayers: Replayer[];
+  aggregator: Aggregator;
+  close(): Promise<void>;
+}
+
+interface EmbeddedBroker {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function startAedes(): Promise<EmbeddedBroker> {
+  const { Aedes } = (await import('aedes')) as unknown as {
+    Aedes: { createBroker(): Promise<{ handle(s: Socket): void; close(cb: () => void): void }> };
+  };
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+    broker.handle(sock);
+  });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => res());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    close: async () => {
+      await new Promise<void>((r) => broker.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The port if it is free on 127.0.0.1, else 0 (any free one), so a busy 8080 does not stop the demo. */
+export async function portOrAny(port: number): Promise<number> {
+  if (port === 0) return 0;
+  const s = createServer();
+  const ok = await new Promise<boolean>((r) => {
+    s.once('error', () => r(false));
+    s.listen(port, '127.0.0.1', () => r(true));
+  });
+  if (ok) await new Promise<void>((r) => s.close(() => r()));
+  return ok ? port : 0;
+}
+
+export async function startDemo(o: DemoOptions): Promise<Demo> {
+  const workDir = mkdtempSync(join(tmpdir(), 'iot-ids-demo-'));
+  const undo: (() => Promise<void>)[] = [async () => rmSync(workDir, { recursive: true, force: true })];
+  const unwind = async () => {
+    for (const u of undo.splice(0).reverse()) await u().catch((e) => o.log(`demo: shutdown step failed: ${(e as Error).message}`));
+  };
+  try {
+    let brokerUrl = o.broker;
+    if (!brokerUrl) {
+      const b = await startAedes();
+      undo.push(() => b.close());
+      brokerUrl = b.url;
+    }
+    const { startAggregator } = await import('../../aggregator/aggregator.ts');
+    const aggregator = await startAggregator({
+      broker: brokerUrl,
+      db: o.db ?? join(workDir, 'aggregator.db'),
+      http: await portOrAny(o.http),
+      host: '127.0.0.1',
+      // aedes speaks MQTT 3.1.1 only; a real broker gets MQTT 5 (as the aggregator command's default).
+      protocolVersion: o.broker ? 5 : 4,
+      clientId: 'iot-ids-demo-aggregator',
+      log: (l) => o.log(`aggregator: ${l}`),
+    });
+    undo.push(() => aggregator.close());
+
+    const publicKeyPem = readFileSync(o.publicKeyFile, 'utf8');
+    const plans = fleetPlan(o.sites, o.hubsPerSite, o.seed);
+    const hubs: RunningHub[] = [];
+    const replayers: Replayer[] = [];
+    undo.push(async () => {
+      for (const r of replayers) r.stop();
+      await Promise.all(hubs.map((h) => h.stop()));
+    });
+    const start = o.hubProcesses ? startChildHub : startInProcessHub;
+    // In-process hubs load one after another (each verifies the bundle and opens an ONNX session); child hubs
+    // are spawned at once and connect when they are ready, their stdin buffering the first packets meanwhile.
+    for (const p of plans) hubs.push(await start(spec(p)));
+    const labStartUs = Date.UTC(2026, 0, 5, 8) * 1000;
+    for (let i = 0; i < plans.length; i++) {
+      const r = new Replayer(new TrafficSource(plans[i], labStartUs), hubs[i].input, o.speed);
+      replayers.push(r);
+      r.start();
+    }
+    return { url: aggregator.url!, broker: brokerUrl, workDir, plans, hubs, replayers, aggregator, close: unwind };
+
+    function spec(p: HubPlan) {
+      return {
+        site: p.site, hub: p.hub, bundleDir: o.bundleDir, publicKeyPem, publicKeyFile: o.publicKeyFile,
+        broker: brokerUrl!, meter: o.meter, statsMs: o.statsMs ?? 5000, workDir, log: o.log,
+      };
+    }
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The demo's hubs, two ways: in this process (one Hub per site/hub from edge/hub.ts, fed through a PassThrough:
+ * the light default on a small machine), or one `iot-ids hub --pcap -` child process each, fed on its stdin as
+ * tcpdump would feed it on a device (--hub-processes). Both read pcap bytes from `input`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PassThrough, type Writable } from 'node:stream';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { MeterMode } from '../../asm/flowmeter-host.ts';
+
+export interface HubSpec {
+  site: string;
+  hub: string;
+  bundleDir: string;
+  /** PEM text and the file it came from (a child gets the file). */
+  publicKeyPem: string;
+  publicKeyFile: string;
+  broker: string;
+  meter: MeterMode;
+  statsMs: number;
+  /** The demo's temporary folder: child hubs keep their state and log here. */
+  workDir: string;
+  log: (line: string) => void;
+}
+
+export interface RunningHub {
+  site: string;
+  hub: string;
+  /** Pcap bytes in. */
+  input: Writable;
+  /** Child process id (absent for in-process hubs). */
+  pid?: number;
+  /** Ends the input, lets the hub flush and closes it; resolves when it is gone. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
+  Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+
+export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
+  const { Hub } = await import('../../edge/hub.ts');
+  const hub = await Hub.start({
+    bundleDir: s.bundleDir,
+    publicKeyPem: s.publicKeyPem,
+    broker: s.broker,
+    site: s.site,
+    hub: s.hub,
+    // No state folder: the offline queue stays in memory, so nothing is written outside the demo's folder.
+    stateDir: undefined,
+    overflow: 'drop',
+    meterMode: s.meter,
+    statsIntervalMs: s.statsMs,
+    log: (l) => s.log(`${s.site}/${s.hub}: ${l}`),
+  });
+  const input = new PassThrough();
+  const run = hub.runPackets(input).then(
+    (r) => s.log(`${s.site}/${s.hub}: input ended: ${r.packets} packets, ${r.flows} flows, ${r.shed} shed`),
+    (e) => s.log(`${s.site}/${s.hub}: input failed: ${(e as Error).message}`),
+  );
+  let stopped: Promise<void> | undefined;
+  return {
+    site: s.site,
+    hub: s.hub,
+    input,
+    stop(timeoutMs = 5000) {
+      stopped ??= (async () => {
+        if (!input.writableEnded) input.end();
+        await withTimeout(run, timeoutMs);
+        await withTimeout(hub.finish(Math.min(2000, timeoutMs)), timeoutMs);
+        await hub.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+const BIN = fileURLToPath(new URL('../../bin/iot-ids.mjs', import.meta.url));
+
+export async function startChildHub(s: HubSpec): Promise<RunningHub> {
+  const dir = join(s.workDir, 'hubs', `${s.site}.${s.hub}`);
+  mkdirSync(dir, { recursive: true });
+  const logFile = createWriteStream(join(dir, 'hub.log'));
+  const child: ChildProcess = spawn(process.execPath, [
+    BIN, 'hub', '--bundle', s.bundleDir, '--pcap', '-', '--broker', s.broker, '--site', s.site, '--hub', s.hub,
+    '--key', s.publicKeyFile, '--meter', s.meter, '--queue-dir', join(dir, 'state'), '--stats-ms', String(s.statsMs),
+  ], { stdio: ['pipe', 'pipe', 'pipe'], cwd: s.workDir, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
+  child.stdout!.pipe(logFile, { end: false });
+  child.stderr!.pipe(logFile, { end: false });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.once('exit', (code, signal) => {
+    s.log(`${s.site}/${s.hub}: hub process ${child.pid} exited (${signal ?? code})`);
+    logFile.end();
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    site: s.site,
+    hub: s.hub,
+    input: child.stdin!,
+    pid: child.pid,
+    stop(timeoutMs = 5000) {
+      stopped ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        if ((await withTimeout(exited, timeoutMs)) === undefined && child.exitCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      })();
+      return stopped;
+    },
+  };
+}
