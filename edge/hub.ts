@@ -12,7 +12,7 @@ import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../sha
 import { BurstSummariser } from './burst.ts';
 import { checkAlertStatics, encodeModelAlert } from './alert-codec.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
-import { loadBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
+import { loadBundle, releaseBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
 import { Classifier, type BatchClassifier } from './classifier.ts';
 import { stageDownlink } from './downlink.ts';
 import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
@@ -217,6 +217,13 @@ export class Hub {
       }
       dir = stageDownlink(payload, this.opts.stateDir ?? '');
       const next = await loadBundle(dir, this.opts);
+      if (next.manifest.model.version === this.modelVersion) {
+        // A retained downlink comes again on every reconnect: nothing to do for the bundle already running.
+        await releaseBundle(next);
+        if (this.opts.stateDir && dir.startsWith(this.opts.stateDir)) rmSync(dir, { recursive: true, force: true });
+        this.log(`downlink: bundle ${this.modelVersion} is already running`);
+        return true;
+      }
       checkAlertStatics(this.opts.hub, this.opts.site, next.manifest.labels, next.manifest.model.version);
       const maxRows = this.opts.maxBatch ?? 256;
       const clf = this.opts.classifierFactory ? this.opts.classifierFactory(next, maxRows) : new Classifier(next, maxRows);

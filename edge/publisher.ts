@@ -52,7 +52,6 @@ export class Publisher {
   private bundleVersion: string | undefined;
   private downlink: ((payload: Buffer) => void) | undefined;
   private ackWaiters: (() => void)[] = [];
-  private closing = false;
   private readonly log: (line: string) => void;
   published = 0;
   reconnects = 0;
@@ -128,6 +127,9 @@ export class Publisher {
   /** Sets the bundle version reported in status (and republishes it when connected). */
   setBundle(version: string): void {
     this.bundleVersion = version;
+    // The last will is sent by the broker later: keep its bundle version current for the next connect.
+    const will = this.client.options.will;
+    if (will) will.payload = Buffer.from(this.statusPayload('offline'));
     if (this.client.connected) this.client.publish(this.topics.status, this.statusPayload('online'), { qos: 1, retain: true });
   }
 
@@ -212,7 +214,6 @@ export class Publisher {
 
   /** Publishes status offline (retained) when connected, then disconnects. Pending alerts stay in the store. */
   async close(): Promise<void> {
-    this.closing = true;
     if (this.client.connected) {
       await new Promise<void>((r) =>
         this.client.publish(this.topics.status, this.statusPayload('offline'), { qos: 1, retain: true }, () => r()),
