@@ -29,6 +29,7 @@ export const aggregator = defineCommand({
     password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
     'mqtt-version': { type: 'string', description: '5 or 4 (MQTT 3.1.1)', default: '5' },
     'retention-hours': { type: 'string', description: 'roll raw alerts older than this into hourly counts' },
+    'sqlite-thread': { type: 'boolean', description: 'SQLite: write on a worker thread (keeps the API responsive during long writes)', default: false },
   },
   async run({ args }) {
     const token = args.token ?? process.env.IOT_IDS_TOKEN;
@@ -51,6 +52,7 @@ export const aggregator = defineCommand({
       password: args.password ?? process.env.IOT_IDS_MQTT_PASSWORD,
       protocolVersion: version,
       retentionHours: intArg('retention-hours', args['retention-hours'], 1, 24 * 365 * 10),
+      sqliteThread: args['sqlite-thread'],
     });
     console.log(`aggregator: consuming ${agg.consumer.filters.join(', ')} from ${args.broker} into ${agg.store.kind}`);
     if (agg.url) console.log(`aggregator: dashboard and API at ${agg.url}/${token ? '?token=…' : ''}`);

@@ -30,6 +30,8 @@ export interface AggregatorOptions {
   password?: string;
   protocolVersion?: 4 | 5;
   retentionHours?: number;
+  /** SQLite only: run the writes on a worker thread (see store/sqlite-worker.ts). */
+  sqliteThread?: boolean;
   maxBatch?: number;
   flushDelayMs?: number;
   correlation?: Partial<Omit<CorrelatorOptions, 'now' | 'onIncident'>>;
@@ -58,7 +60,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
   const log = o.log ?? ((l: string) => console.warn(l));
   const prefix = o.prefix ?? DEFAULT_PREFIX;
   const started = now();
-  const store = typeof o.db === 'string' ? await openStore(o.db) : o.db;
+  const store = typeof o.db === 'string' ? await openStore(o.db, { sqliteWriterThread: o.sqliteThread }) : o.db;
   const live = new LiveBus(now);
   let consumer: Consumer | undefined;
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SqliteStore } from '../../aggregator/store/sqlite.ts';
 import { PostgresStore } from '../../aggregator/store/postgres.ts';
+import { SqliteWorkerStore } from '../../aggregator/store/sqlite-worker.ts';
 import { HOUR_MS, type Store } from '../../aggregator/store/store.ts';
 import type { Incident } from '../../shared/payloads.ts';
 import { PG_URL, postgresReachable, row, tempDir, uniqueSchema } from './fixtures.ts';
@@ -122,6 +123,13 @@ function suite(name: string, make: () => Promise<{ store: Store; done: () => Pro
 suite('sqlite', async () => {
   const tmp = tempDir();
   const store = new SqliteStore(join(tmp.dir, 'agg.db'));
+  await store.open();
+  return { store, done: async () => (await store.close(), tmp.cleanup()) };
+});
+
+suite('sqlite (writer thread)', async () => {
+  const tmp = tempDir();
+  const store = new SqliteWorkerStore(join(tmp.dir, 'agg.db'));
   await store.open();
   return { store, done: async () => (await store.close(), tmp.cleanup()) };
 });

@@ -1,0 +1,124 @@
+/**
+ * SQLite with its writes on a worker thread. The MQTT client, validation and the writes then use two cores
+ * instead of one: the writer commits batch k while the main thread reads and validates batch k+1. Reads (the API)
+ * use a second connection on the main thread; WAL lets it read while the worker writes, and a batch is visible
+ * to it as soon as writeBatch resolves. Same Store contract, same shared test suite as SqliteStore.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Incident } from '../../shared/payloads.ts';
+import { IdsError, type ErrorCode } from '../../shared/errors.ts';
+import { SqliteStore } from './sqlite.ts';
+import type { AlertQuery, AlertRow, HourCount, HubRow, HubUpdate, RollupResult, Store, Summary } from './store.ts';
+
+// The worker loads TypeScript through tsx, registered inside the worker: loader hooks of the main thread do not
+// reach eval workers on Node 20.
+const BOOT = `
+const { workerData } = require('node:worker_threads');
+import('tsx/esm/api')
+  .then((m) => { m.register(); return import(workerData.entry); })
+  .catch((e) => { console.error('sqlite writer failed to start:', e); process.exit(1); });
+`;
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+export class SqliteWorkerStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly reader: SqliteStore;
+  private closed = false;
+
+  constructor(readonly file: string) {
+    this.reader = new SqliteStore(file);
+  }
+
+  async open(): Promise<void> {
+    // The reader creates the schema first, so the worker and the reader never race on CREATE TABLE.
+    await this.reader.open();
+    this.spawn();
+    // Resolve only once the writer is up (tsx compiles its modules on start), so the first batch does not wait.
+    await this.call('writeBatch', [[], []]);
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(BOOT, {
+      eval: true,
+      workerData: { file: this.file, entry: new URL('./sqlite-writer.ts', import.meta.url).href },
+    });
+    const fail = (why: string) => {
+      if (this.worker === w) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new IdsError('STORE_FAILED', `sqlite writer: ${why}`));
+      this.pending.clear();
+    };
+    w.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string; code?: ErrorCode }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new IdsError(m.code ?? 'STORE_FAILED', m.error ?? 'sqlite writer failed'));
+    });
+    w.on('error', (e) => fail(e.message));
+    w.on('exit', (code) => fail(`worker exited with code ${code}`));
+    this.worker = w;
+    return w;
+  }
+
+  private call<T>(op: string, args: unknown[]): Promise<T> {
+    if (this.closed) return Promise.reject(new IdsError('STORE_FAILED', 'sqlite store is closed'));
+    // A writer that died (it should not) is replaced; its batch was not acked and comes back from the broker.
+    const w = this.worker ?? this.spawn();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      w.postMessage({ id, op, args: JSON.stringify(args) });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.worker) {
+      await this.call('close', []).catch(() => {});
+      const w = this.worker;
+      this.closed = true;
+      await w.terminate();
+    }
+    this.closed = true;
+    await this.reader.close();
+  }
+
+  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
+    return this.call('writeBatch', [alerts, hubs]);
+  }
+
+  upsertIncident(i: Incident): Promise<void> {
+    return this.call('upsertIncident', [i]);
+  }
+
+  rollup(cutoffMs: number): Promise<RollupResult> {
+    return this.call('rollup', [cutoffMs]);
+  }
+
+  queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
+    return this.reader.queryAlerts(q);
+  }
+
+  summary(): Promise<Summary> {
+    return this.reader.summary();
+  }
+
+  hubs(): Promise<HubRow[]> {
+    return this.reader.hubs();
+  }
+
+  incidents(state?: 'open' | 'closed'): Promise<Incident[]> {
+    return this.reader.incidents(state);
+  }
+
+  hourly(q: Pick<AlertQuery, 'site' | 'hub' | 'class' | 'since' | 'until'>): Promise<HourCount[]> {
+    return this.reader.hourly(q);
+  }
+}

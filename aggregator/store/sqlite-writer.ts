@@ -1,0 +1,32 @@
+/**
+ * Worker-thread side of SqliteWorkerStore: owns the one writing connection and runs the writes it is sent.
+ * Messages: {id, op, args} → {id, ok, result} or {id, ok: false, error, code}.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteStore } from './sqlite.ts';
+import { isIdsError } from '../../shared/errors.ts';
+
+interface Request {
+  id: number;
+  op: 'writeBatch' | 'upsertIncident' | 'rollup' | 'close';
+  /** JSON of the arguments (one string crosses threads faster than many small objects). */
+  args: string;
+}
+
+const store = new SqliteStore((workerData as { file: string }).file);
+const opened = store.open();
+
+parentPort!.on('message', async (m: Request) => {
+  try {
+    await opened;
+    const args = JSON.parse(m.args) as unknown[];
+    let result: unknown;
+    if (m.op === 'writeBatch') result = await store.writeBatch(args[0] as never, args[1] as never);
+    else if (m.op === 'upsertIncident') result = await store.upsertIncident(args[0] as never);
+    else if (m.op === 'rollup') result = await store.rollup(args[0] as number);
+    else if (m.op === 'close') result = await store.close();
+    parentPort!.postMessage({ id: m.id, ok: true, result });
+  } catch (e) {
+    parentPort!.postMessage({ id: m.id, ok: false, error: (e as Error).message, code: isIdsError(e) ? e.code : 'STORE_FAILED' });
+  }
+});
