@@ -48,18 +48,19 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
   default: {
     name: 'default',
     description:
-      'measured best: log1p on heavy-tailed features, balanced class weights, Adam lr 2e-3 with a cosine ' +
-      'schedule, batch 32 below 10k training rows and 128 above, up to 100 epochs with early stopping on ' +
-      'validation macro-F1 (15% of train; patience 30, best weights restored)',
-    epochs: 100,
+      'measured best: log1p on heavy-tailed features, Adam lr 2e-3 with a cosine schedule over 40 epochs, batch ' +
+      '32 below 10k training rows and 128 above, early stopping on validation macro-F1 (15% of train; patience 15, ' +
+      'best weights restored); no class weights (on the 1% IoTID20 sample balanced weights held validation ' +
+      'macro-F1 near 0.85 where none reached 0.95 within 12 epochs)',
+    epochs: 40,
     batchSize: 32,
     autoBatch: true,
     learningRate: 2e-3,
     lrSchedule: 'cosine',
     log: 'auto',
-    classWeights: 'balanced',
+    classWeights: 'none',
     valFraction: 0.15,
-    earlyStopping: { patience: 30, monitor: 'valMacroF1', restoreBest: true },
+    earlyStopping: { patience: 15, monitor: 'valMacroF1', restoreBest: true },
     testFraction: 0.3,
   },
 };

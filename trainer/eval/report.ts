@@ -156,7 +156,7 @@ export function reportMarkdown(r: TrainReport): string {
   out.push('');
   out.push(
     `${r.history.length} epochs${r.stoppedEarly ? ' (stopped early)' : ''}; ` +
-      (r.recipe.earlyStopping?.restoreBest ? `weights of epoch ${r.bestEpoch} restored (best validation ${r.recipe.earlyStopping.monitor}); ` : '') +
+      (r.recipe.earlyStopping?.restoreBest ? `weights of epoch ${r.bestEpoch} restored (best validation ${r.recipe.earlyStopping.monitor === 'valMacroF1' ? 'macro-F1' : 'loss'}); ` : '') +
       `median ${Math.round(r.model.trainSamplesPerSec)} samples/s` +
       (last ? `; last epoch loss ${f4(last.loss)}, accuracy ${f4(last.accuracy)}` : '') +
       '.',
