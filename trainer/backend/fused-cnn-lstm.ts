@@ -65,8 +65,10 @@ function reluBackwardSum(d: Float32Array, out: Float32Array, rows: number, cols:
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     for (let c = 0; c < cols; c++) {
-      if (out[o + c] > 0) bias[c] += d[o + c];
-      else d[o + c] = 0;
+      // Branch-free (+bool is 0 or 1): relu masks are half zeros at random, which a branch mispredicts.
+      const v = d[o + c] * +(out[o + c] > 0);
+      d[o + c] = v;
+      bias[c] += v;
     }
   }
 }
@@ -128,14 +130,9 @@ function poolDropout(
       for (let c = 0; c < C; c++) {
         const a = src[i0 + c];
         const z = src[i1 + c];
-        const m = mask[o + c];
-        if (z > a) {
-          idx[o + c] = i1 + c;
-          dst[o + c] = z * m;
-        } else {
-          idx[o + c] = i0 + c;
-          dst[o + c] = a * m;
-        }
+        // Branch-free: the second input wins only when strictly greater.
+        idx[o + c] = i0 + c + C * +(z > a);
+        dst[o + c] = Math.max(a, z) * mask[o + c];
       }
     }
   }
