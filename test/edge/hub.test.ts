@@ -249,3 +249,23 @@ test('burst summarising: the first alert of a key goes at once, the rest of the 
     sub.client.end(true);
   }
 });
+
+test('stats are published periodically (QoS 0) with the interval, rate and gauges', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubF/stats');
+  const hub = await Hub.start(hubOpts({ hub: 'hubF', statsIntervalMs: 100 }));
+  try {
+    await hub.runFlows(Readable.from([FIXTURE_CSV_HEADER + '\n' + Array.from({ length: 50 }, (_, i) => fixtureCsvRow(i, i % 5)).join('\n') + '\n']));
+    await hub.finish(5000);
+    await until(() => sub.messages.length >= 3, 3000, 'three stats messages');
+    const s = sub.messages.map((m) => decodeStats(JSON.stringify(m.json)));
+    assert.ok(s.every((x) => x.ok));
+    const last = (s[s.length - 1] as { ok: true; value: import('../../shared/payloads.ts').Stats }).value;
+    assert.equal(last.flows, 50);
+    assert.ok(last.intervalMs > 0);
+    assert.equal(last.queueDepth, 0);
+    assert.equal(last.offlineQueued, 0);
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+});
