@@ -101,18 +101,17 @@ export class Consumer {
         reject(new IdsError('BAD_OPTION', `aggregator: cannot connect to broker ${o.broker}: ${e.message}`, { cause: e }));
       };
       client.once('error', fail);
-      client.once('connect', (connack) => {
+      client.once('connect', () => {
         client.removeListener('error', fail);
         // With a stored session the broker still has our subscriptions; subscribing again is harmless and
         // covers a broker that lost its session store.
         client.subscribe(this.filters, { qos: 1 }, (err, granted) => {
-          if (err) return reject(new IdsError('BAD_OPTION', `aggregator: subscribe failed: ${err.message}`));
           const refused = (granted ?? []).filter((g) => g.qos > 2);
-          if (refused.length) {
-            return reject(new IdsError('BAD_OPTION', `aggregator: broker refused ${refused.map((g) => g.topic).join(', ')} (ACL?)`));
-          }
-          void connack;
-          resolve();
+          if (!err && refused.length === 0) return resolve();
+          client.end(true);
+          reject(new IdsError('BAD_OPTION', err
+            ? `aggregator: subscribe failed: ${err.message}`
+            : `aggregator: broker refused ${refused.map((g) => g.topic).join(', ')} (ACL?)`));
         });
       });
     });
