@@ -60,6 +60,8 @@ export class Batcher {
   private idleWaiters: (() => void)[] = [];
   private pendingSwap: BatchClassifier | undefined;
   private failure: ((e: unknown) => void) | undefined;
+  /** Set while drain() waits: batches run back to back instead of waiting for deadlines. */
+  private draining = false;
 
   constructor(clf: BatchClassifier, private readonly onBatch: BatchHandler, opts: BatcherOptions = {}) {
     this.clf = clf;
@@ -178,8 +180,6 @@ export class Batcher {
     this.batch.model = next.version;
     void old.release();
   }
-
-  private draining = false;
 
   private schedule(): void {
     if (this.running) return;
