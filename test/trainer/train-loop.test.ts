@@ -145,3 +145,13 @@ test('predictProba returns rows×classes probabilities in batches', async () => 
   const whole = predictProba(m, val.X, val.rows, F);
   assert.deepEqual(Array.from(p), Array.from(whole));
 });
+
+test('progress bar and onEpoch: one log per epoch with the schedule learning rate', async () => {
+  await initBackend('wasm');
+  const m = buildCnnLstm({ features: F, classes: C, seed: 1 });
+  const logs: number[] = [];
+  const r = await trainModel(m, train, val, { ...base, stepper: 'auto', epochs: 2, lrSchedule: 'cosine', progress: true, onEpoch: (l) => logs.push(l.lr) });
+  assert.deepEqual(logs, [3e-3, 3e-3 * 0.5 * (1 + Math.cos(Math.PI / 2))]);
+  assert.equal(r.history.length, 2);
+  assert.equal(r.interrupted, false);
+});
