@@ -212,10 +212,7 @@ export class Hub {
   async applyDownlink(payload: Uint8Array): Promise<boolean> {
     let dir: string | undefined;
     try {
-      if (!this.opts.stateDir && !isPathPayload(payload)) {
-        throw new IdsError('BAD_OPTION', 'downlink: the hub has no state directory to unpack a bundle into');
-      }
-      dir = stageDownlink(payload, this.opts.stateDir ?? '');
+      dir = await stageDownlink(payload, this.opts.stateDir ?? '');
       const next = await loadBundle(dir, this.opts);
       if (next.manifest.model.version === this.modelVersion) {
         // A retained downlink comes again on every reconnect: nothing to do for the bundle already running.
@@ -282,13 +279,5 @@ export class Hub {
     await this.downlinkChain.catch(() => undefined);
     await this.publisher.close();
     await this.store.close();
-  }
-}
-
-function isPathPayload(p: Uint8Array): boolean {
-  try {
-    return typeof JSON.parse(Buffer.from(p).toString('utf8'))?.path === 'string';
-  } catch {
-    return false;
   }
 }

@@ -269,3 +269,32 @@ test('stats are published periodically (QoS 0) with the interval, rate and gauge
     sub.client.end(true);
   }
 });
+
+test('downlink by URL: the hub GETs the bundle document, verifies it and swaps; a 404 is counted', async () => {
+  const { createServer } = await import('node:http');
+  const files = Object.fromEntries(readdirSync(bundleV2).map((f) => [f, new Uint8Array(readFileSync(join(bundleV2, f)))]));
+  const doc = encodeDownlink(files);
+  const server = createServer((req, res) => {
+    if (req.url === '/v2.json') res.end(doc);
+    else (res.statusCode = 404), res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const hub = await Hub.start(hubOpts({ hub: 'hubG' }));
+  try {
+    assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ url: `${base}/missing.json` }))), false);
+    assert.equal(hub.stats.bundlesRejected, 1);
+    assert.match(hub.stats.lastError!, /404/);
+    assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ url: 'file:///etc/passwd' }))), false);
+    assert.equal(hub.stats.bundlesRejected, 2);
+    assert.equal(hub.modelVersion, 'fixture-1');
+    assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ url: `${base}/v2.json` }))), true);
+    assert.equal(hub.modelVersion, 'fixture-2');
+    // The same bundle again (a retained downlink after a reconnect) changes nothing.
+    assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ path: bundleV2 }))), true);
+    assert.equal(hub.stats.bundlesLoaded, 1);
+  } finally {
+    await hub.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
