@@ -3,7 +3,7 @@
  * status and the bundle downlink. Inputs (CSV flows, packets) feed `hub.sink`; the CLI (edge/hub-command.ts)
  * only parses options and calls start / runFlows / runPackets / finish / close.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 import { isValidId } from '../shared/topics.ts';
@@ -12,6 +12,7 @@ import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../sha
 import { BurstSummariser } from './burst.ts';
 import { checkAlertStatics, encodeModelAlert } from './alert-codec.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
+import { verifyBundle } from '../shared/bundle-verify.ts';
 import { loadBundle, releaseBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
 import { Classifier, type BatchClassifier } from './classifier.ts';
 import { stageDownlink } from './downlink.ts';
@@ -42,6 +43,37 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   log?: (line: string) => void;
   /** Swap in another classifier (tests of backpressure). */
   classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
+}
+
+/** In the state dir: the folder of the last bundle taken from the downlink (survives a restart). */
+const ACTIVE_BUNDLE_FILE = 'active-bundle';
+
+/**
+ * The bundle to start with: --bundle, unless a bundle taken from the downlink earlier is newer (by
+ * model.createdAt) and still verifies — so a model pushed over the air survives a power cycle, while an operator
+ * who installs a newer bundle by hand still gets it.
+ */
+async function chooseStartBundle(opts: HubOptions): Promise<string> {
+  if (!opts.stateDir) return opts.bundleDir;
+  let dir: string;
+  try {
+    dir = readFileSync(join(opts.stateDir, ACTIVE_BUNDLE_FILE), 'utf8').trim();
+  } catch {
+    return opts.bundleDir;
+  }
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  try {
+    const given = await verifyBundle(opts.bundleDir, { publicKeyPem: opts.publicKeyPem });
+    const pushed = await verifyBundle(dir, { publicKeyPem: opts.publicKeyPem });
+    if (Date.parse(pushed.manifest.model.createdAt) > Date.parse(given.manifest.model.createdAt)) {
+      log(`starting with bundle ${pushed.manifest.model.version} from the downlink (${dir}), newer than --bundle`);
+      return dir;
+    }
+  } catch (e) {
+    // --bundle itself is checked again (and refused loudly) by loadBundle; a bad pushed bundle is just skipped.
+    log(`downlinked bundle ${dir} not used: ${(e as Error).message}`);
+  }
+  return opts.bundleDir;
 }
 
 const round4 = (x: number): number => Math.min(1, Math.max(0, Math.round(x * 1e4) / 1e4));
@@ -89,7 +121,7 @@ export class Hub {
     for (const [k, v] of [['site', opts.site], ['hub', opts.hub]] as const) {
       if (!isValidId(v)) throw new IdsError('BAD_OPTION', `--${k} "${v}" must be 1-64 letters, digits, '.', '_' or '-'`);
     }
-    const bundle = await loadBundle(opts.bundleDir, opts);
+    const bundle = await loadBundle(await chooseStartBundle(opts), opts);
     checkAlertStatics(opts.hub, opts.site, bundle.manifest.labels, bundle.manifest.model.version);
     const maxRows = opts.maxBatch ?? 256;
     const clf = opts.classifierFactory ? opts.classifierFactory(bundle, maxRows) : new Classifier(bundle, maxRows);
@@ -230,6 +262,7 @@ export class Hub {
       this.publisher.setBundle(next.manifest.model.version);
       this.log(`bundle ${next.manifest.model.version} loaded from the downlink (${dir})`);
       this.pruneStaged(dir);
+      if (this.opts.stateDir) writeFileSync(join(this.opts.stateDir, ACTIVE_BUNDLE_FILE), dir);
       return true;
     } catch (e) {
       this.fail('bundle', e);

@@ -22,7 +22,7 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'iot-ids-hub-'));
   keys = devKeyPair();
   bundleV1 = await buildFixtureBundle(join(root, 'bundle-v1'), keys, 'fixture-1');
-  bundleV2 = await buildFixtureBundle(join(root, 'bundle-v2'), keys, 'fixture-2');
+  bundleV2 = await buildFixtureBundle(join(root, 'bundle-v2'), keys, 'fixture-2', '2026-12-01T00:00:00Z');
   broker = await startAedes();
 });
 after(async () => {
@@ -297,4 +297,13 @@ test('downlink by URL: the hub GETs the bundle document, verifies it and swaps; 
     await hub.close();
     await new Promise<void>((r) => server.close(() => r()));
   }
+  // After a restart with the same state dir the pushed (newer) bundle is still the one running...
+  const again = await Hub.start({ ...hubOpts({ hub: 'hubG' }), stateDir: (hub as unknown as { opts: HubOptions }).opts.stateDir });
+  assert.equal(again.modelVersion, 'fixture-2');
+  await again.close();
+  // ...unless --bundle is newer than it.
+  const bundleV3 = await buildFixtureBundle(join(root, 'bundle-v3'), keys, 'fixture-3', '2026-12-02T00:00:00Z');
+  const third = await Hub.start({ ...hubOpts({ hub: 'hubG', bundleDir: bundleV3 }), stateDir: (hub as unknown as { opts: HubOptions }).opts.stateDir });
+  assert.equal(third.modelVersion, 'fixture-3');
+  await third.close();
 });
