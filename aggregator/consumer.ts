@@ -68,6 +68,9 @@ export class Consumer {
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       resubscribe: true,
+      // mqtt.js logs several lines per packet through `debug`; a no-op saves formatting work on the hot path
+      // unless DEBUG asks for it.
+      ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => {} }),
       ...(v === 5
         ? { properties: { sessionExpiryInterval: o.sessionExpirySec ?? 7 * 24 * 3600, receiveMaximum: o.receiveMaximum ?? 1000 } }
         : {}),

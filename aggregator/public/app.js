@@ -136,7 +136,10 @@ async function showHub(key) {
   const meta = [
     ['status', h.state], ['bundle', h.bundle ?? '–'], ['last seen', ago(h.lastSeen)], ['alerts', fmt(h.alerts)],
     ...(s ? [['flows/s', (s.flowsPerSec ?? 0).toFixed(1)], ['latency p95', `${s.latencyMs?.p95 ?? '–'} ms`],
-      ['queue', fmt(s.queueDepth)], ['dropped', fmt(s.dropped)], ['offline queued', fmt(s.offlineQueued)]] : []),
+      ['queue', fmt(s.queueDepth)], ['dropped', fmt(s.dropped)], ['offline queued', fmt(s.offlineQueued)],
+      ...(s.inputErrors ? [['input errors', fmt(s.inputErrors)]] : []),
+      ...(s.bundlesRejected ? [['bundles rejected', fmt(s.bundlesRejected)]] : []),
+      ...(s.lastError ? [['last error', s.lastError]] : [])] : []),
   ];
   $('detail-meta').innerHTML = meta.map(([k, v]) => `<span>${esc(k)} <b>${esc(v)}</b></span>`).join('');
   try {
