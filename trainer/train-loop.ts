@@ -59,7 +59,8 @@ export function predictProba(model: tf.LayersModel, X: Float32Array, rows: numbe
     const n = Math.min(batchSize, rows - at);
     const p = tf.tidy(() => {
       const x = tf.tensor3d(X.subarray(at * features, (at + n) * features), [n, features, 1]);
-      return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+      // predict() would cut the batch into 32-row pieces by default (thousands of tiny kernels).
+      return (model.predict(x, { batchSize: n }) as tf.Tensor).dataSync() as Float32Array;
     });
     out.set(p, at * classes);
   }

@@ -176,9 +176,14 @@ export class FusedCnnLstmStepper implements Stepper {
   private readonly idx2: Int32Array; private readonly mask2: Float32Array; private readonly gates; private readonly zs; private readonly c2;
   private readonly cs: Float32Array; private readonly tcs: Float32Array; private readonly probs: Float32Array;
 
-  constructor(private readonly model: tf.LayersModel, private readonly s: CnnLstmShape, private readonly maxBatch: number) {
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly s: CnnLstmShape,
+    private readonly maxBatch: number,
+    chunkRows = CHUNK_ROWS,
+  ) {
     const { F, K, k, L1, L2, T, U1, U, C } = s;
-    const Bm = Math.min(maxBatch, CHUNK_ROWS);
+    const Bm = Math.max(1, Math.min(maxBatch, chunkRows));
     this.chunk = Bm;
     const h = this.h;
     this.p = model.trainableWeights.map((w) => {
