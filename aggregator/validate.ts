@@ -35,8 +35,10 @@ export function classify(topic: string, payload: Uint8Array, now: number, prefix
   if (payload.byteLength > MAX_PAYLOAD_BYTES) {
     return { kind: 'invalid', reason: 'too-large', detail: `${payload.byteLength} bytes > ${MAX_PAYLOAD_BYTES}` };
   }
+  // One UTF-8 decode without a copy (decode* would copy a Buffer before decoding it); the byte limit was checked above.
+  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   if (t.channel === 'alert') {
-    const d = decodeAlert(payload);
+    const d = decodeAlert(text);
     if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
     const a = d.value;
     const bad = mismatch(t, a);
@@ -49,14 +51,14 @@ export function classify(topic: string, payload: Uint8Array, now: number, prefix
     return { kind: 'alert', alert: a, row, hub: { site: a.site, hub: a.hub, seenAt: now } };
   }
   if (t.channel === 'stats') {
-    const d = decodeStats(payload);
+    const d = decodeStats(text);
     if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
     const bad = mismatch(t, d.value);
     if (bad) return bad;
     const s = d.value;
     return { kind: 'stats', stats: s, hub: { site: s.site, hub: s.hub, seenAt: now, stats: JSON.stringify(s), statsAt: now } };
   }
-  const d = decodeStatus(payload);
+  const d = decodeStatus(text);
   if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
   const bad = mismatch(t, d.value);
   if (bad) return bad;
