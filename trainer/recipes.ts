@@ -28,6 +28,8 @@ export interface Recipe {
   earlyStopping: { patience: number; monitor: 'valLoss' | 'valMacroF1'; restoreBest: boolean } | null;
   /** Share of all rows in the test split (the paper's 70/30). */
   testFraction: number;
+  /** Tune per-class alert thresholds on the validation split (eval/thresholds.ts); false = plain arg-max. */
+  tuneThresholds: boolean;
 }
 
 export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
@@ -44,6 +46,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     valFraction: 0,
     earlyStopping: null,
     testFraction: 0.3,
+    tuneThresholds: false,
   },
   default: {
     name: 'default',
@@ -62,6 +65,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     valFraction: 0.15,
     earlyStopping: { patience: 15, monitor: 'valMacroF1', restoreBest: true },
     testFraction: 0.3,
+    tuneThresholds: true,
   },
 };
 
@@ -109,8 +113,11 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   if (o.classWeights !== undefined) r.classWeights = o.classWeights;
   if (o.valFraction !== undefined) r.valFraction = o.valFraction;
   if (o.patience !== undefined && r.earlyStopping) r.earlyStopping.patience = o.patience;
-  // Early stopping watches the validation split; without one it has nothing to watch.
-  if (r.valFraction === 0) r.earlyStopping = null;
+  // Early stopping and threshold tuning use the validation split; without one they have nothing to look at.
+  if (r.valFraction === 0) {
+    r.earlyStopping = null;
+    r.tuneThresholds = false;
+  }
   return r;
 }
 

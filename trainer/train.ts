@@ -14,6 +14,8 @@ import { IdsError } from '../shared/errors.ts';
 import { resolveRecipe, classWeightsFor, batchFor, type Recipe, type RecipeOverrides } from './recipes.ts';
 import { argmaxRows, computeMetrics, type Metrics } from './eval/metrics.ts';
 import { writeReport, type TrainReport } from './eval/report.ts';
+import { tuneThresholds, applyThresholds, type TunedThresholds } from './eval/thresholds.ts';
+import { NORMAL_LABEL } from '../shared/labels.ts';
 import { runBaseline, type BaselineResult } from './baseline/run.ts';
 import type { ForestOptions } from './baseline/random-forest.ts';
 import type { BackendChoice } from './backend/index.ts';
@@ -166,10 +168,22 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
 
   t0 = performance.now();
   const proba = loop.predictProba(model, test.X, test.rows, test.features);
-  const metrics: Metrics = computeMetrics(ds.labels, test.y, argmaxRows(proba, test.rows, C));
+  const argmaxMetrics: Metrics = computeMetrics(ds.labels, test.y, argmaxRows(proba, test.rows, C));
+  let metrics = argmaxMetrics;
+  let tuned: TunedThresholds | null = null;
+  const normal = ds.labels.indexOf(NORMAL_LABEL);
+  if (recipe.tuneThresholds && val && normal >= 0) {
+    tuned = tuneThresholds(ds.labels, loop.predictProba(model, val.X, val.rows, val.features), val.y, normal);
+    metrics = computeMetrics(ds.labels, test.y, applyThresholds(proba, test.rows, C, normal, tuned.thresholds));
+    log(`thresholds (tuned on validation, macro-F1 ${tuned.valMacroF1Argmax.toFixed(4)} → ${tuned.valMacroF1.toFixed(4)}): ${ds.labels.map((l, i) => (i === normal ? '' : `${l} ${tuned!.thresholds[i]}`)).filter(Boolean).join(', ')}`);
+  }
   lap('evaluate', t0);
+  const thresholds = tuned ? Object.fromEntries(ds.labels.map((l, i) => [l, tuned!.thresholds[i]])) : null;
   await saveModel(model, join(outDir, 'model'), { labels: ds.labels, features: ds.features, recipe: recipe.name, seed });
-  log(`CNN-LSTM on test: accuracy ${metrics.accuracy.toFixed(4)}, macro-F1 ${metrics.macroF1.toFixed(4)}`);
+  log(
+    `CNN-LSTM on test: accuracy ${metrics.accuracy.toFixed(4)}, macro-F1 ${metrics.macroF1.toFixed(4)}` +
+      (tuned ? ` (plain arg-max: ${argmaxMetrics.accuracy.toFixed(4)}, ${argmaxMetrics.macroF1.toFixed(4)})` : ''),
+  );
 
   let baseline: BaselineResult | null = null;
   if (opts.baseline !== false) {
@@ -186,6 +200,9 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
 
   const report: TrainReport = {
     ...metricsForReport(metrics),
+    decision: tuned ? 'thresholds tuned on validation' : 'argmax',
+    thresholds,
+    argmax: { accuracy: argmaxMetrics.accuracy, macroF1: argmaxMetrics.macroF1, weightedF1: argmaxMetrics.weightedF1, perClass: argmaxMetrics.perClass, confusion: argmaxMetrics.confusion },
     baseline: baseline ? baselineForReport(baseline) : null,
     model: { name: 'cnn-lstm', backend, features: ds.features, trainSamplesPerSec: median(result.history.map((h) => h.samplesPerSec)) },
     data: {
@@ -224,6 +241,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
           classCounts: ds.report.classCounts, recipe: recipe.name, seed,
         },
         outDir: join(outDir, 'bundle'),
+        ...(thresholds ? { thresholds } : {}),
         log,
       });
       await writeReport(outDir, report);

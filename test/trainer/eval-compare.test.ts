@@ -8,7 +8,7 @@ import { isIdsError } from '../../shared/errors.ts';
 const rep = (recipe: 'paper' | 'default', seed: number, acc: number, f1: number): TrainReport => ({
   labels: ['Normal', 'Anomaly'], accuracy: acc, macroF1: f1, weightedF1: acc, macroPrecision: 0, macroRecall: 0,
   perClass: { Normal: { accuracy: acc, precision: 0, recall: 0, f1: f1 - 0.02, support: 1 }, Anomaly: { accuracy: acc, precision: 0, recall: 0, f1: f1 + 0.02, support: 1 } },
-  confusion: [[1, 0], [0, 1]], baseline: null, recipe: resolveRecipe(recipe), seed, timings: { train: 10 }, history: [],
+  confusion: [[1, 0], [0, 1]], decision: 'argmax', thresholds: null, argmax: { accuracy: acc, macroF1: f1, weightedF1: acc, perClass: {}, confusion: [] }, baseline: null, recipe: resolveRecipe(recipe), seed, timings: { train: 10 }, history: [],
   model: { name: 'cnn-lstm', backend: 'cpu', features: [], trainSamplesPerSec: 0 }, classWeights: null, bestEpoch: 0, stoppedEarly: false, createdAt: '',
   data: {} as TrainReport['data'], split: {} as TrainReport['split'],
 });

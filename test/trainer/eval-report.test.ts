@@ -24,6 +24,9 @@ function fakeReport(labels: string[], withBaseline = true): TrainReport {
   const metrics = { labels: m.labels, accuracy: m.accuracy, macroF1: m.macroF1, weightedF1: m.weightedF1, macroPrecision: m.macroPrecision, macroRecall: m.macroRecall, perClass: m.perClass, confusion: m.confusion };
   return {
     ...metrics,
+    decision: 'thresholds tuned on validation',
+    thresholds: Object.fromEntries(labels.map((l) => [l, 0.5])),
+    argmax: metrics,
     baseline: withBaseline ? { ...metrics, name: 'random-forest', description: 'random forest <test> & co', trainSeconds: 1, predictSeconds: 0.1 } : null,
     model: { name: 'cnn-lstm', backend: 'cpu', features: ['Flow_Duration', 'Flow_Byts/s'], trainSamplesPerSec: 2000 },
     data: {
@@ -53,7 +56,7 @@ test('writeReport writes parseable JSON with the keys the checks use, Markdown a
     const r = fakeReport(['Normal', 'DoS', 'Scan']);
     await writeReport(dir, r);
     const json = JSON.parse(await readFile(join(dir, REPORT_FILES.json), 'utf8'));
-    for (const k of ['labels', 'accuracy', 'macroF1', 'weightedF1', 'perClass', 'confusion', 'baseline', 'recipe', 'seed', 'timings', 'history']) {
+    for (const k of ['labels', 'accuracy', 'macroF1', 'weightedF1', 'perClass', 'confusion', 'baseline', 'recipe', 'seed', 'timings', 'history', 'thresholds', 'argmax']) {
       assert.ok(k in json, `report.json lacks ${k}`);
     }
     for (const l of json.labels) for (const k of ['precision', 'recall', 'f1', 'support']) assert.equal(typeof json.perClass[l][k], 'number');
@@ -67,6 +70,7 @@ test('writeReport writes parseable JSON with the keys the checks use, Markdown a
     assert.match(md, /\| accuracy \| 0\.\d{4} \| 0\.\d{4} \|/);
     assert.match(md, /!\[training curves\]\(curves\.svg\)/);
     assert.match(md, /a\.csv:7: 3 cells/);
+    assert.match(md, /alert thresholds tuned on the validation split/);
     assert.doesNotMatch(md, /Beside the paper/, 'the paper table is for IoTID20 5-class runs only');
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -29,6 +29,11 @@ test('runTraining end to end on a tiny CSV writes the report, plots, model and s
   assert.equal(r.history.length, 2);
   assert.equal(r.recipe.name, 'default');
   assert.equal(r.recipe.epochs, 2, 'CLI-style override of the recipe');
+  // Default recipe: thresholds tuned on validation for every class, Normal's unused; headline = that decision.
+  assert.equal(r.decision, 'thresholds tuned on validation');
+  assert.deepEqual(Object.keys(r.thresholds), ['Normal', 'Attack']);
+  assert.ok(r.thresholds.Attack >= 0.5 && r.thresholds.Attack < 1);
+  assert.equal(typeof r.argmax.accuracy, 'number');
   const testRows = r.split.rows.test;
   assert.equal(r.perClass.Normal.support + r.perClass.Attack.support, testRows);
   assert.equal(r.confusion.flat().reduce((a: number, b: number) => a + b, 0), testRows);

@@ -13,6 +13,7 @@ test('the paper recipe is as published', () => {
   assert.equal(p.earlyStopping, null);
   assert.equal(p.lrSchedule, 'constant');
   assert.equal(p.testFraction, 0.3);
+  assert.equal(p.tuneThresholds, false, 'plain arg-max, as published');
 });
 
 test('overrides replace single fields and never mutate the named recipe', () => {
@@ -26,6 +27,7 @@ test('overrides replace single fields and never mutate the named recipe', () => 
   assert.equal(resolveRecipe(undefined).name, 'default');
   // No validation split: nothing for early stopping to watch.
   assert.equal(resolveRecipe('default', { valFraction: 0 }).earlyStopping, null);
+  assert.equal(resolveRecipe('default', { valFraction: 0 }).tuneThresholds, false);
 });
 
 test('bad recipe names and values are BAD_OPTION naming the flag', () => {

@@ -24,6 +24,12 @@ export interface ReportMetrics {
 }
 
 export interface TrainReport extends ReportMetrics {
+  /** How the headline figures decide a class: plain arg-max, or arg-max with per-class alert thresholds. */
+  decision: 'argmax' | 'thresholds tuned on validation';
+  /** Per class alert threshold (the bundle manifest's), when tuned; null for plain arg-max. */
+  thresholds: Record<string, number> | null;
+  /** The same model's figures with plain arg-max (equal to the headline when decision is 'argmax'). */
+  argmax: Pick<ReportMetrics, 'accuracy' | 'macroF1' | 'weightedF1' | 'perClass' | 'confusion'>;
   baseline: (ReportMetrics & { name: string; description: string; trainSeconds: number; predictSeconds: number }) | null;
   model: { name: string; backend: string; features: string[]; trainSamplesPerSec: number };
   data: { files: string[]; labelColumn: string; labelMap: string; ports: string; dedupe: boolean; report: DataReport };
@@ -101,6 +107,14 @@ export function reportMarkdown(r: TrainReport): string {
   ];
   out.push(table(['metric', 'CNN-LSTM', b ? `baseline: ${b.description}` : 'baseline (not run)'], rows));
   out.push('');
+  if (r.thresholds) {
+    out.push(
+      `Decisions use per-class alert thresholds tuned on the validation split (as the hub applies them: an attack ` +
+        `class below its threshold falls back to Normal): ${Object.entries(r.thresholds).filter(([l]) => l !== 'Normal').map(([l, t]) => `${l} ${t}`).join(', ')}. ` +
+        `With plain arg-max the same model scores accuracy ${f4(r.argmax.accuracy)}, macro-F1 ${f4(r.argmax.macroF1)}.`,
+    );
+    out.push('');
+  }
   if (b) {
     const gap = r.macroF1 - b.macroF1;
     out.push(`The CNN-LSTM's macro-F1 is ${gap >= 0 ? `${f4(gap)} above` : `${f4(-gap)} below`} the baseline's.`);
