@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/backend/index.ts';
 import { Rng } from '../../shared/random.ts';
+import { isIdsError } from '../../shared/errors.ts';
 
 before(async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
@@ -148,4 +149,22 @@ test('filled kernels leak no wasm memory', async () => {
   assert.equal(backend.numDataIds(), ids);
   x.dispose();
   f.dispose();
+});
+
+test('initBackend leaves no emscripten crash handlers behind; unknown or missing backends are BAD_OPTION', async () => {
+  assert.equal(await initBackend('wasm'), 'wasm');
+  const names = (ev: 'uncaughtException' | 'unhandledRejection') => process.listeners(ev).map((l) => l.toString());
+  for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
+    assert.ok(!names(ev).some((src) => /ExitStatus|throw reason/.test(src)), `${ev} handlers: ${names(ev)}`);
+  }
+  // Where tfjs-node is not installed (these machines): an explicit request says so; 'auto' falls through to wasm.
+  const name = '@tensorflow/tfjs-node';
+  const hasNode = await import(name).then(() => true, () => false);
+  if (!hasNode) {
+    await assert.rejects(initBackend('node'), (e: unknown) => isIdsError(e, 'BAD_OPTION') && /tfjs-node/.test((e as Error).message));
+    assert.equal(await initBackend('auto'), 'wasm');
+  }
+  await assert.rejects(initBackend('gpu' as never), (e: unknown) => isIdsError(e, 'BAD_OPTION'));
+  assert.equal(await initBackend('cpu'), 'cpu');
+  assert.equal(await initBackend('wasm'), 'wasm');
 });

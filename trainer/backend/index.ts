@@ -39,8 +39,26 @@ async function tryWasm(): Promise<boolean> {
       wasm.setWasmPaths(wasmDistDir());
       wasmRegistered = true;
     }
-    if (!(await tf.setBackend('wasm'))) return false;
-    await tf.ready();
+    // The emscripten glue adds process handlers that rethrow every uncaught exception and unhandled rejection
+    // from inside its own minified source, so a crash prints a 30 kB line instead of the error. Node's defaults
+    // already end the process on both; drop the glue's handlers.
+    const before = {
+      uncaughtException: process.listeners('uncaughtException'),
+      unhandledRejection: process.listeners('unhandledRejection'),
+    };
+    let ok: boolean;
+    try {
+      ok = await tf.setBackend('wasm');
+      await tf.ready();
+    } finally {
+      for (const l of process.listeners('uncaughtException')) {
+        if (!before.uncaughtException.includes(l)) process.removeListener('uncaughtException', l);
+      }
+      for (const l of process.listeners('unhandledRejection')) {
+        if (!before.unhandledRejection.includes(l)) process.removeListener('unhandledRejection', l);
+      }
+    }
+    if (!ok) return false;
     registerWasmFills();
     return true;
   } catch {
