@@ -54,7 +54,9 @@ export class Publisher {
   private ackWaiters: (() => void)[] = [];
   private readonly log: (line: string) => void;
   published = 0;
-  reconnects = 0;
+  /** Connections lost after being established (broker gone, network cut). */
+  disconnects = 0;
+  private wasConnected = false;
 
   constructor(private readonly opts: PublisherOptions, private readonly store: Store) {
     assertValidId('site', opts.site);
@@ -108,6 +110,7 @@ export class Publisher {
   }
 
   private onConnect(): void {
+    this.wasConnected = true;
     this.log(`mqtt: connected to ${this.opts.broker}`);
     this.client.publish(this.topics.status, this.statusPayload('online'), { qos: 1, retain: true });
     if (this.downlink) this.client.subscribe(this.topics.bundle, { qos: 1 });
@@ -116,7 +119,8 @@ export class Publisher {
 
   /** Step 1 of a reconnect: forget what was in flight; it stays in the store and goes again from its head. */
   private onClose(): void {
-    if (this.inflight > 0 || this.sendFrom !== this.store.headId()) this.reconnects++;
+    if (this.wasConnected) this.disconnects++;
+    this.wasConnected = false;
     this.gen++;
     this.inflight = 0;
     this.acked.clear();
