@@ -153,7 +153,8 @@ test('filled kernels leak no wasm memory', async () => {
 
 test('initBackend leaves no emscripten crash handlers behind; unknown or missing backends are BAD_OPTION', async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
-  const names = (ev: 'uncaughtException' | 'unhandledRejection') => process.listeners(ev).map((l) => l.toString());
+  const names = (ev: 'uncaughtException' | 'unhandledRejection') =>
+    (process.listeners(ev) as unknown[]).map((l) => String(l));
   for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
     assert.ok(!names(ev).some((src) => /ExitStatus|throw reason/.test(src)), `${ev} handlers: ${names(ev)}`);
   }
