@@ -154,7 +154,7 @@ test('filled kernels leak no wasm memory', async () => {
 test('initBackend leaves no emscripten crash handlers behind; unknown or missing backends are BAD_OPTION', async () => {
   assert.equal(await initBackend('wasm'), 'wasm');
   const names = (ev: 'uncaughtException' | 'unhandledRejection') =>
-    (process.listeners(ev) as unknown[]).map((l) => String(l));
+    (ev === 'uncaughtException' ? process.listeners('uncaughtException') : process.listeners('unhandledRejection')).map((l) => String(l));
   for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
     assert.ok(!names(ev).some((src) => /ExitStatus|throw reason/.test(src)), `${ev} handlers: ${names(ev)}`);
   }
