@@ -40,6 +40,7 @@ let cellFailed = false;
 
 /** A numeric cell: empty and nan → NaN (the scaler's missing value), inf in any usual spelling → ±Infinity. */
 function parseCell(cell: string): number {
+  if (cell.length === 0) return NaN; // +'' would be 0; missing is NaN (the scaler maps both the same way)
   const v = +cell;
   if (v === v) return v;
   const t = cell.trim().toLowerCase();
