@@ -70,6 +70,9 @@ export async function startMosquitto(opts: { extra?: string[]; anonymous?: boole
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // Never leave a broker behind when a test run ends early (timeout, failure).
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
   try {
     await waitPort(port, 5000);
   } catch (e) {
@@ -82,6 +85,7 @@ export async function startMosquitto(opts: { extra?: string[]; anonymous?: boole
     port,
     dir: tmp.dir,
     stop: async () => {
+      process.removeListener('exit', reap);
       proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
       if (proc.exitCode === null) proc.kill('SIGKILL');
