@@ -11,7 +11,9 @@ import cliProgress from 'cli-progress';
 import { Rng } from '../shared/random.ts';
 import { IdsError } from '../shared/errors.ts';
 import { TapeStepper, PROB_EPSILON, type Stepper } from './backend/stepper.ts';
-import { createFusedStepper } from './backend/fused-cnn-lstm.ts';
+import { createFusedStepper, FusedCnnLstmStepper } from './backend/fused-cnn-lstm.ts';
+import { createParallelFusedStepper, MIN_SPLIT_ROWS } from './backend/parallel-fused.ts';
+import { availableParallelism } from 'node:os';
 import { writeCheckpoint, readCheckpoint, hasCheckpoint, type LoopState } from './checkpoint.ts';
 import { loadModel } from './model/model-io.ts';
 
@@ -29,6 +31,12 @@ export interface TrainOptions {
   signal?: AbortSignal;            // Ctrl-C: finish the batch, checkpoint, return
   /** 'auto' (default): the fused CNN-LSTM step when it applies; 'tape': always the generic tfjs step. */
   stepper?: 'auto' | 'tape' | 'fused';
+  /**
+   * Threads for the fused step (1 or 2; default 2 when the machine has two cores): the batch is split over a
+   * worker. Runs are deterministic per seed and thread count; checkpoints resume across counts, though not to
+   * the same bits.
+   */
+  threads?: number;
 }
 export interface TrainResult { history: EpochLog[]; bestEpoch: number; stoppedEarly: boolean; interrupted: boolean }
 
@@ -102,10 +110,15 @@ function evaluate(model: tf.LayersModel, set: TrainSet): Eval {
   return { loss: loss / set.rows, accuracy: correct / set.rows, macroF1: present ? f1Sum / present : 0 };
 }
 
-function chooseStepper(model: tf.LayersModel, train: TrainSet, opts: TrainOptions): Stepper {
+async function chooseStepper(model: tf.LayersModel, train: TrainSet, opts: TrainOptions): Promise<Stepper> {
   const want = opts.stepper ?? 'auto';
   if (want !== 'tape') {
     const fused = createFusedStepper(model, train.features, train.classes, opts.batchSize);
+    const threads = opts.threads ?? Math.min(2, availableParallelism());
+    if (fused && threads >= 2 && Math.min(opts.batchSize, train.rows) >= MIN_SPLIT_ROWS) {
+      const par = await createParallelFusedStepper(model, fused as FusedCnnLstmStepper, train.features, train.classes, opts.batchSize);
+      if (par) return par;
+    }
     if (fused) return fused;
     if (want === 'fused') throw new IdsError('BAD_OPTION', 'stepper "fused": the model is not the paper CNN-LSTM or the backend is not wasm/cpu');
   }
@@ -134,7 +147,10 @@ export async function trainModel(model: tf.LayersModel, train: TrainSet, val: Tr
   if (opts.classWeights && opts.classWeights.length !== train.classes) {
     throw new IdsError('BAD_OPTION', `classWeights has ${opts.classWeights.length} entries for ${train.classes} classes`);
   }
-  const stepper = chooseStepper(model, train, opts);
+  if (opts.threads !== undefined && !(opts.threads === 1 || opts.threads === 2)) {
+    throw new IdsError('BAD_OPTION', `threads ${opts.threads}: must be 1 or 2`);
+  }
+  const stepper = await chooseStepper(model, train, opts);
   try {
     return await runLoop(model, train, val, opts, stepper);
   } finally {

@@ -257,15 +257,62 @@ export class FusedCnnLstmStepper implements Stepper {
     return { ...r, grads: this.p.map((q) => q.acc.slice()) };
   }
 
+  /**
+   * For data-parallel steps: loss and gradient contribution of n rows of a batch of batchRows (the gradient is
+   * scaled by 1/batchRows), left in the accumulators; applyGradients adds the other part and steps Adam.
+   */
+  partialGradients(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, batchRows: number, seed: number): StepResult {
+    if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
+    return this.accumulate(x, y, w, n, seed, batchRows);
+  }
+
+  /** acc += other (flat, model order) when given, then one Adam step with acc. */
+  applyGradients(other: Float32Array | null, lr: number): void {
+    if (other) {
+      let at = 0;
+      for (const q of this.p) {
+        for (let i = 0; i < q.acc.length; i++) q.acc[i] += other[at + i];
+        at += q.acc.length;
+      }
+    }
+    this.h.refresh();
+    this.adam.update(this.p.map((q) => q.buf.v), this.p.map((q) => q.acc), lr);
+  }
+
+  /** Number of trainable values (all weight arrays together). */
+  get size(): number {
+    return this.p.reduce((n, q) => n + q.acc.length, 0);
+  }
+
+  /** Copy weights to / from, or accumulated gradients to, one flat array in model order. */
+  copyFlat(what: 'weights' | 'acc', dst: Float32Array): void {
+    this.h.refresh();
+    let at = 0;
+    for (const q of this.p) {
+      const src = what === 'weights' ? q.buf.v : q.acc;
+      dst.set(src, at);
+      at += src.length;
+    }
+  }
+
+  setWeightsFlat(src: Float32Array): void {
+    this.h.refresh();
+    let at = 0;
+    for (const q of this.p) {
+      q.buf.v.set(src.subarray(at, at + q.buf.v.length));
+      at += q.buf.v.length;
+    }
+  }
+
   /** Loss and gradient of mean_i w_i·CE_i over n rows, chunk by chunk; the sum lands in each param's acc. */
-  private accumulate(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, seed: number): StepResult {
+  private accumulate(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, seed: number, batchRows = n): StepResult {
     const F = this.s.F;
     let lossSum = 0;
     let correct = 0;
     for (let at = 0, chunk = 0; at < n; at += this.chunk, chunk++) {
       const m = Math.min(this.chunk, n - at);
       const r = this.forwardBackward(
-        x.subarray(at * F, (at + m) * F), y.subarray(at, at + m), w ? w.subarray(at, at + m) : null, m, n,
+        x.subarray(at * F, (at + m) * F), y.subarray(at, at + m), w ? w.subarray(at, at + m) : null, m, batchRows,
         chunk === 0 ? seed : (seed ^ Math.imul(chunk, 0x9e3779b1)) >>> 0,
       );
       lossSum += r.lossSum;
