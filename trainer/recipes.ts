@@ -8,8 +8,14 @@ import type { LogPolicy } from './data/scaler-fit.ts';
 export type RecipeName = 'paper' | 'default';
 export const RECIPE_NAMES: readonly RecipeName[] = ['paper', 'default'];
 
-/** How class imbalance enters the loss: none; 'balanced' = n / (k · n_c); 'sqrt' = its square root (gentler). */
-export type ClassWeighting = 'none' | 'balanced' | 'sqrt';
+/**
+ * How class imbalance enters the loss: none; 'balanced' = n / (k · n_c); 'sqrt' = its square root (gentler);
+ * 'rare' = only classes under RARE_SHARE of the training rows are up-weighted, to count as if they had that
+ * share (a 62-row class among 26k weighs ~4×; a 6% class is left alone).
+ */
+export type ClassWeighting = 'none' | 'balanced' | 'sqrt' | 'rare';
+export const CLASS_WEIGHTINGS: readonly ClassWeighting[] = ['none', 'balanced', 'sqrt', 'rare'];
+export const RARE_SHARE = 0.01;
 
 export interface Recipe {
   name: RecipeName;
@@ -98,8 +104,8 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
     throw new IdsError('BAD_OPTION', `--schedule ${o.lrSchedule}: expected constant, cosine or plateau`);
   }
   if (o.logScale && !['none', 'auto'].includes(o.logScale)) throw new IdsError('BAD_OPTION', `--log-scale ${o.logScale}: expected none or auto`);
-  if (o.classWeights && !['none', 'balanced', 'sqrt'].includes(o.classWeights)) {
-    throw new IdsError('BAD_OPTION', `--class-weights ${o.classWeights}: expected none, balanced or sqrt`);
+  if (o.classWeights && !CLASS_WEIGHTINGS.includes(o.classWeights)) {
+    throw new IdsError('BAD_OPTION', `--class-weights ${o.classWeights}: expected ${CLASS_WEIGHTINGS.join(', ')}`);
   }
   const r: Recipe = { ...base, earlyStopping: base.earlyStopping ? { ...base.earlyStopping } : null };
   if (o.epochs !== undefined) r.epochs = o.epochs;
@@ -138,9 +144,20 @@ export function classWeightsFor(y: Int32Array, classes: number, mode: ClassWeigh
   for (let i = 0; i < y.length; i++) counts[y[i]]++;
   const n = y.length;
   const w = new Float32Array(classes);
-  for (let c = 0; c < classes; c++) {
-    const raw = counts[c] > 0 ? n / (classes * counts[c]) : 0;
-    w[c] = mode === 'sqrt' ? Math.sqrt(raw) : raw;
+  if (mode === 'rare') {
+    let any = false;
+    for (let c = 0; c < classes; c++) {
+      const floor = RARE_SHARE * n;
+      w[c] = counts[c] > 0 && counts[c] < floor ? floor / counts[c] : 1;
+      if (w[c] !== 1) any = true;
+    }
+    // No rare class: exactly the unweighted loss.
+    if (!any) return null;
+  } else {
+    for (let c = 0; c < classes; c++) {
+      const raw = counts[c] > 0 ? n / (classes * counts[c]) : 0;
+      w[c] = mode === 'sqrt' ? Math.sqrt(raw) : raw;
+    }
   }
   let mean = 0;
   for (let c = 0; c < classes; c++) mean += (w[c] * counts[c]) / n;

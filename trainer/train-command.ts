@@ -10,7 +10,7 @@ import { CICIDS2017_GROUPS, BINARY_ANOMALY, type LabelMap } from '../shared/labe
 import type { PortPolicy } from '../shared/features.ts';
 import { runTraining, type RunOptions } from './train.ts';
 import type { BackendChoice } from './backend/index.ts';
-import type { ClassWeighting } from './recipes.ts';
+import { CLASS_WEIGHTINGS, type ClassWeighting } from './recipes.ts';
 
 const NAMED_MAPS: Record<string, LabelMap> = { cicids2017: CICIDS2017_GROUPS, binary: BINARY_ANOMALY };
 
@@ -80,7 +80,7 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
     backend: oneOf<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
     lrSchedule: oneOf('schedule', args.schedule, ['constant', 'cosine', 'plateau'] as const),
     logScale: oneOf('log-scale', args['log-scale'], ['none', 'auto'] as const),
-    classWeights: oneOf<ClassWeighting>('class-weights', args['class-weights'], ['none', 'balanced', 'sqrt']),
+    classWeights: oneOf<ClassWeighting>('class-weights', args['class-weights'], CLASS_WEIGHTINGS),
     drop: list(args.drop).flatMap((d) => d.split(',')).filter(Boolean),
     dedupe: !!args.dedupe,
     out: args.out as string | undefined,
@@ -104,7 +104,7 @@ export default defineCommand({
     'val-fraction': { type: 'string', description: 'validation share of the training split (0 = none)' },
     schedule: { type: 'string', description: 'constant | cosine | plateau' },
     'log-scale': { type: 'string', description: 'none | auto (log1p on heavy-tailed features)' },
-    'class-weights': { type: 'string', description: 'none | balanced | sqrt' },
+    'class-weights': { type: 'string', description: 'none | balanced | sqrt | rare' },
     patience: { type: 'string', description: 'early-stopping patience in epochs' },
     ports: { type: 'string', description: 'none | dst | both (default dst)' },
     drop: { type: 'string', description: 'extra columns to drop (repeat or comma-separate)' },

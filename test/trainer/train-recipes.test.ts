@@ -59,3 +59,13 @@ test('the default recipe picks the batch from the training rows unless --batch i
   assert.equal(batchFor(resolveRecipe('default', { batchSize: 64 }), 30000), 64);
   assert.equal(batchFor(resolveRecipe('paper'), 30000), 32);
 });
+
+test("'rare' weighting lifts only classes under 1% of the rows, and is no weighting when none is rare", () => {
+  const y = new Int32Array(1000);
+  for (let i = 0; i < 5; i++) y[i] = 2; // 0.5%: counts as 1% → weight 2
+  for (let i = 5; i < 65; i++) y[i] = 1; // 6%: left alone
+  const w = classWeightsFor(y, 3, 'rare')!;
+  assert.deepEqual([...w], [1, 1, 2]);
+  const common = Int32Array.from({ length: 100 }, (_, i) => (i < 10 ? 1 : 0));
+  assert.equal(classWeightsFor(common, 2, 'rare'), null);
+});
