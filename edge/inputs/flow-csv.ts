@@ -9,6 +9,7 @@ import { canonicalColumn } from '../../shared/features.ts';
 import { IdsError } from '../../shared/errors.ts';
 import { RAW_COLUMNS, RAW_DST_PORT, RAW_PROTOCOL, RAW_SRC_PORT, rawIndex } from '../raw-columns.ts';
 import type { FlowSink } from './sink.ts';
+import { fastDecimal } from './fast-number.ts';
 
 const SKIP = -1;
 const SRC_IP = -2;
@@ -107,7 +108,8 @@ export async function readFlowCsv(source: string | Readable, sink: FlowSink, opt
       else if (c === n - 1) return bad(`more than ${n} cells`);
       const slot = slots[c];
       if (slot >= 0) {
-        row[slot] = parseCell(line.slice(start, end));
+        const fast = fastDecimal(line, start, end);
+        row[slot] = fast === fast ? fast : parseCell(line.slice(start, end));
         if (cellFailed) {
           cellFailed = false;
           return bad(`column ${c + 1} (${RAW_COLUMNS[slot]}) is not a number`);
