@@ -28,6 +28,9 @@ import { emit, median, percentile } from './report.ts';
 import { cnnLstmBundle, tinyBundle } from './hub-fixtures.ts';
 
 const RUNS = Number(process.env.IOT_IDS_BENCH_RUNS ?? 3);
+/** Knobs for experiments: the batch deadline (ms) and which models to run (comma-separated). */
+const BATCH_MS = Number(process.env.IOT_IDS_BENCH_BATCH_MS ?? 20);
+const MODELS = (process.env.IOT_IDS_BENCH_MODELS ?? 'cnn-lstm,tiny').split(',');
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const log = (s: string) => process.stderr.write(s + '\n');
 
@@ -249,7 +252,7 @@ async function latencyRun(model: 'cnn-lstm' | 'tiny', dir: string, pem: string, 
     if (t !== undefined) e2e.push(at - t);
   };
   const hub = await Hub.start({ bundleDir: dir, publicKeyPem: pem, broker: url, site: 'bench', hub: hubId, stateDir: state,
-    statsIntervalMs: 0, overflow: 'drop', log: () => undefined });
+    statsIntervalMs: 0, overflow: 'drop', maxDelayMs: BATCH_MS, log: () => undefined });
   await waitFor(() => hub.publisher.connected, 5000);
   const n = rate * seconds;
   const { header, lines } = csvLines(model, n, 200 + run);
@@ -288,10 +291,9 @@ export async function run(): Promise<void> {
   const broker = await startBroker();
   log(`hub bench: broker ${broker.kind} at ${broker.url}; ${RUNS} runs per figure`);
   try {
-    const models = [
-      { name: 'cnn-lstm' as const, bundle: await cnnLstmBundle(log), n: 6000 },
-      { name: 'tiny' as const, bundle: await tinyBundle(), n: 30_000 },
-    ];
+    const models = [];
+    if (MODELS.includes('cnn-lstm')) models.push({ name: 'cnn-lstm' as const, bundle: await cnnLstmBundle(log), n: 6000 });
+    if (MODELS.includes('tiny')) models.push({ name: 'tiny' as const, bundle: await tinyBundle(), n: 30_000 });
     for (const m of models) {
       const pem = m.bundle.keys.publicKeyPem;
       const fps: number[] = [];
@@ -332,7 +334,7 @@ export async function run(): Promise<void> {
         e2e99.push(l.e2e.p99);
         dropped += l.dropped;
       }
-      const ref = { batchDeadlineMs: 20, pacedFlowsPerSec: 1000, seconds: 3, dropped, subscriberP99Ms: +median(e2e99).toFixed(2), broker: broker.kind };
+      const ref = { batchDeadlineMs: BATCH_MS, pacedFlowsPerSec: 1000, seconds: 3, dropped, subscriberP99Ms: +median(e2e99).toFixed(2), broker: broker.kind };
       emit({ bench: 'hub', metric: `latency_p50_ms_${m.name}`, value: +median(p50s).toFixed(2), unit: 'ms', reference: ref });
       emit({ bench: 'hub', metric: `latency_p95_ms_${m.name}`, value: +median(p95s).toFixed(2), unit: 'ms', reference: ref });
       emit({ bench: 'hub', metric: `latency_p99_ms_${m.name}`, value: +median(p99s).toFixed(2), unit: 'ms', target: '<= 50', reference: ref });
