@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../trainer/backend/index.ts';
-import { createFusedStepper, FusedCnnLstmStepper } from '../../trainer/backend/fused-cnn-lstm.ts';
+import { createFusedStepper, FusedCnnLstmStepper, fillDropoutMask } from '../../trainer/backend/fused-cnn-lstm.ts';
 import { TapeStepper } from '../../trainer/backend/stepper.ts';
 import { createParallelFusedStepper } from '../../trainer/backend/parallel-fused.ts';
 import { buildCnnLstm } from '../../trainer/model/cnn-lstm.ts';
@@ -142,4 +142,28 @@ test('two-thread step: the summed halves equal the one-thread gradient; the work
   par.dispose();
   again!.dispose();
   single.dispose();
+});
+
+test('dropout masks: values 0 or 1/(1−rate), drop share ≈ rate, mean ≈ 1, seeded', () => {
+  for (const rate of [0.25, 0.5, 0.1]) {
+    const n = 200_001;
+    const m = new Float32Array(n);
+    fillDropoutMask(m, n, rate, new Rng(3));
+    const keep = Math.fround(1 / (1 - rate));
+    let zeros = 0;
+    let sum = 0;
+    for (const v of m) {
+      assert.ok(v === 0 || v === keep, `mask value ${v}`);
+      if (v === 0) zeros++;
+      sum += v;
+    }
+    assert.ok(Math.abs(zeros / n - rate) < 0.005, `rate ${rate}: dropped ${zeros / n}`);
+    assert.ok(Math.abs(sum / n - 1) < 0.01, `rate ${rate}: mean ${sum / n}`);
+    const again = new Float32Array(n);
+    fillDropoutMask(again, n, rate, new Rng(3));
+    assert.deepEqual(again, m);
+  }
+  const ones = new Float32Array(10);
+  fillDropoutMask(ones, 10, 0, new Rng(1));
+  assert.deepEqual(Array.from(ones), new Array(10).fill(1));
 });

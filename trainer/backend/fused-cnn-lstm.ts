@@ -93,7 +93,7 @@ function sumRows(d: Float32Array, rows: number, cols: number, into: Float32Array
  * Dropout masks, two per Rng draw (16 random bits each): the drop probability is rate rounded to 1/65536
  * (exact for 0.25 and other multiples of 2⁻¹⁶); kept units are scaled by 1/(1−rate) as in tfjs.
  */
-function fillDropoutMask(mask: Float32Array, size: number, rate: number, rng: Rng): void {
+export function fillDropoutMask(mask: Float32Array, size: number, rate: number, rng: Rng): void {
   if (rate <= 0) {
     mask.fill(1, 0, size);
     return;

@@ -14,7 +14,12 @@ const d = workerData as ParallelShared & { topology: unknown; features: number; 
 
 async function main(): Promise<void> {
   await initBackend('wasm');
+  // The model is rebuilt only for its shape (weights come from the main thread each step): mute the
+  // initialiser warnings the main thread already printed.
+  const warn = console.warn;
+  console.warn = () => {};
   const model = await tf.models.modelFromJSON({ modelTopology: d.topology } as Parameters<typeof tf.models.modelFromJSON>[0]);
+  console.warn = warn;
   const shape = describeCnnLstm(model, d.features, d.classes);
   if (!shape) throw new Error('worker: the model is not the fused CNN-LSTM');
   const st = new FusedCnnLstmStepper(model, shape, d.maxRows);
