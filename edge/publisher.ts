@@ -90,6 +90,8 @@ export class Publisher {
       key: opts.key,
       rejectUnauthorized: opts.rejectUnauthorized ?? true,
       queueQoSZero: false,
+      // mqtt.js logs several lines per packet through `debug`; a no-op saves that work unless DEBUG asks for it.
+      ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => undefined }),
       will: { topic: this.topics.status, payload: Buffer.from(this.statusPayload('offline')), qos: 1, retain: true },
     };
     this.client = mqtt.connect(opts.broker, co);
