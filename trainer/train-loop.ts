@@ -11,7 +11,7 @@ import cliProgress from 'cli-progress';
 import { Rng } from '../shared/random.ts';
 import { IdsError } from '../shared/errors.ts';
 import { TapeStepper, PROB_EPSILON, type Stepper } from './backend/stepper.ts';
-import { createFusedStepper, FusedCnnLstmStepper } from './backend/fused-cnn-lstm.ts';
+import { createFusedStepper, FusedCnnLstmStepper, CHUNK_ROWS } from './backend/fused-cnn-lstm.ts';
 import { createParallelFusedStepper, MIN_SPLIT_ROWS } from './backend/parallel-fused.ts';
 import { availableParallelism } from 'node:os';
 import { writeCheckpoint, readCheckpoint, hasCheckpoint, type LoopState } from './checkpoint.ts';
@@ -59,10 +59,22 @@ function checkSet(name: string, s: TrainSet): void {
   }
 }
 
-/** Class probabilities (rows×classes), in batches under tf.tidy. */
+/**
+ * Class probabilities (rows×classes). The paper CNN-LSTM on wasm runs through the fused forward pass (same
+ * numbers as model.predict within float rounding, ~2-3× faster); anything else through model.predict in batches.
+ */
 export function predictProba(model: tf.LayersModel, X: Float32Array, rows: number, features: number, batchSize = 1024): Float32Array {
   const classes = (model.outputs[0].shape[model.outputs[0].shape.length - 1] ?? 0) as number;
   const out = new Float32Array(rows * classes);
+  const fused = rows > 0 ? createFusedStepper(model, features, classes, CHUNK_ROWS) : null;
+  if (fused?.predict) {
+    try {
+      fused.predict(X, rows, out);
+      return out;
+    } finally {
+      fused.dispose();
+    }
+  }
   for (let at = 0; at < rows; at += batchSize) {
     const n = Math.min(batchSize, rows - at);
     const p = tf.tidy(() => {
@@ -77,9 +89,15 @@ export function predictProba(model: tf.LayersModel, X: Float32Array, rows: numbe
 
 interface Eval { loss: number; accuracy: number; macroF1: number }
 
-function evaluate(model: tf.LayersModel, set: TrainSet): Eval {
+function evaluate(model: tf.LayersModel, set: TrainSet, stepper: Stepper): Eval {
   const C = set.classes;
-  const p = predictProba(model, set.X, set.rows, set.features);
+  let p: Float32Array;
+  if (stepper.predict) {
+    p = new Float32Array(set.rows * C);
+    stepper.predict(set.X, set.rows, p);
+  } else {
+    p = predictProba(model, set.X, set.rows, set.features);
+  }
   const tp = new Float64Array(C);
   const fp = new Float64Array(C);
   const fn = new Float64Array(C);
@@ -253,7 +271,7 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
     };
     let score: number | null = null;
     if (val) {
-      const ev = evaluate(model, val);
+      const ev = evaluate(model, val, stepper);
       log.valLoss = ev.loss;
       log.valAccuracy = ev.accuracy;
       log.valMacroF1 = ev.macroF1;

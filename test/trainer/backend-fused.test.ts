@@ -9,6 +9,7 @@ import { initBackend } from '../../trainer/backend/index.ts';
 import { createFusedStepper, FusedCnnLstmStepper, fillDropoutMask } from '../../trainer/backend/fused-cnn-lstm.ts';
 import { TapeStepper } from '../../trainer/backend/stepper.ts';
 import { createParallelFusedStepper } from '../../trainer/backend/parallel-fused.ts';
+import { predictProba } from '../../trainer/train-loop.ts';
 import { buildCnnLstm } from '../../trainer/model/cnn-lstm.ts';
 import { Rng } from '../../shared/random.ts';
 
@@ -166,4 +167,22 @@ test('dropout masks: values 0 or 1/(1−rate), drop share ≈ rate, mean ≈ 1, 
   const ones = new Float32Array(10);
   fillDropoutMask(ones, 10, 0, new Rng(1));
   assert.deepEqual(Array.from(ones), new Array(10).fill(1));
+});
+
+test('fused inference equals model.predict (several chunks), and predictProba uses it', async () => {
+  await initBackend('wasm');
+  const F = 78, C = 5, rows = 70;
+  const model = buildCnnLstm({ features: F, classes: C, seed: 8 });
+  const st = createFusedStepper(model, F, C, 32) as FusedCnnLstmStepper;
+  const { x, y } = batch(32, F, C, 4);
+  for (let s = 0; s < 3; s++) st.step(x, y, null, 32, 1e-2, s); // move away from the initial weights
+  st.syncToModel();
+  const X = batch(rows, F, C, 9).x;
+  const fused = new Float32Array(rows * C);
+  st.predict(X, rows, fused);
+  st.dispose();
+  const ref = tf.tidy(() => (model.predict(tf.tensor3d(X, [rows, F, 1]), { batchSize: rows }) as tf.Tensor).dataSync());
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(fused[i] - ref[i]) < 1e-5, `p[${i}] fused ${fused[i]} vs predict ${ref[i]}`);
+  const viaApi = predictProba(model, X, rows, F);
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(viaApi[i] - ref[i]) < 1e-5);
 });

@@ -144,6 +144,11 @@ test('predictProba returns rows×classes probabilities in batches', async () => 
   }
   const whole = predictProba(m, val.X, val.rows, F);
   assert.deepEqual(Array.from(p), Array.from(whole));
+  // On cpu the model.predict path runs; it agrees with the fused wasm path.
+  await initBackend('cpu');
+  const onCpu = predictProba(m, val.X, val.rows, F, 7);
+  await initBackend('wasm');
+  for (let i = 0; i < p.length; i++) assert.ok(Math.abs(onCpu[i] - p[i]) < 1e-5, `p[${i}] cpu ${onCpu[i]} wasm ${p[i]}`);
 });
 
 test('progress bar and onEpoch: one log per epoch with the schedule learning rate', async () => {

@@ -325,16 +325,14 @@ export class FusedCnnLstmStepper implements Stepper {
     return { lossSum, correct };
   }
 
-  /** One chunk of n rows; the loss gradient is scaled by 1/batchRows (the whole batch's mean). */
-  private forwardBackward(x: Float32Array, y: Int32Array, wts: Float32Array | null, n: number, batchRows: number, seed: number): StepResult {
+  /** Forward pass through the LSTM for n rows (dropout at `rate`; 0 at inference): fills A1 … hs. */
+  private forward(x: Float32Array, n: number, rate: number, rng: Rng): void {
     const { s, h } = this;
-    const { F, K, k, pad, L1, L2, P1, T, U1, U, C, rate, denseRelu } = s;
+    const { F, K, k, pad, L1, L2, T, U1, U, denseRelu } = s;
     const G = 4 * U;
     const kK = k * K;
-    const rng = new Rng(seed);
     const P = this.p;
     h.refresh();
-
     // ---- forward ----
     const at = (b: HeapBuf) => b.ptr >> 2;
     this.X0.v.set(x.subarray(0, n * F));
@@ -397,6 +395,51 @@ export class FusedCnnLstmStepper implements Stepper {
       }
     }
     h.unpin(urId);
+  }
+
+  /**
+   * Class probabilities (rows×classes) with the stepper's current weights and no dropout: what model.predict
+   * gives, without the engine (validation every epoch would otherwise cost a sizeable share of training).
+   */
+  predict(X: Float32Array, rows: number, out: Float32Array): void {
+    const { F, U, C, T } = this.s;
+    const noDropout = new Rng(1);
+    for (let at = 0; at < rows; at += this.chunk) {
+      const n = Math.min(this.chunk, rows - at);
+      this.forward(X.subarray(at * F, (at + n) * F), n, 0, noDropout);
+      const Wo = this.w(13);
+      const bo = this.w(14);
+      const hs = this.hs.v;
+      const last = (T - 1) * n * U;
+      for (let b = 0; b < n; b++) {
+        const o = (at + b) * C;
+        let mx = -Infinity;
+        for (let c = 0; c < C; c++) {
+          let z = bo[c];
+          for (let u = 0; u < U; u++) z += hs[last + b * U + u] * Wo[u * C + c];
+          out[o + c] = z;
+          if (z > mx) mx = z;
+        }
+        let sum = 0;
+        for (let c = 0; c < C; c++) sum += out[o + c] = Math.exp(out[o + c] - mx);
+        for (let c = 0; c < C; c++) out[o + c] /= sum;
+      }
+    }
+  }
+
+  /** One chunk of n rows; the loss gradient is scaled by 1/batchRows (the whole batch's mean). */
+  private forwardBackward(x: Float32Array, y: Int32Array, wts: Float32Array | null, n: number, batchRows: number, seed: number): StepResult {
+    const { s, h } = this;
+    const { F, K, k, pad, L1, L2, P1, T, U1, U, C, rate, denseRelu } = s;
+    const G = 4 * U;
+    const kK = k * K;
+    const rng = new Rng(seed);
+    const P = this.p;
+    h.refresh();
+
+    this.forward(x, n, rate, rng);
+    const cs = this.cs;
+    const tcs = this.tcs;
     // Output layer, softmax, loss and its gradient dlogits = w/n · (p − onehot).
     const Wo = this.w(13);
     const bo = this.w(14);

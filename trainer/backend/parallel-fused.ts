@@ -93,6 +93,9 @@ export class ParallelFusedStepper implements Stepper {
   syncToModel(): void {
     this.local.syncToModel();
   }
+  predict(X: Float32Array, rows: number, out: Float32Array): void {
+    this.local.predict(X, rows, out);
+  }
   getWeights(): Float32Array[] {
     return this.local.getWeights();
   }

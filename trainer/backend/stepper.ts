@@ -27,6 +27,8 @@ export interface Stepper {
   setWeights(ws: readonly Float32Array[]): void;
   getOptimizerState(): AdamState;
   setOptimizerState(s: AdamState): void;
+  /** Optional fast inference with the stepper's current weights (no dropout): rows×classes into out. */
+  predict?(X: Float32Array, rows: number, out: Float32Array): void;
   dispose(): void;
 }
 
