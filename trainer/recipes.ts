@@ -61,7 +61,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
       '32 below 10k training rows, 128 above; early stopping on validation macro-F1 (15% of train, patience 15, ' +
       'best weights restored); class weights only for classes under 1% of the rows ("rare"); per-class alert ' +
       'thresholds tuned on validation. Measured: balanced weights stalled the 1% IoTID20 sample near validation ' +
-      'macro-F1 0.85 and sqrt weights lost 0.02 macro-F1 there, while CIC-IDS2017 needs its 62-row WebAttack class weighted'
+      'macro-F1 0.85 and sqrt weights lost 0.02 macro-F1 there, while CIC-IDS2017 needs its 62-row WebAttack class weighted',
     epochs: 40,
     batchSize: 32,
     autoBatch: true,
