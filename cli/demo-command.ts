@@ -105,9 +105,17 @@ export default defineCommand({
       }, summaryMs);
 
       await new Promise<void>((res) => {
-        const stop = () => res();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        let signals = 0;
+        const stop = () => {
+          // A second Ctrl-C while shutting down: leave at once (the OS reclaims sockets; the temp folder may stay).
+          if (signals++ > 0) {
+            warn(`demo: stopping at once; remove ${d.workDir} by hand`);
+            process.exit(130);
+          }
+          res();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
         if (duration > 0) setTimeout(stop, duration * 1000).unref();
       });
       clearInterval(poll);

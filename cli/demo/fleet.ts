@@ -13,6 +13,8 @@ import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
 import { Replayer } from './replay.ts';
 import { startChildHub, startInProcessHub, type RunningHub } from './hubs.ts';
 
+const STEP_TIMEOUT_MS = 4000;
+
 export interface DemoOptions {
   bundleDir: string;
   publicKeyFile: string;
@@ -87,15 +89,23 @@ export async function portOrAny(port: number): Promise<number> {
 
 export async function startDemo(o: DemoOptions): Promise<Demo> {
   const workDir = mkdtempSync(join(tmpdir(), 'iot-ids-demo-'));
-  const undo: (() => Promise<void>)[] = [async () => rmSync(workDir, { recursive: true, force: true })];
+  const undo: [string, () => Promise<void>][] = [['temporary folder', async () => rmSync(workDir, { recursive: true, force: true })]];
   const unwind = async () => {
-    for (const u of undo.splice(0).reverse()) await u().catch((e) => o.log(`demo: shutdown step failed: ${(e as Error).message}`));
+    for (const [name, u] of undo.splice(0).reverse()) {
+      const t0 = performance.now();
+      // Every step is bounded: one part that does not let go must not keep the others (or the folder) alive.
+      const done = await Promise.race([
+        u().then(() => true, (e) => (o.log(`demo: stopping ${name} failed: ${(e as Error).message}`), true)),
+        new Promise<false>((r) => setTimeout(() => r(false), STEP_TIMEOUT_MS).unref()),
+      ]);
+      o.log(`demo: ${name} ${done ? 'stopped' : 'did not stop (timed out)'} after ${Math.round(performance.now() - t0)} ms`);
+    }
   };
   try {
     let brokerUrl = o.broker;
     if (!brokerUrl) {
       const b = await startAedes();
-      undo.push(() => b.close());
+      undo.push(['broker', () => b.close()]);
       brokerUrl = b.url;
     }
     const { startAggregator } = await import('../../aggregator/aggregator.ts');
@@ -109,16 +119,19 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       clientId: 'iot-ids-demo-aggregator',
       log: (l) => o.log(`aggregator: ${l}`),
     });
-    undo.push(() => aggregator.close());
+    // Abrupt: a graceful close pauses the consumer's socket and then waits for the PUBACKs of incidents it published,
+    // which a paused socket never reads (it hung for minutes here). The hubs have stopped by then; what the demo's
+    // store has not committed is the broker's to redeliver, as after a crash.
+    undo.push(['aggregator', () => aggregator.close(true)]);
 
     const publicKeyPem = readFileSync(o.publicKeyFile, 'utf8');
     const plans = fleetPlan(o.sites, o.hubsPerSite, o.seed);
     const hubs: RunningHub[] = [];
     const replayers: Replayer[] = [];
-    undo.push(async () => {
+    undo.push(['hubs', async () => {
       for (const r of replayers) r.stop();
       await Promise.all(hubs.map((h) => h.stop()));
-    });
+    }]);
     const start = o.hubProcesses ? startChildHub : startInProcessHub;
     // In-process hubs load one after another (each verifies the bundle and opens an ONNX session); child hubs
     // are spawned at once and connect when they are ready, their stdin buffering the first packets meanwhile.

@@ -58,7 +58,7 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
   const run = hub.runPackets(input).then(
     (r) => s.log(`${s.site}/${s.hub}: input ended: ${r.packets} packets, ${r.flows} flows, ${r.shed} shed`),
     (e) => s.log(`${s.site}/${s.hub}: input failed: ${(e as Error).message}`),
-  );
+  ).then(() => true);
   let stopped: Promise<void> | undefined;
   return {
     site: s.site,
@@ -67,9 +67,13 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
     stop(timeoutMs = 5000) {
       stopped ??= (async () => {
         if (!input.writableEnded) input.end();
-        await withTimeout(run, timeoutMs);
+        const t0 = performance.now();
+        const lap = (what: string) => s.log(`${s.site}/${s.hub}: ${what} after ${Math.round(performance.now() - t0)} ms`);
+        if ((await withTimeout(run, timeoutMs)) === undefined) lap('input still running');
         await withTimeout(hub.finish(Math.min(2000, timeoutMs)), timeoutMs);
-        await hub.close();
+        lap('finished');
+        await withTimeout(hub.close(), timeoutMs);
+        lap('closed');
       })();
       return stopped;
     },
