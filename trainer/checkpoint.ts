@@ -121,9 +121,15 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     throw new IdsError('BAD_MODEL', `cannot read checkpoint ${file}: ${(e as Error).message}`, { cause: e });
   }
   if (meta.version !== 1 || !meta.state) throw new IdsError('BAD_MODEL', `${file}: unknown checkpoint format`);
-  const opt = await readFile(join(dir, 'optimizer.bin'));
-  const mv = unpackArrays(opt, [...meta.weightSizes, ...meta.weightSizes], join(dir, 'optimizer.bin'));
+  const read = async (name: string) => {
+    try {
+      return await readFile(join(dir, name));
+    } catch (e) {
+      throw new IdsError('BAD_MODEL', `checkpoint ${join(dir, name)}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const mv = unpackArrays(await read('optimizer.bin'), [...meta.weightSizes, ...meta.weightSizes], join(dir, 'optimizer.bin'));
   const k = meta.weightSizes.length;
-  const best = meta.hasBest ? unpackArrays(await readFile(join(dir, 'best.bin')), meta.weightSizes, join(dir, 'best.bin')) : null;
+  const best = meta.hasBest ? unpackArrays(await read('best.bin'), meta.weightSizes, join(dir, 'best.bin')) : null;
   return { meta, adam: { t: meta.adamT, m: mv.slice(0, k), v: mv.slice(k) }, best, modelDir: join(dir, 'model') };
 }

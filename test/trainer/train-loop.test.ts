@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -159,4 +159,26 @@ test('progress bar and onEpoch: one log per epoch with the schedule learning rat
   assert.deepEqual(logs, [3e-3, 3e-3 * 0.5 * (1 + Math.cos(Math.PI / 2))]);
   assert.equal(r.history.length, 2);
   assert.equal(r.interrupted, false);
+});
+
+test('resume with no checkpoint starts fresh; a corrupt checkpoint is a BAD_MODEL error naming the file', async () => {
+  await initBackend('wasm');
+  const dir = await mkdtemp(join(tmpdir(), 'ckpt-bad-'));
+  try {
+    const m = buildCnnLstm({ features: F, classes: C, seed: 1 });
+    const r = await trainModel(m, train, null, { ...base, epochs: 1, checkpointDir: dir, resume: true });
+    assert.equal(r.history.length, 1);
+    await writeFile(join(dir, 'optimizer.bin'), new Uint8Array(10));
+    await assert.rejects(
+      trainModel(m, train, null, { ...base, epochs: 2, checkpointDir: dir, resume: true }),
+      (e: unknown) => isIdsError(e, 'BAD_MODEL') && /optimizer\.bin/.test((e as Error).message),
+    );
+    await writeFile(join(dir, 'checkpoint.json'), '{"version": 1');
+    await assert.rejects(
+      trainModel(m, train, null, { ...base, epochs: 2, checkpointDir: dir, resume: true }),
+      (e: unknown) => isIdsError(e, 'BAD_MODEL') && /checkpoint\.json/.test((e as Error).message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
