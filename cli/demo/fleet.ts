@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { MeterMode } from '../../asm/flowmeter-host.ts';
 import type { Aggregator } from '../../aggregator/aggregator.ts';
 import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
@@ -87,7 +87,9 @@ export async function portOrAny(port: number): Promise<number> {
   return ok ? port : 0;
 }
 
-export async function startDemo(o: DemoOptions): Promise<Demo> {
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  // Child hubs run in the temporary folder: every path they get must be absolute.
+  const o = { ...opts, bundleDir: resolve(opts.bundleDir), publicKeyFile: resolve(opts.publicKeyFile) };
   const workDir = mkdtempSync(join(tmpdir(), 'iot-ids-demo-'));
   const undo: [string, () => Promise<void>][] = [['temporary folder', async () => rmSync(workDir, { recursive: true, force: true })]];
   const unwind = async () => {

@@ -93,11 +93,14 @@ export async function startChildHub(s: HubSpec): Promise<RunningHub> {
   child.stdout!.pipe(logFile, { end: false });
   child.stderr!.pipe(logFile, { end: false });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let stopped: Promise<void> | undefined;
   child.once('exit', (code, signal) => {
-    s.log(`${s.site}/${s.hub}: hub process ${child.pid} exited (${signal ?? code})`);
+    const msg = `${s.site}/${s.hub}: hub process ${child.pid} exited (${signal ?? code}); its log: ${join(dir, 'hub.log')}`;
+    // An exit nobody asked for is news even without verbose logging.
+    if (stopped) s.log(msg);
+    else process.stderr.write(`demo: ${msg}\n`);
     logFile.end();
   });
-  let stopped: Promise<void> | undefined;
   return {
     site: s.site,
     hub: s.hub,
