@@ -32,9 +32,9 @@ export interface TrainOptions {
   /** 'auto' (default): the fused CNN-LSTM step when it applies; 'tape': always the generic tfjs step. */
   stepper?: 'auto' | 'tape' | 'fused';
   /**
-   * Threads for the fused step (1 or 2; default 2 when the machine has two cores): the batch is split over a
-   * worker. Runs are deterministic per seed and thread count; checkpoints resume across counts, though not to
-   * the same bits.
+   * Threads for the fused step (1 or 2; default 2 when the machine has two cores). With 2, each step goes to a
+   * worker for half the batch or stays on this thread, whichever has been faster lately (a busy machine makes
+   * the worker a straggler). Both give the same bits, so results do not depend on the thread count or the load.
    */
   threads?: number;
 }

@@ -186,3 +186,22 @@ test('fused inference equals model.predict (several chunks), and predictProba us
   const viaApi = predictProba(model, X, rows, F);
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(viaApi[i] - ref[i]) < 1e-5);
 });
+
+test('one thread and two threads give the same bits (dropout on), so the step may switch between them', async () => {
+  await initBackend('wasm');
+  const F = 20, C = 3, n = 48;
+  const model = buildCnnLstm({ features: F, classes: C, seed: 12 });
+  const one = createFusedStepper(model, F, C, n) as FusedCnnLstmStepper;
+  const two = await createParallelFusedStepper(model, createFusedStepper(model, F, C, n) as FusedCnnLstmStepper, F, C, n);
+  assert.ok(two);
+  for (let s = 0; s < 12; s++) {
+    const { x, y, w } = batch(n, F, C, 50 + s);
+    const a = one.step(x, y, w, n, 1e-3, s);
+    const b = two.step(x, y, w, n, 1e-3, s); // the first steps alternate between worker and local on purpose
+    assert.equal(a.lossSum, b.lossSum, `step ${s} loss`);
+    assert.equal(a.correct, b.correct);
+  }
+  assert.deepEqual(two.getWeights(), one.getWeights());
+  one.dispose();
+  two.dispose();
+});

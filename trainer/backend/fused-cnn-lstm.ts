@@ -37,10 +37,17 @@ interface Param {
  */
 export const CHUNK_ROWS = 32;
 
+/** Batches of at least this many rows are computed as two halves (see step); smaller ones in one piece. */
+export const MIN_SPLIT_ROWS = 16;
+
+/** The dropout seed of a batch's second half. */
+export const splitSeed = (seed: number): number => (seed ^ 0x5bd1e995) >>> 0;
+
 export class FusedCnnLstmStepper implements Stepper {
   readonly name = 'fused-wasm';
   private readonly h = new WasmHeap();
   private readonly chunk: number;
+  private half: Float32Array | null = null;
   private readonly adam: Adam;
   private readonly p: Param[];
   // Scratch: heap buffers are matmul operands; JS arrays are touched by loops only.
@@ -121,11 +128,26 @@ export class FusedCnnLstmStepper implements Stepper {
     return this.p[i].buf.v;
   }
 
+  /**
+   * One Adam step. A batch of ≥ MIN_SPLIT_ROWS rows is computed as two halves — rows [0, n−⌊n/2⌋) with `seed`,
+   * the rest with splitSeed(seed) — summed as first + second: exactly what the two-thread step does with the
+   * second half on a worker, so one and two threads give the same bits and may be switched freely.
+   */
   step(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, lr: number, seed: number): StepResult {
     if (n > this.maxBatch) throw new Error(`fused step: batch of ${n} exceeds the ${this.maxBatch} it was sized for`);
-    const r = this.accumulate(x, y, w, n, seed);
-    this.adam.update(this.p.map((q) => q.buf.v), this.p.map((q) => q.acc), lr);
-    return r;
+    if (n < MIN_SPLIT_ROWS) {
+      const r = this.accumulate(x, y, w, n, seed);
+      this.applyGradients(null, lr);
+      return r;
+    }
+    const F = this.s.F;
+    const nm = n - (n >> 1);
+    const second = this.accumulate(x.subarray(nm * F, n * F), y.subarray(nm, n), w ? w.subarray(nm, n) : null, n - nm, splitSeed(seed), n);
+    if (!this.half || this.half.length !== this.size) this.half = new Float32Array(this.size);
+    this.copyFlat('acc', this.half);
+    const first = this.accumulate(x, y, w, nm, seed, n);
+    this.applyGradients(this.half, lr);
+    return { lossSum: first.lossSum + second.lossSum, correct: first.correct + second.correct };
   }
 
   /** Loss and gradients (model order, copies) without updating: what the tests compare with tf.grad. */

@@ -2,18 +2,17 @@
  * Data-parallel fused step on two threads: the batch is split, the worker (parallel-worker.ts, its own wasm
  * backend) computes the gradient of the second half while this thread does the first; the halves are summed
  * and Adam steps here. The wasm backend runs single-threaded in Node, so this is how training uses a second core.
- * Results are deterministic for a given seed and thread count (dropout seeds and summation order are fixed),
- * but differ from the one-thread run in the last bits and in dropout masks.
+ * The one-thread step computes the same two halves in turn (FusedCnnLstmStepper.step), so both ways give the
+ * same bits and each step may take whichever is faster at the moment.
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { AdamState } from './adam.ts';
-import { FusedCnnLstmStepper } from './fused-cnn-lstm.ts';
+import { FusedCnnLstmStepper, MIN_SPLIT_ROWS, splitSeed } from './fused-cnn-lstm.ts';
 import { CTRL, type ParallelShared } from './parallel-shared.ts';
 import type { Stepper, StepResult } from './stepper.ts';
 
-/** Below this many rows a batch is not split (the fixed cost per step outweighs the second core). */
-export const MIN_SPLIT_ROWS = 16;
+export { MIN_SPLIT_ROWS } from './fused-cnn-lstm.ts';
 const WORKER_TIMEOUT_MS = 120_000;
 
 export class ParallelFusedStepper implements Stepper {
@@ -45,10 +44,39 @@ export class ParallelFusedStepper implements Stepper {
     });
   }
 
+  /**
+   * Both ways give the same bits (FusedCnnLstmStepper.step computes the same two halves in turn), so the step
+   * goes to whichever has been faster lately: on a machine whose other core is busy, the worker only adds a
+   * straggler wait. Each way is re-tried now and then.
+   */
   step(x: Float32Array, y: Int32Array, w: Float32Array | null, n: number, lr: number, seed: number): StepResult {
-    const { result, split } = this.compute(x, y, w, n, seed);
-    this.local.applyGradients(split ? this.grads : null, lr);
+    if (n < MIN_SPLIT_ROWS) return this.local.step(x, y, w, n, lr, seed);
+    const k = this.steps++;
+    const useWorker = k < 8 ? k % 2 === 0 : k % 50 === 0 ? !this.preferWorker() : k % 50 === 1 ? this.preferWorker() : this.preferWorker();
+    const t0 = performance.now();
+    let result: StepResult;
+    if (useWorker) {
+      result = this.compute(x, y, w, n, seed).result;
+      this.local.applyGradients(this.grads, lr);
+    } else {
+      result = this.local.step(x, y, w, n, lr, seed);
+    }
+    const perRow = (performance.now() - t0) / n;
+    const i = useWorker ? 1 : 0;
+    this.cost[i] = this.cost[i] === 0 ? perRow : 0.8 * this.cost[i] + 0.2 * perRow;
     return result;
+  }
+
+  /** Seconds per row lately, one thread and two. */
+  private readonly cost = [0, 0];
+  private steps = 0;
+  private preferWorker(): boolean {
+    return this.cost[1] > 0 && this.cost[1] < this.cost[0];
+  }
+
+  /** Whether steps currently go to the worker (the faster way lately). */
+  get usingWorker(): boolean {
+    return this.preferWorker();
   }
 
   /** The summed gradient without an update (flat, model order): what the tests compare with one thread. */
@@ -73,7 +101,7 @@ export class ParallelFusedStepper implements Stepper {
     const c = this.ctrl;
     c[CTRL.ROWS] = nw;
     c[CTRL.BATCH] = n;
-    c[CTRL.SEED] = (seed ^ 0x5bd1e995) | 0;
+    c[CTRL.SEED] = splitSeed(seed) | 0;
     c[CTRL.HAS_W] = w ? 1 : 0;
     Atomics.store(c, CTRL.STATE, 1);
     Atomics.notify(c, CTRL.STATE);
