@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough, type Writable } from 'node:stream';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { MeterMode } from '../../asm/flowmeter-host.ts';
@@ -36,6 +36,18 @@ export interface RunningHub {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+/**
+ * A hub's state folder inside the demo's temporary folder, its alert sequence starting at the current time in µs:
+ * the aggregator drops alerts whose (site, hub, seq) it has stored, so a second demo run against the same
+ * PostgreSQL (--db) must not number its alerts from 0 again.
+ */
+export function hubStateDir(workDir: string, site: string, hub: string): string {
+  const dir = join(workDir, 'hubs', `${site}.${hub}`, 'state');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'seq'), String(Date.now() * 1000));
+  return dir;
+}
+
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
   Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
 
@@ -47,8 +59,7 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
     broker: s.broker,
     site: s.site,
     hub: s.hub,
-    // No state folder: the offline queue stays in memory, so nothing is written outside the demo's folder.
-    stateDir: undefined,
+    stateDir: hubStateDir(s.workDir, s.site, s.hub),
     overflow: 'drop',
     meterMode: s.meter,
     statsIntervalMs: s.statsMs,
@@ -83,12 +94,12 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
 const BIN = fileURLToPath(new URL('../../bin/iot-ids.mjs', import.meta.url));
 
 export async function startChildHub(s: HubSpec): Promise<RunningHub> {
+  const state = hubStateDir(s.workDir, s.site, s.hub);
   const dir = join(s.workDir, 'hubs', `${s.site}.${s.hub}`);
-  mkdirSync(dir, { recursive: true });
   const logFile = createWriteStream(join(dir, 'hub.log'));
   const child: ChildProcess = spawn(process.execPath, [
     BIN, 'hub', '--bundle', s.bundleDir, '--pcap', '-', '--broker', s.broker, '--site', s.site, '--hub', s.hub,
-    '--key', s.publicKeyFile, '--meter', s.meter, '--queue-dir', join(dir, 'state'), '--stats-ms', String(s.statsMs),
+    '--key', s.publicKeyFile, '--meter', s.meter, '--queue-dir', state, '--stats-ms', String(s.statsMs),
   ], { stdio: ['pipe', 'pipe', 'pipe'], cwd: s.workDir, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
   child.stdout!.pipe(logFile, { end: false });
   child.stderr!.pipe(logFile, { end: false });
