@@ -48,14 +48,22 @@ async function measure(
     wall: [], cpu: [],
     stepper: backend !== 'wasm' ? `${backend}-tape` : `${backend}-fused-${t ?? Math.min(2, cpus().length)}threads`,
   }));
-  for (let r = 0; r <= runs; r++) {
+  for (let r = 0; r < runs; r++) {
     for (let k = 0; k < threadCounts.length; k++) {
-      const c0 = process.cpuUsage();
-      const res = await trainModel(model, set, null, { epochs: 1, batchSize, learningRate: 1e-3, seed: r + 1, threads: threadCounts[k] });
-      const c = process.cpuUsage(c0);
-      if (r === 0) continue; // warm-up: JIT, heap growth, XNNPACK setup
-      out[k].wall.push(res.history[0].samplesPerSec);
-      out[k].cpu.push(set.rows / Math.max((c.user + c.system) / 1e6, 1e-9));
+      // Two epochs per run, the first a warm-up (JIT, heap growth, worker start-up and the step's first choice
+      // between threads); the second is timed, as every later epoch of a real run would be.
+      let c0 = process.cpuUsage();
+      let cpuSecs = 0;
+      const res = await trainModel(model, set, null, {
+        epochs: 2, batchSize, learningRate: 1e-3, seed: r + 1, threads: threadCounts[k],
+        onEpoch: () => {
+          const c = process.cpuUsage(c0);
+          cpuSecs = (c.user + c.system) / 1e6;
+          c0 = process.cpuUsage();
+        },
+      });
+      out[k].wall.push(res.history[1].samplesPerSec);
+      out[k].cpu.push(set.rows / Math.max(cpuSecs, 1e-9));
     }
   }
   model.dispose();
@@ -67,15 +75,20 @@ async function measure(
  * at once. ~2 on an idle 2-core machine; ~1 when other sessions saturate it (Linux shares CPU per session).
  */
 async function parallelHeadroom(): Promise<number> {
-  const code = 'const { parentPort } = require("node:worker_threads"); let x = 0; for (let i = 0; i < 1e8; i++) x += Math.sqrt(i); parentPort.postMessage(x);';
+  const code =
+    'const { parentPort } = require("node:worker_threads");' +
+    'const unit = () => { let x = 0; for (let i = 0; i < 1e8; i++) x += Math.sqrt(i); return x; };' +
+    'unit(); parentPort.postMessage("ready"); parentPort.on("message", () => parentPort.postMessage(unit()));';
   const unit = () => { let x = 0; for (let i = 0; i < 1e8; i++) x += Math.sqrt(i); return x; };
+  const w = new Worker(code, { eval: true });
+  await new Promise((r) => w.once('message', r)); // started and warmed up, outside the timing
   unit();
   let t = performance.now();
   unit();
   const one = performance.now() - t;
   t = performance.now();
-  const w = new Worker(code, { eval: true });
   const done = new Promise((r) => w.once('message', r));
+  w.postMessage('go');
   unit();
   await done;
   const two = performance.now() - t;
