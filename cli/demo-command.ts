@@ -90,14 +90,17 @@ export default defineCommand({
       say('demo: Ctrl-C to stop');
 
       let last: Summary | undefined;
+      let stopping = false;
       const tty = process.stdout.isTTY;
       const poll = setInterval(async () => {
         try {
           const res = await fetch(`${d.url}/api/summary`);
-          last = (await res.json()) as Summary;
+          const s = (await res.json()) as Summary;
+          if (stopping) return;
+          last = s;
           const cpu = process.cpuUsage(cpu0);
           const wall = (performance.now() - t0) / 1000;
-          const line = `${formatSummary(last)} | cpu ${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)}%`;
+          const line = `${formatSummary(last)} | demo cpu ${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)}%`;
           process.stdout.write(tty ? `\r\x1b[2K${line}` : `fleet: ${line}\n`);
         } catch {
           // the server is going away
@@ -119,6 +122,7 @@ export default defineCommand({
         if (duration > 0) setTimeout(stop, duration * 1000).unref();
       });
       clearInterval(poll);
+      stopping = true;
       if (tty) process.stdout.write('\n');
       say('demo: stopping');
       const cpu = process.cpuUsage(cpu0);
