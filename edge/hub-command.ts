@@ -58,7 +58,7 @@ export const hubArgs = {
   'batch-ms': { type: 'string', description: 'batch deadline in ms (default 20)' },
   'queue-flows': { type: 'string', description: 'input queue bound in flows (default 8192)' },
   shed: { type: 'string', description: 'when the input queue is full: drop (default for stdin) or block (default for files)' },
-  meter: { type: 'string', description: 'flow meter mode for --pcap: cicflowmeter-compat (default, as the traffic lab) or corrected' },
+  meter: { type: 'string', description: 'flow meter mode for --pcap: corrected (default: keeps one-packet flows and times idle flows out, as a live hub needs; the shipped model is trained on it) or cicflowmeter-compat' },
   'burst-ms': { type: 'string', description: 'summarise repeated alerts (class, src, dst, dport, proto) per window of MS into one with count (default 0 = off)' },
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
@@ -79,8 +79,10 @@ export default defineCommand({
   },
 });
 
-function meterMode(v: string | undefined): MeterMode | undefined {
-  if (v === undefined) return undefined;
+function meterMode(v: string | undefined): MeterMode {
+  // Corrected by default: compat drops one-packet flows (spoofed SYN floods, scans) and ends flows only on
+  // packets of the same flow, which a live hub cannot afford. Use compat only with a model trained on compat flows.
+  if (v === undefined) return 'corrected';
   if (v === 'cicflowmeter-compat' || v === 'compat') return 'cicflowmeter-compat';
   if (v === 'corrected') return 'corrected';
   throw new IdsError('BAD_OPTION', `--meter must be cicflowmeter-compat or corrected, got "${v}"`);

@@ -37,7 +37,7 @@ export default defineCommand({
     flows: { type: 'string', description: 'flows to make in total', default: '100000' },
     out: { type: 'string', description: 'output folder', required: true },
     scenario: { type: 'string', description: `only these scenarios (comma-separated): ${SCENARIOS.map((s) => s.name).join(', ')}` },
-    mode: { type: 'string', description: 'flow meter mode: cicflowmeter-compat (default) or corrected', default: 'cicflowmeter-compat' },
+    mode: { type: 'string', description: 'flow meter mode: corrected (default, as hubs run it) or cicflowmeter-compat', default: 'corrected' },
     data: { type: 'string', description: 'shared data folder with pcaps/benign and pcaps/attack', default: DEFAULT_DATA },
     real: { type: 'boolean', description: 'include the real attack captures (--no-real: leave them out)', default: true },
   },
