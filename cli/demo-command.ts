@@ -12,6 +12,7 @@ import type { MeterMode } from '../asm/flowmeter-host.ts';
 import { formatSummary, type Summary } from './demo/summary.ts';
 
 export const SHIPPED_BUNDLE = fileURLToPath(new URL('../models/iot-ids-lab-v1', import.meta.url));
+const DEFAULT_DATA = fileURLToPath(new URL('../../shared/data', import.meta.url));
 const DEV_PUBLIC_KEY = fileURLToPath(new URL('../models/dev-key/public.pem', import.meta.url));
 
 function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
@@ -45,6 +46,8 @@ export default defineCommand({
     'stats-ms': { type: 'string', description: 'hub stats period in ms (default 5000)' },
     duration: { type: 'string', description: 'stop by itself after this many seconds (default: run until Ctrl-C)' },
     'summary-ms': { type: 'string', description: 'fleet line period in ms (default 2000)' },
+    data: { type: 'string', description: 'shared data folder: its real benign captures join the background when present (default ../shared/data)' },
+    real: { type: 'boolean', default: true, description: 'replay a real benign capture per hub when --data has them (--no-real: generated traffic only)' },
   },
   async run({ args }) {
     const say = (s: string) => process.stdout.write(s + '\n');
@@ -72,6 +75,7 @@ export default defineCommand({
         meter,
         hubProcesses: !!args['hub-processes'],
         statsMs: int('stats-ms', args['stats-ms'], 5000, 100, 600_000),
+        dataDir: args.real === false ? undefined : resolve(args.data ?? DEFAULT_DATA),
       };
       const duration = num('duration', args.duration, 0, 0, 7 * 86400);
       const summaryMs = int('summary-ms', args['summary-ms'], 2000, 100, 600_000);
@@ -87,6 +91,9 @@ export default defineCommand({
       say(`demo: broker ${d.broker}${opts.broker ? '' : ' (embedded aedes)'}, database ${opts.db ? 'PostgreSQL' : 'SQLite'}, temporary folder ${d.workDir}`);
       say(`demo: ${d.plans.length} hubs (${opts.hubProcesses ? 'one process each' : 'in this process'}), attacked: ${attacked.join(', ')}; speed ${opts.speed}x; pid ${process.pid}` +
         (d.hubs.some((h) => h.pid) ? `, hub pids ${d.hubs.map((h) => h.pid).join(' ')}` : ''));
+      const real = d.realCaptures.filter((c) => c).length;
+      say(`demo: background: generated device life on every hub` +
+        (real ? ` + one real benign capture per hub (${real} from ${opts.dataDir})` : ' (no real captures found; --data DIR adds them)'));
       say('demo: Ctrl-C to stop');
 
       let last: Summary | undefined;

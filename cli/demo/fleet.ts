@@ -11,6 +11,7 @@ import type { MeterMode } from '../../asm/flowmeter-host.ts';
 import type { Aggregator } from '../../aggregator/aggregator.ts';
 import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
 import { Replayer } from './replay.ts';
+import { realBackground } from './real-background.ts';
 import { startChildHub, startInProcessHub, type RunningHub } from './hubs.ts';
 
 const STEP_TIMEOUT_MS = 4000;
@@ -30,6 +31,8 @@ export interface DemoOptions {
   meter: MeterMode;
   hubProcesses: boolean;
   statsMs?: number;
+  /** Shared data folder: its real benign captures join the background when present; undefined = generated only. */
+  dataDir?: string;
   log: (line: string) => void;
 }
 
@@ -40,6 +43,8 @@ export interface Demo {
   plans: HubPlan[];
   hubs: RunningHub[];
   replayers: Replayer[];
+  /** The real capture each hub replays as extra background (null: none). */
+  realCaptures: (string | null)[];
   aggregator: Aggregator;
   close(): Promise<void>;
 }
@@ -139,12 +144,21 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     // are spawned at once and connect when they are ready, their stdin buffering the first packets meanwhile.
     for (const p of plans) hubs.push(await start(spec(p)));
     const labStartUs = Date.UTC(2026, 0, 5, 8) * 1000;
+    const realCaptures: (string | null)[] = [];
+    const sources = [];
+    for (const p of plans) {
+      const src = new TrafficSource(p, labStartUs);
+      const real = o.dataDir ? await realBackground(o.dataDir, p, labStartUs) : null;
+      if (real) src.addFrames(real.frames);
+      realCaptures.push(real?.capture ?? null);
+      sources.push(src);
+    }
     for (let i = 0; i < plans.length; i++) {
-      const r = new Replayer(new TrafficSource(plans[i], labStartUs), hubs[i].input, o.speed);
+      const r = new Replayer(sources[i], hubs[i].input, o.speed);
       replayers.push(r);
       r.start();
     }
-    return { url: aggregator.url!, broker: brokerUrl, workDir, plans, hubs, replayers, aggregator, close: unwind };
+    return { url: aggregator.url!, broker: brokerUrl, workDir, plans, hubs, replayers, realCaptures, aggregator, close: unwind };
 
     function spec(p: HubPlan) {
       return {

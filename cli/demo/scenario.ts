@@ -114,10 +114,16 @@ export class TrafficSource {
     return out;
   }
 
+  /** Adds frames made elsewhere (a replayed real capture); none may be earlier than what was already taken. */
+  addFrames(list: FrameList): void {
+    const sink = this.ctx.sink;
+    for (let i = 0; i < list.length; i++) sink.push(list.times[i], list.frames[i]);
+    this.merge();
+  }
+
   private generate(): void {
     const from = this.generatedUntil;
     const to = from + CHUNK_S * 1e6;
-    const sink = this.ctx.sink;
     benignChatter(this.ctx, from, Math.round(CHUNK_S * BENIGN_UNITS_PER_S));
     const cycleUs = CYCLE_S * 1e6;
     for (const ep of this.plan.episodes) {
@@ -130,7 +136,13 @@ export class TrafficSource {
         this.started[ep.attack] = (this.started[ep.attack] ?? 0) + 1;
       }
     }
-    // Merge what is still pending with the new frames (all new frames are at or after `from`).
+    this.merge();
+    this.generatedUntil = to;
+  }
+
+  /** Merges the sink's new frames into what is still pending (new frames are never earlier than what was taken). */
+  private merge(): void {
+    const sink = this.ctx.sink;
     const order = sink.order();
     const times = this.pendTimes.slice(this.at);
     const frames = this.pendFrames.slice(this.at);
@@ -155,6 +167,5 @@ export class TrafficSource {
     this.at = 0;
     sink.times = [];
     sink.frames = [];
-    this.generatedUntil = to;
   }
 }

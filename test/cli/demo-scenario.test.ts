@@ -79,3 +79,18 @@ test('fleet line names classes, hubs and incidents', () => {
   const line = formatSummary({ alerts: 12, classes: { Scan: 2, 'MITM ARP Spoofing': 10 }, hubs: { total: 6, online: 5, offline: 1, unknown: 0 }, incidents: { open: 1 } });
   assert.equal(line, 'alerts 12 (MITM 10 · Scan 2) | hubs 5/6 online | incidents 1 open');
 });
+
+test('real background: none without the data folder; added frames merge in time order', async () => {
+  const { realBackground } = await import('../../cli/demo/real-background.ts');
+  const { FrameList } = await import('../../lab/wire.ts');
+  const [plan] = fleetPlan(1, 1, 5);
+  assert.equal(await realBackground('/nonexistent-iot-ids-data', plan, T0), null);
+  const src = new TrafficSource(plan, T0);
+  const extra = new FrameList();
+  for (let k = 0; k < 50; k++) extra.push(T0 + k * 200_000 + 1, new Uint8Array(60).fill(k));
+  src.addFrames(extra);
+  const { frames, times } = src.take(T0 + 11e6);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] >= times[i - 1]);
+  const mine = frames.filter((f) => f.length === 60 && f[0] === f[59] && f.every((b) => b === f[0]));
+  assert.equal(mine.length, 50);
+});
