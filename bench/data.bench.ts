@@ -1,20 +1,18 @@
 /**
  * Loader throughput on the real CIC-IDS2017 sample (17 files, 43,419 rows × 91 columns): loadDataset rows/s
  * (wall and CPU time), with csv-parse reading the same files in the same run as the reference.
- * Shaped like bench/<name>.bench.ts (`run()` printing JSON lines through bench/report.ts's emit) so the bench
- * registry can list it as `data: () => import('../trainer/data/load-bench.ts')`; also runnable on its own:
- * `node --import tsx trainer/data/load-bench.ts`.
+ * `npm run bench -- data`.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { parse } from 'csv-parse';
-import { emit, median } from '../../bench/report.ts';
-import { CICIDS2017_GROUPS } from '../../shared/labels.ts';
-import { loadDataset, expandFiles } from './dataset.ts';
+import { emit, median } from './report.ts';
+import { CICIDS2017_GROUPS } from '../shared/labels.ts';
+import { loadDataset, expandFiles } from '../trainer/data/dataset.ts';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const DATA = resolve(process.env.IOT_IDS_SHARED_DATA ?? resolve(ROOT, '..', 'shared', 'data'), 'cicids2017-improved-sample');
 const RUNS = 3;
 
@@ -52,4 +50,3 @@ export async function run(): Promise<void> {
   emit({ bench: 'data', metric: 'loadDataset rows/s (CPU time)', value: Math.round(median(cpu)), unit: 'rows/s', reference });
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await run();

@@ -3,6 +3,7 @@ import type { Bench } from './report.ts';
 /** Every benchmark by name; each module exports `run()`. */
 export const BENCHES: Record<string, () => Promise<Bench>> = {
   train: () => import('./train.bench.ts'),
+  data: () => import('./data.bench.ts'),
   flowmeter: () => import('./flowmeter.bench.ts'),
   inference: () => import('./inference.bench.ts'),
   hub: () => import('./hub.bench.ts'),
