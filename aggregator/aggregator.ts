@@ -66,11 +66,15 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
 
   // Incidents are written and published in the order the correlator made them.
   let incidentChain: Promise<void> = Promise.resolve();
+  // Once closing, incidents are still stored but no longer published: a QoS 1 publish waits for a PUBACK that a
+  // stopping consumer (its socket paused or gone) would never read, and close() would wait for it forever.
+  let closing = false;
   const onIncident = (i: Incident) => {
     live.emit('incident', i);
     incidentChain = incidentChain.then(async () => {
       try {
         await store.upsertIncident(i);
+        if (closing) return;
         await consumer?.publish(incidentTopic(prefix), encodeIncident(i));
       } catch (e) {
         log(`aggregator: incident ${i.id}: ${(e as Error).message}`);
@@ -165,8 +169,12 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       clearInterval(second);
       if (retention) clearInterval(retention);
       await http?.close();
+      closing = true;
+      // Publishes already under way finish while the socket still reads PUBACKs (bounded: a broker that went away
+      // answers nothing, and the stored incidents are what counts).
+      await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, abrupt ? 0 : 5_000).unref())]);
       await consumer!.stop(abrupt);
-      await incidentChain;
+      await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
       await store.close();
     },
   };

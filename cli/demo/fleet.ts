@@ -126,10 +126,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       clientId: 'iot-ids-demo-aggregator',
       log: (l) => o.log(`aggregator: ${l}`),
     });
-    // Abrupt: a graceful close pauses the consumer's socket and then waits for the PUBACKs of incidents it published,
-    // which a paused socket never reads (it hung for minutes here). The hubs have stopped by then; what the demo's
-    // store has not committed is the broker's to redeliver, as after a crash.
-    undo.push(['aggregator', () => aggregator.close(true)]);
+    // Graceful: the last batch is committed and acknowledged before the aggregator disconnects.
+    undo.push(['aggregator', () => aggregator.close()]);
 
     const publicKeyPem = readFileSync(o.publicKeyFile, 'utf8');
     const plans = fleetPlan(o.sites, o.hubsPerSite, o.seed);

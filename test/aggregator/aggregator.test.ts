@@ -58,6 +58,33 @@ describe('aggregator', () => {
     }
   });
 
+  it('close() ends even when the last batch it commits opens an incident (no QoS 1 publish left waiting)', async () => {
+    const broker = await startAedes();
+    const tmp = tempDir();
+    // Nothing commits until close() flushes: the outbreak is opened during shutdown, when the consumer's socket
+    // no longer reads PUBACKs.
+    const agg = await startAggregator({
+      broker: broker.url, db: join(tmp.dir, 'c.db'), protocolVersion: 4, clientId: 'close-agg', log: quiet,
+      flushDelayMs: 60_000, maxBatch: 100_000,
+    });
+    const pub = await publisher(broker.url);
+    try {
+      await pub.alerts([['s1', 'h1'], ['s1', 'h2'], ['s2', 'h3']], 0, 3, 'Mirai');
+      await waitFor(() => agg.ingest.counters.received >= 9, 10_000, 'alerts received');
+      assert.equal(agg.ingest.counters.stored, 0, 'nothing committed before close');
+      const closed = await Promise.race([
+        agg.close().then(() => 'closed'),
+        new Promise((r) => setTimeout(() => r('hung'), 15_000).unref()),
+      ]);
+      assert.equal(closed, 'closed');
+      assert.equal(agg.ingest.counters.stored, 9);
+    } finally {
+      await pub.close();
+      await broker.stop();
+      tmp.cleanup();
+    }
+  });
+
   it('retention: alerts older than --retention-hours roll up at start, totals unchanged', async () => {
     const broker = await startAedes();
     const tmp = tempDir();
