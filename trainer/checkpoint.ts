@@ -40,6 +40,8 @@ export interface CheckpointMeta {
   adamT: number;
   weightSizes: number[];
   hasBest: boolean;
+  /** A weight average (train-loop emaDecay) is saved in ema.bin; absent in older checkpoints. */
+  hasEma?: boolean;
   state: LoopState;
 }
 
@@ -72,9 +74,10 @@ function unpackArrays(buf: Buffer, sizes: readonly number[], file: string): Floa
 export async function writeCheckpoint(
   dir: string,
   model: tf.LayersModel,
-  meta: Omit<CheckpointMeta, 'savedAt' | 'version' | 'adamT' | 'weightSizes' | 'hasBest'>,
+  meta: Omit<CheckpointMeta, 'savedAt' | 'version' | 'adamT' | 'weightSizes' | 'hasBest' | 'hasEma'>,
   adam: AdamState,
   best: Float32Array[] | null,
+  ema: Float32Array[] | null = null,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   await saveModel(model, join(dir, 'model'));
@@ -84,6 +87,10 @@ export async function writeCheckpoint(
     await writeFile(join(dir, 'best.bin.tmp'), packArrays(best));
     await rename(join(dir, 'best.bin.tmp'), join(dir, 'best.bin'));
   }
+  if (ema) {
+    await writeFile(join(dir, 'ema.bin.tmp'), packArrays(ema));
+    await rename(join(dir, 'ema.bin.tmp'), join(dir, 'ema.bin'));
+  }
   const full: CheckpointMeta = {
     version: 1,
     ...meta,
@@ -91,6 +98,7 @@ export async function writeCheckpoint(
     adamT: adam.t,
     weightSizes: adam.m.map((a) => a.length),
     hasBest: best !== null,
+    hasEma: ema !== null,
   };
   await writeFile(join(dir, `${CHECKPOINT_JSON}.tmp`), JSON.stringify(full, null, 1));
   await rename(join(dir, `${CHECKPOINT_JSON}.tmp`), join(dir, CHECKPOINT_JSON));
@@ -109,6 +117,7 @@ export interface LoadedCheckpoint {
   meta: CheckpointMeta;
   adam: AdamState;
   best: Float32Array[] | null;
+  ema: Float32Array[] | null;
   modelDir: string;
 }
 
@@ -131,5 +140,6 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const mv = unpackArrays(await read('optimizer.bin'), [...meta.weightSizes, ...meta.weightSizes], join(dir, 'optimizer.bin'));
   const k = meta.weightSizes.length;
   const best = meta.hasBest ? unpackArrays(await read('best.bin'), meta.weightSizes, join(dir, 'best.bin')) : null;
-  return { meta, adam: { t: meta.adamT, m: mv.slice(0, k), v: mv.slice(k) }, best, modelDir: join(dir, 'model') };
+  const ema = meta.hasEma ? unpackArrays(await read('ema.bin'), meta.weightSizes, join(dir, 'ema.bin')) : null;
+  return { meta, adam: { t: meta.adamT, m: mv.slice(0, k), v: mv.slice(k) }, best, ema, modelDir: join(dir, 'model') };
 }

@@ -36,6 +36,8 @@ export interface Recipe {
   testFraction: number;
   /** Tune per-class alert thresholds on the validation split (eval/thresholds.ts); false = plain arg-max. */
   tuneThresholds: boolean;
+  /** Per-step decay of an exponential moving average of the weights (train-loop.ts emaDecay); null = off. */
+  emaDecay: number | null;
 }
 
 export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
@@ -53,6 +55,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     earlyStopping: null,
     testFraction: 0.3,
     tuneThresholds: false,
+    emaDecay: null,
   },
   default: {
     name: 'default',
@@ -73,6 +76,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     earlyStopping: { patience: 15, monitor: 'valMacroF1', restoreBest: true },
     testFraction: 0.3,
     tuneThresholds: true,
+    emaDecay: null,
   },
 };
 
@@ -85,6 +89,8 @@ export interface RecipeOverrides {
   logScale?: LogPolicy;
   classWeights?: ClassWeighting;
   patience?: number;
+  /** 0 = off. */
+  emaDecay?: number;
 }
 
 function check(name: string, v: number | undefined, ok: (x: number) => boolean, want: string): void {
@@ -100,6 +106,7 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   check('batch', o.batchSize, (x) => Number.isInteger(x) && x >= 1, 'an integer ≥ 1');
   check('lr', o.learningRate, (x) => x > 0 && x < 10, 'a number in (0, 10)');
   check('val-fraction', o.valFraction, (x) => x >= 0 && x < 0.9, 'in [0, 0.9)');
+  check('ema', o.emaDecay, (x) => x >= 0 && x < 1, 'in [0, 1) (0 = off)');
   check('patience', o.patience, (x) => Number.isInteger(x) && x >= 1, 'an integer ≥ 1');
   if (o.lrSchedule && !['constant', 'cosine', 'plateau'].includes(o.lrSchedule)) {
     throw new IdsError('BAD_OPTION', `--schedule ${o.lrSchedule}: expected constant, cosine or plateau`);
@@ -119,6 +126,7 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   if (o.logScale !== undefined) r.log = o.logScale;
   if (o.classWeights !== undefined) r.classWeights = o.classWeights;
   if (o.valFraction !== undefined) r.valFraction = o.valFraction;
+  if (o.emaDecay !== undefined) r.emaDecay = o.emaDecay > 0 ? o.emaDecay : null;
   if (o.patience !== undefined && r.earlyStopping) r.earlyStopping.patience = o.patience;
   // Early stopping and threshold tuning use the validation split; without one they have nothing to look at.
   if (r.valFraction === 0) {

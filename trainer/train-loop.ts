@@ -37,6 +37,12 @@ export interface TrainOptions {
    * the worker a straggler). Both give the same bits, so results do not depend on the thread count or the load.
    */
   threads?: number;
+  /**
+   * Exponential moving average of the weights, updated after every step with this decay (warm-up: the decay
+   * used at step t is min(decay, (1+t)/(10+t))). Validation, best-epoch selection and the returned weights use
+   * the average; training continues from the raw weights. null/undefined = off.
+   */
+  emaDecay?: number | null;
 }
 export interface TrainResult { history: EpochLog[]; bestEpoch: number; stoppedEarly: boolean; interrupted: boolean }
 
@@ -165,6 +171,9 @@ export async function trainModel(model: tf.LayersModel, train: TrainSet, val: Tr
   if (opts.classWeights && opts.classWeights.length !== train.classes) {
     throw new IdsError('BAD_OPTION', `classWeights has ${opts.classWeights.length} entries for ${train.classes} classes`);
   }
+  if (opts.emaDecay != null && !(opts.emaDecay > 0 && opts.emaDecay < 1)) {
+    throw new IdsError('BAD_OPTION', `emaDecay ${opts.emaDecay}: must be in (0, 1)`);
+  }
   if (opts.threads !== undefined && !(opts.threads === 1 || opts.threads === 2)) {
     throw new IdsError('BAD_OPTION', `threads ${opts.threads}: must be 1 or 2`);
   }
@@ -176,11 +185,23 @@ export async function trainModel(model: tf.LayersModel, train: TrainSet, val: Tr
   }
 }
 
+/** ema ← d·ema + (1−d)·w, in place. */
+export function updateEma(ema: Float32Array[], w: readonly Float32Array[], d: number): void {
+  const e = 1 - d;
+  for (let i = 0; i < ema.length; i++) {
+    const a = ema[i];
+    const b = w[i];
+    for (let j = 0; j < a.length; j++) a[j] = d * a[j] + e * b[j];
+  }
+}
+
 async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | null, opts: TrainOptions, stepper: Stepper): Promise<TrainResult> {
   const { rows, features: F } = train;
   const B = Math.min(opts.batchSize, rows);
   let st = freshState();
   let best: Float32Array[] | null = null;
+  const emaDecay = opts.emaDecay ?? null;
+  let ema: Float32Array[] | null = emaDecay !== null ? stepper.getWeights() : null;
   const dir = opts.checkpointDir ?? null;
 
   if (dir && opts.resume && (await hasCheckpoint(dir))) {
@@ -194,6 +215,10 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
     saved.dispose();
     stepper.setOptimizerState(ck.adam);
     best = ck.best;
+    if (emaDecay !== null) {
+      if (!ck.ema) throw new IdsError('BAD_OPTION', `checkpoint in ${dir} has no weight average; this run uses one, so it cannot resume exactly`);
+      ema = ck.ema;
+    }
     st = m.state;
   }
 
@@ -208,7 +233,7 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
   const save = async () => {
     if (!dir) return;
     stepper.syncToModel();
-    await writeCheckpoint(dir, model, { seed: opts.seed, batchSize: opts.batchSize, rows, features: F, classes: train.classes, state: st }, stepper.getOptimizerState(), best);
+    await writeCheckpoint(dir, model, { seed: opts.seed, batchSize: opts.batchSize, rows, features: F, classes: train.classes, state: st }, stepper.getOptimizerState(), best, ema);
   };
 
   const bar = opts.progress
@@ -238,6 +263,7 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
       }
       const res = stepper.step(xb, yb, wb, n, lr, mixSeed(opts.seed, st.epoch, st.batch + 1));
       if (!Number.isFinite(res.lossSum)) throw new IdsError('BAD_MODEL', `training diverged: loss is ${res.lossSum} at epoch ${st.epoch + 1}, batch ${st.batch + 1} (lower the learning rate)`);
+      if (ema) updateEma(ema, stepper.getWeights(), Math.min(emaDecay!, (1 + st.epoch * batches + st.batch) / (10 + st.epoch * batches + st.batch)));
       st.partial.lossSum += res.lossSum;
       st.partial.correct += res.correct;
       st.partial.seen += n;
@@ -270,6 +296,12 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
       seconds: 0,
     };
     let score: number | null = null;
+    // With a weight average, validation looks at the average (what would be kept); training goes on from raw.
+    const raw = ema && val ? stepper.getWeights() : null;
+    if (raw) {
+      stepper.setWeights(ema!);
+      stepper.syncToModel();
+    }
     if (val) {
       const ev = evaluate(model, val, stepper);
       log.valLoss = ev.loss;
@@ -302,12 +334,17 @@ async function runLoop(model: tf.LayersModel, train: TrainSet, val: TrainSet | n
         }
       }
     }
+    if (raw) {
+      stepper.setWeights(raw);
+      stepper.syncToModel();
+    }
     st.epoch++;
     st.batch = 0;
     st.partial = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
     if (st.stoppedEarly || st.epoch >= opts.epochs) st.finished = true;
     opts.onEpoch?.(log);
     if (st.finished && best && opts.earlyStopping?.restoreBest) stepper.setWeights(best);
+    else if (st.finished && ema) stepper.setWeights(ema);
     await save();
     if (opts.signal?.aborted && !st.finished) {
       interrupted = true;

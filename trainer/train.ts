@@ -147,6 +147,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     classWeights,
     lrSchedule: recipe.lrSchedule,
     earlyStopping: recipe.earlyStopping,
+    emaDecay: recipe.emaDecay,
     checkpointDir: join(outDir, 'checkpoints'),
     resume: opts.resume,
     progress: opts.progress,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildCnnLstm } from '../../trainer/model/cnn-lstm.ts';
-import { trainModel, predictProba, type TrainSet, type TrainOptions } from '../../trainer/train-loop.ts';
+import { trainModel, predictProba, updateEma, type TrainSet, type TrainOptions } from '../../trainer/train-loop.ts';
 import { initBackend } from '../../trainer/backend/index.ts';
 import { Rng } from '../../shared/random.ts';
 import { isIdsError } from '../../shared/errors.ts';
@@ -182,3 +182,39 @@ test('resume with no checkpoint starts fresh; a corrupt checkpoint is a BAD_MODE
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('updateEma moves the average toward the weights by 1 − decay', () => {
+  const ema = [new Float32Array([0, 10]), new Float32Array([4])];
+  updateEma(ema, [new Float32Array([10, 0]), new Float32Array([0])], 0.75);
+  assert.deepEqual(ema.map((a) => Array.from(a)), [[2.5, 7.5], [3]]);
+});
+
+for (const stepper of ['tape', 'fused'] as const) {
+  test(`a weight average leaves the training path alone, returns averaged weights and resumes exactly (${stepper} step)`, async () => {
+    await initBackend('wasm');
+    const opts: TrainOptions = { ...base, stepper, epochs: 3, lrSchedule: 'cosine', earlyStopping: { patience: 5, monitor: 'valLoss', restoreBest: true } };
+    const plain = buildCnnLstm({ features: F, classes: C, seed: 1 });
+    const p = await trainModel(plain, train, val, opts);
+    const averaged = buildCnnLstm({ features: F, classes: C, seed: 1 });
+    const a = await trainModel(averaged, train, val, { ...opts, emaDecay: 0.9 });
+    // Training continues from the raw weights: the same training losses; validation and the result use the average.
+    assert.deepEqual(a.history.map((h) => h.loss), p.history.map((h) => h.loss));
+    assert.notDeepEqual(a.history.map((h) => h.valLoss), p.history.map((h) => h.valLoss));
+    assert.notDeepEqual(weightsOf(averaged), weightsOf(plain));
+
+    const dir = await mkdtemp(join(tmpdir(), 'ema-'));
+    try {
+      let checks = 0;
+      const signal = { get aborted() { return ++checks >= 7; } } as AbortSignal;
+      const first = buildCnnLstm({ features: F, classes: C, seed: 1 });
+      assert.equal((await trainModel(first, train, val, { ...opts, emaDecay: 0.9, checkpointDir: dir, signal })).interrupted, true);
+      const resumed = buildCnnLstm({ features: F, classes: C, seed: 1 });
+      await trainModel(resumed, train, val, { ...opts, emaDecay: 0.9, checkpointDir: dir, resume: true });
+      assert.deepEqual(weightsOf(resumed), weightsOf(averaged));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const m = buildCnnLstm({ features: F, classes: C, seed: 1 });
+    await assert.rejects(trainModel(m, train, val, { ...opts, emaDecay: 1 }), (e: unknown) => isIdsError(e, 'BAD_OPTION') && /emaDecay/.test((e as Error).message));
+  });
+}
