@@ -2,8 +2,8 @@
  * The shipped model on real captures, through the whole hub packet path (capture → wasm flow meter → wasm scaler
  * → ort-web): the SYN flood must give DoS alerts, the port scans Scan alerts; on benign captures the false-alert
  * rate is reported per capture. Runs only when a real bundle is available:
- *   IOT_IDS_HUB_BUNDLE=DIR  (default models/bundle)   IOT_IDS_HUB_KEY=PEM (default models/dev-key/public.pem)
- *   IOT_IDS_HUB_METER=cicflowmeter-compat|corrected   (the mode the model's training flows were made with)
+ *   IOT_IDS_HUB_BUNDLE=DIR  (default models/iot-ids-lab-v1, the shipped bundle)   IOT_IDS_HUB_KEY=PEM (default models/dev-key/public.pem)
+ *   IOT_IDS_HUB_METER=cicflowmeter-compat|corrected   (default corrected, the mode the shipped model's flows were made with)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,9 +14,9 @@ import type { MeterMode } from '../../asm/flowmeter-host.ts';
 import { PROJECT_ROOT, sharedData } from '../helpers/shared-data.ts';
 import { freePort } from './fixtures/brokers.ts';
 
-const BUNDLE = process.env.IOT_IDS_HUB_BUNDLE ?? join(PROJECT_ROOT, 'models', 'bundle');
+const BUNDLE = process.env.IOT_IDS_HUB_BUNDLE ?? join(PROJECT_ROOT, 'models', 'iot-ids-lab-v1');
 const KEY = process.env.IOT_IDS_HUB_KEY ?? join(PROJECT_ROOT, 'models', 'dev-key', 'public.pem');
-const METER = process.env.IOT_IDS_HUB_METER as MeterMode | undefined;
+const METER = (process.env.IOT_IDS_HUB_METER ?? 'corrected') as MeterMode;
 
 async function classify(capture: string) {
   // No broker: alerts stay in the in-memory queue; only the verdict counts matter here.
