@@ -12,6 +12,7 @@
  *    with 0 (a batch runs whenever the classifier is idle; batches still grow when it is busy).
  * Numbers on a shared 2-core machine are noisy; compare a figure only with its reference from the same run.
  */
+import { freePort } from '../test/helpers/net.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -42,15 +43,6 @@ interface Broker {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startBroker(): Promise<Broker> {
   if (existsSync(MOSQUITTO)) {

@@ -4,9 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './fixtures.ts';
+import { freePort, waitPort } from '../helpers/net.ts';
+
+export { freePort };
 
 export const MOSQUITTO = process.env.IOT_IDS_MOSQUITTO ?? '/usr/sbin/mosquitto';
 
@@ -17,31 +20,6 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), r(true)));
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`mosquitto did not listen on ${port} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export const hasMosquitto = (): boolean => existsSync(MOSQUITTO);
 
@@ -74,7 +52,7 @@ export async function startMosquitto(opts: { extra?: string[]; anonymous?: boole
   const reap = () => proc.kill('SIGKILL');
   process.once('exit', reap);
   try {
-    await waitPort(port, 5000);
+    await waitPort(port, 5000, 'mosquitto');
   } catch (e) {
     proc.kill('SIGKILL');
     tmp.cleanup();
