@@ -241,7 +241,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
           data: opts.data, rows: { train: split.train.length, test: split.test.length },
           classCounts: ds.report.classCounts, recipe: recipe.name, seed,
         },
-        outDir: join(outDir, 'bundle'),
+        outDir,
         ...(thresholds ? { thresholds } : {}),
         log,
       });
@@ -291,7 +291,7 @@ async function exportRun(args: ExportArgs): Promise<TrainReport['export']> {
   try {
     mod = await import('./export/index.ts');
   } catch (e) {
-    throw new IdsError('BAD_MODEL', `--export: the export module trainer/export/index.ts cannot be loaded (${(e as Error).message}); the trained model is in ${args.outDir}/../model`, { cause: e });
+    throw new IdsError('BAD_MODEL', `--export: the export module trainer/export/index.ts cannot be loaded (${(e as Error).message}); the trained model is in ${args.outDir}/model`, { cause: e });
   }
   const res = await mod.exportAndBundle(args);
   const c = res.comparison;

@@ -7,6 +7,8 @@ import { runTraining, type RunOptions } from '../../trainer/train.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { checkXml } from '../helpers/xml.ts';
 import { writeTinyFlows } from '../helpers/tiny-flows.ts';
+import { verifyBundle } from '../../shared/bundle-verify.ts';
+import { readDevPublicKey } from '../../trainer/bundle/dev-key.ts';
 
 const MAP = { normal: 'Normal', attack: 'Attack' };
 
@@ -82,4 +84,18 @@ test('bad runs fail with clear errors before training', async (t) => {
   await assert.rejects(runTraining({ data: [csv], label: 'Label', map: MAP, out: join(dir, 'd'), seed: -1 }),
     (e) => isIdsError(e, 'BAD_OPTION') && /--seed/.test(e.message));
   await assert.rejects(runTraining({ data: [join(dir, 'missing.csv')], label: 'Label', out: join(dir, 'e') }), (e) => isIdsError(e));
+});
+
+test('--export leaves model.fp32.onnx, export.md and a verified bundle/ in the run folder', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'iot-ids-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const csv = writeTinyFlows(join(dir, 'flows.csv'), 300, 4);
+  const out = join(dir, 'run');
+  await runTraining({ data: [csv], label: 'Label', map: MAP, seed: 2, epochs: 2, batchSize: 32, out, baseline: false, export: true });
+  assert.ok(existsSync(join(out, 'model.fp32.onnx')));
+  assert.ok(existsSync(join(out, 'export.md')));
+  const { manifest } = await verifyBundle(join(out, 'bundle'), { publicKeyPem: readDevPublicKey() });
+  assert.deepEqual(manifest.labels, ['Normal', 'Attack']);
+  const r = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.ok(r.export, 'report.json records the export');
 });
