@@ -91,6 +91,7 @@ export interface RecipeOverrides {
   patience?: number;
   /** 0 = off. */
   emaDecay?: number;
+  monitor?: 'valLoss' | 'valMacroF1';
 }
 
 function check(name: string, v: number | undefined, ok: (x: number) => boolean, want: string): void {
@@ -128,6 +129,7 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   if (o.valFraction !== undefined) r.valFraction = o.valFraction;
   if (o.emaDecay !== undefined) r.emaDecay = o.emaDecay > 0 ? o.emaDecay : null;
   if (o.patience !== undefined && r.earlyStopping) r.earlyStopping.patience = o.patience;
+  if (o.monitor !== undefined && r.earlyStopping) r.earlyStopping.monitor = o.monitor;
   // Early stopping and threshold tuning use the validation split; without one they have nothing to look at.
   if (r.valFraction === 0) {
     r.earlyStopping = null;

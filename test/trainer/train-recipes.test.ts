@@ -28,6 +28,12 @@ test('overrides replace single fields and never mutate the named recipe', () => 
   // No validation split: nothing for early stopping to watch.
   assert.equal(resolveRecipe('default', { valFraction: 0 }).earlyStopping, null);
   assert.equal(resolveRecipe('default', { valFraction: 0 }).tuneThresholds, false);
+  // The weight average and the early-stopping monitor: 0 turns the average off.
+  const e = resolveRecipe('default', { emaDecay: 0.998, monitor: 'valLoss' });
+  assert.equal(e.emaDecay, 0.998);
+  assert.equal(e.earlyStopping?.monitor, 'valLoss');
+  assert.equal(RECIPES.default.earlyStopping?.monitor, 'valMacroF1');
+  assert.equal(resolveRecipe('default', { emaDecay: 0 }).emaDecay, null);
 });
 
 test('bad recipe names and values are BAD_OPTION naming the flag', () => {
@@ -35,6 +41,7 @@ test('bad recipe names and values are BAD_OPTION naming the flag', () => {
   assert.throws(() => resolveRecipe('paper', { epochs: 0 }), (e) => isIdsError(e, 'BAD_OPTION') && /--epochs/.test(e.message));
   assert.throws(() => resolveRecipe('paper', { learningRate: -1 }), (e) => isIdsError(e, 'BAD_OPTION') && /--lr/.test(e.message));
   assert.throws(() => resolveRecipe('paper', { valFraction: 0.95 }), (e) => isIdsError(e, 'BAD_OPTION') && /--val-fraction/.test(e.message));
+  assert.throws(() => resolveRecipe('default', { emaDecay: 1 }), (e) => isIdsError(e, 'BAD_OPTION') && /--ema/.test(e.message));
 });
 
 test('class weights: balanced is n/(k·n_c), sqrt its root, both with sample-mean 1', () => {
