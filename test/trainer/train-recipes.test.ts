@@ -61,7 +61,7 @@ test('class weights: balanced is n/(k·n_c), sqrt its root, both with sample-mea
 
 test('the default recipe picks the batch from the training rows unless --batch is given', () => {
   const d = resolveRecipe('default');
-  assert.equal(batchFor(d, 4000), 32);
+  assert.equal(batchFor(d, 4000), 16);
   assert.equal(batchFor(d, 30000), 128);
   assert.equal(batchFor(resolveRecipe('default', { batchSize: 64 }), 30000), 64);
   assert.equal(batchFor(resolveRecipe('paper'), 30000), 32);
