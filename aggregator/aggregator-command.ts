@@ -5,13 +5,10 @@
 import { defineCommand } from 'citty';
 import { IdsError } from '../shared/errors.ts';
 import { startAggregator } from './aggregator.ts';
+import { intOption } from '../shared/options.ts';
 
-function intArg(name: string, v: string | undefined, min: number, max: number): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new IdsError('BAD_OPTION', `--${name} must be an integer in [${min}, ${max}], got "${v}"`);
-  return n;
-}
+const intArg = (name: string, v: string | undefined, min: number, max: number): number | undefined =>
+  intOption(name, v, { min, max });
 
 export const aggregator = defineCommand({
   meta: { name: 'aggregator', description: 'Fleet aggregator: MQTT → SQLite/PostgreSQL, incidents, HTTP API and live dashboard' },

@@ -4,6 +4,7 @@
  * GET /api/summary; Ctrl-C or SIGTERM stops everything and removes the temporary folder.
  */
 import { defineCommand } from 'citty';
+import { intOption, numberOption } from '../shared/options.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -15,19 +16,10 @@ export const SHIPPED_BUNDLE = fileURLToPath(new URL('../models/iot-ids-lab-v1', 
 const DEFAULT_DATA = fileURLToPath(new URL('../../shared/data', import.meta.url));
 const DEV_PUBLIC_KEY = fileURLToPath(new URL('../models/dev-key/public.pem', import.meta.url));
 
-function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new IdsError('BAD_OPTION', `--${name} must be an integer ${min}..${max}, got "${v}"`);
-  return n;
-}
-
-function num(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new IdsError('BAD_OPTION', `--${name} must be a number in [${min}, ${max}], got "${v}"`);
-  return n;
-}
+const int = (name: string, v: string | undefined, dflt: number, min: number, max: number): number =>
+  intOption(name, v, { min, max }) ?? dflt;
+const num = (name: string, v: string | undefined, dflt: number, min: number, max: number): number =>
+  numberOption(name, v, { min, max }) ?? dflt;
 
 export default defineCommand({
   meta: { name: 'demo', description: 'Run the whole fleet locally: broker, aggregator + dashboard, hubs replaying lab traffic' },

@@ -8,14 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { IdsError } from '../shared/errors.ts';
 import { DEFAULT_PREFIX } from '../shared/topics.ts';
 import { Hub, type HubOptions } from './hub.ts';
+import { intOption } from '../shared/options.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 
-const int = (name: string, v: string | undefined, dflt: number, min = 0): number => {
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new IdsError('BAD_OPTION', `--${name} must be an integer ≥ ${min}, got "${v}"`);
-  return n;
-};
+const int = (name: string, v: string | undefined, dflt: number, min = 0): number => intOption(name, v, { min }) ?? dflt;
 
 const readText = (name: string, path: string | undefined): string | undefined => {
   if (!path) return undefined;

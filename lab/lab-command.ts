@@ -11,14 +11,11 @@ import { IdsError, isIdsError } from '../shared/errors.ts';
 import { runLab, type LabReport } from './corpus.ts';
 import { SCENARIOS } from './scenarios.ts';
 
+import { intOption } from '../shared/options.ts';
+
 const DEFAULT_DATA = resolve(fileURLToPath(new URL('../..', import.meta.url)), 'shared', 'data');
 
-function intArg(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new IdsError('BAD_OPTION', `--${name} must be a non-negative integer, got "${v}"`);
-  return n;
-}
+const intArg = (name: string, v: string | undefined, dflt: number): number => intOption(name, v, { min: 0 }) ?? dflt;
 
 export function formatReport(r: LabReport): string {
   const lines = [`${r.flows} flows in ${r.seconds.toFixed(1)} s`, 'per class:'];

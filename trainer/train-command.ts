@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { IdsError, isIdsError } from '../shared/errors.ts';
 import { CICIDS2017_GROUPS, BINARY_ANOMALY, type LabelMap } from '../shared/labels.ts';
 import type { PortPolicy } from '../shared/features.ts';
+import { intOption, numberOption } from '../shared/options.ts';
 import { runTraining, type RunOptions } from './train.ts';
 import type { BackendChoice } from './backend/index.ts';
 import { CLASS_WEIGHTINGS, type ClassWeighting } from './recipes.ts';
@@ -40,15 +41,8 @@ export function parseLabelMap(value: string): { map: LabelMap; source: string } 
   return { map: obj as LabelMap, source };
 }
 
-function num(name: string, v: unknown, integer = false): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (Array.isArray(v)) throw new IdsError('BAD_OPTION', `--${name} given ${v.length} times; give it once`);
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new IdsError('BAD_OPTION', `--${name} ${String(v)}: expected ${integer ? 'an integer' : 'a number'}`);
-  }
-  return n;
-}
+const num = (name: string, v: unknown, integer = false): number | undefined =>
+  integer ? intOption(name, v) : numberOption(name, v);
 
 function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T | undefined {
   if (v === undefined) return undefined;

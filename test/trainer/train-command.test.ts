@@ -43,7 +43,7 @@ test('repeated --data, overrides and flags become run options', () => {
 test('bad option values name the flag', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{}, /--data/],
-    [{ data: 'a', seed: 'abc' }, /--seed abc/],
+    [{ data: 'a', seed: 'abc' }, /--seed must be an integer, got "abc"/],
     [{ data: 'a', epochs: '2.5' }, /--epochs/],
     [{ data: 'a', epochs: ['1', '2'] }, /--epochs given 2 times/],
     [{ data: 'a', recipe: 'fast' }, /--recipe fast/],
@@ -70,5 +70,5 @@ test('the CLI accepts repeated --data and writes report.json (npm run train inte
   assert.equal(rep.seed, 2);
   const bad = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'train', '--data', a, '--epochs', 'x'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /BAD_OPTION.*--epochs x/);
+  assert.match(bad.stderr, /BAD_OPTION.*--epochs must be an integer, got "x"/);
 });
