@@ -13,9 +13,10 @@
  * Numbers on a shared 2-core machine are noisy; compare a figure only with its reference from the same run.
  */
 import { freePort } from '../test/helpers/net.ts';
+import { startEmbeddedBroker } from '../cli/embedded-broker.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -69,18 +70,8 @@ async function startBroker(): Promise<Broker> {
       },
     };
   }
-  const { Aedes } = (await import('aedes')) as any;
-  const broker = await Aedes.createBroker();
-  const server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
-    kind: 'aedes',
-    stop: async () => {
-      await new Promise<void>((r) => broker.close(() => r()));
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const b = await startEmbeddedBroker();
+  return { url: b.url, kind: 'aedes', stop: () => b.close() };
 }
 
 /** CSV lines for a model: the tiny model's driving columns (half attacks), or all 83 flow columns at random. */

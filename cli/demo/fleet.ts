@@ -3,7 +3,8 @@
  * in a temporary folder (unless a postgres:// URL is given), and the hubs of the plan, each fed by a Replayer.
  * `close()` stops everything in reverse order and removes the temporary folder; it is safe to call twice.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
+import { startEmbeddedBroker } from '../embedded-broker.ts';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,36 +50,7 @@ export interface Demo {
   close(): Promise<void>;
 }
 
-interface EmbeddedBroker {
-  url: string;
-  close(): Promise<void>;
-}
 
-async function startAedes(): Promise<EmbeddedBroker> {
-  const { Aedes } = (await import('aedes')) as unknown as {
-    Aedes: { createBroker(): Promise<{ handle(s: Socket): void; close(cb: () => void): void }> };
-  };
-  const broker = await Aedes.createBroker();
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((sock) => {
-    sockets.add(sock);
-    sock.once('close', () => sockets.delete(sock));
-    broker.handle(sock);
-  });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => res());
-  });
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    close: async () => {
-      await new Promise<void>((r) => broker.close(() => r()));
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 /** The port if it is free on 127.0.0.1, else 0 (any free one), so a busy 8080 does not stop the demo. */
 export async function portOrAny(port: number): Promise<number> {
@@ -111,7 +83,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   try {
     let brokerUrl = o.broker;
     if (!brokerUrl) {
-      const b = await startAedes();
+      const b = await startEmbeddedBroker();
       undo.push(['broker', () => b.close()]);
       brokerUrl = b.url;
     }

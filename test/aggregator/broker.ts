@@ -4,10 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './fixtures.ts';
 import { freePort, waitPort } from '../helpers/net.ts';
+import { startEmbeddedBroker } from '../../cli/embedded-broker.ts';
 
 export { freePort };
 
@@ -74,23 +74,7 @@ export async function startMosquitto(opts: { extra?: string[]; anonymous?: boole
 
 /** The embedded aedes broker on a free port (MQTT 3.1.1 only, in-memory sessions). */
 export async function startAedes(): Promise<TestBroker> {
-  const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(): Promise<AedesLike> } };
-  const broker = await Aedes.createBroker();
-  const server: Server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    dir: '',
-    stop: async () => {
-      await new Promise<void>((r) => broker.close(() => r()));
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const b = await startEmbeddedBroker();
+  return { url: b.url, port: b.port, dir: '', stop: () => b.close() };
 }
 
-interface AedesLike {
-  handle: (socket: import('node:net').Socket) => void;
-  close(cb: () => void): void;
-}
