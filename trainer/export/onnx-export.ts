@@ -5,7 +5,8 @@
  * Layout: tfjs 1-D data is NWC (batch, steps, channels). ONNX Conv/MaxPool want NCW and ONNX LSTM wants
  * WNC (steps, batch, channels). Rather than transposing back to NWC after every layer, the exporter tracks the
  * current physical axis order and inserts a Transpose only when the next op needs another one. A per-step
- * Dense is a MatMul on the last axis, so it runs in whatever layout has channels last (WNC before an LSTM).
+ * Dense is a Gemm over the rows of the last axis, so it runs in whatever layout has channels last (WNC before
+ * an LSTM).
  */
 import type * as tf from '@tensorflow/tfjs';
 import { IdsError } from '../../shared/errors.ts';
@@ -87,6 +88,11 @@ class Exporter {
     this.g = new GraphBuilder(name);
   }
 
+  /** int64 initializer. */
+  i64(base: string, values: number[]): string {
+    return this.g.init(base, [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+  }
+
   toLayout(x: Flow, target: Layout): Flow {
     if (x.rank !== 3 || sameLayout(x.layout, target)) return x;
     const perm = target.map((axis) => x.layout.indexOf(axis));
@@ -157,6 +163,28 @@ class Exporter {
     return { name: y, rank: 3, layout: NCW, shape: [outSteps, cout] };
   }
 
+  /**
+   * A [.., in] → [.., out] layer applied to every row of a rank-3 tensor, as Reshape → Gemm (+bias) → activation →
+   * Reshape: Gemm carries its bias, so onnxruntime fuses the int8 form into one QGemm with a uint8 output (a
+   * MatMul + Add becomes MatMulIntegerToFloat plus a float Add, ReLU and QuantizeLinear, each a pass over memory).
+   */
+  rowGemm(
+    layer: tf.layers.Layer,
+    x: string,
+    W: Float32Array,
+    cin: number,
+    units: number,
+    bias: Float32Array | undefined,
+    act: string | undefined,
+    outShape: number[],
+  ): string {
+    const rows = this.g.op('Reshape', [x, this.i64(`${layer.name}.rows`, [-1, cin])], { name: `${layer.name}_rows` });
+    const ins = [rows, this.g.init(`${layer.name}.W`, [cin, units], W)];
+    if (bias) ins.push(this.g.init(`${layer.name}.B`, [units], bias));
+    const y = this.activation(layer, this.g.op('Gemm', ins, { name: layer.name }), act, 2);
+    return this.g.op('Reshape', [y, this.i64(`${layer.name}.shape`, outShape)], { name: `${layer.name}_steps` });
+  }
+
   pool1d(layer: tf.layers.Layer, x: Flow, op: 'MaxPool' | 'AveragePool'): Flow {
     const c = layer.getConfig() as Record<string, any>;
     if (x.rank !== 3) throw bad(layer, 'a rank-2 input');
@@ -184,16 +212,24 @@ class Exporter {
     const w = weightsOf(layer);
     const kernel = need(layer, w, 'kernel');
     const [cin, units] = kernel.shape;
-    const B = c.useBias !== false ? this.g.init(`${layer.name}.B`, [units], need(layer, w, 'bias').data) : undefined;
     if (x.rank === 2) {
+      const B = c.useBias !== false ? this.g.init(`${layer.name}.B`, [units], need(layer, w, 'bias').data) : undefined;
       // Gemm computes A·B + C in one op.
       const Wn = this.g.init(`${layer.name}.W`, [cin, units], kernel.data);
       let y = this.g.op(B ? 'Gemm' : 'MatMul', B ? [x.name, Wn, B] : [x.name, Wn], { name: layer.name });
       y = this.activation(layer, y, c.activation, 2);
       return { name: y, rank: 2, layout: NWC, shape: [units] };
     }
-    // Per time step: MatMul on the last axis, so any layout with channels last will do.
+    // Per time step: a product on the last axis, so any layout with channels last will do.
     const inp = x.layout[2] === 2 ? x : this.toLayout(x, WNC);
+    if (c.activation !== 'softmax') {
+      const stepsAxis = inp.layout.indexOf(1);
+      const outShape = stepsAxis === 1 ? [-1, x.shape[0], units] : [x.shape[0], -1, units];
+      const bias = c.useBias !== false ? need(layer, w, 'bias').data : undefined;
+      const y = this.rowGemm(layer, inp.name, kernel.data, cin, units, bias, c.activation, outShape);
+      return { name: y, rank: 3, layout: inp.layout, shape: [x.shape[0], units] };
+    }
+    const B = c.useBias !== false ? this.g.init(`${layer.name}.B`, [units], need(layer, w, 'bias').data) : undefined;
     const Wn = this.g.init(`${layer.name}.W`, [cin, units], kernel.data);
     let y = this.g.op('MatMul', [inp.name, Wn], { name: `${layer.name}_matmul` });
     if (B) y = this.g.op('Add', [y, B], { name: `${layer.name}_bias` });
