@@ -18,10 +18,20 @@ interface ScaleExports {
   sc_inputPtr(): number;
   sc_outputPtr(): number;
   sc_scale(rows: number): void;
+  // Version 2 (lookup tables); only needed when a feature uses one.
+  sc_lookupReserve(entries: number): void;
+  sc_lookupOffPtr(): number;
+  sc_lookupLenPtr(): number;
+  sc_lookupFallbackPtr(): number;
+  sc_lookupKeysPtr(): number;
+  sc_lookupValuesPtr(): number;
 }
 
 const REQUIRED = ['sc_init', 'sc_transformsPtr', 'sc_minPtr', 'sc_maxPtr', 'sc_colMapPtr', 'sc_reserve',
   'sc_inputPtr', 'sc_outputPtr', 'sc_scale'] as const;
+const REQUIRED_LOOKUP = ['sc_lookupReserve', 'sc_lookupOffPtr', 'sc_lookupLenPtr', 'sc_lookupFallbackPtr',
+  'sc_lookupKeysPtr', 'sc_lookupValuesPtr'] as const;
+const TRANSFORM_CODES = { none: 0, log1p: 1, lookup: 2 } as const;
 
 /**
  * Instantiates a wasm module, answering every import it declares: `env.abort` throws with the AS message
@@ -66,12 +76,15 @@ export class WasmScaler {
    */
   constructor(instance: WebAssembly.Instance, spec: ScalerSpec, columnMap: ArrayLike<number>, nInputs: number) {
     const ex = instance.exports as unknown as ScaleExports;
+    const has = (k: string) => typeof (ex as unknown as Record<string, unknown>)[k] === 'function';
     for (const k of REQUIRED) {
-      if (typeof (ex as unknown as Record<string, unknown>)[k] !== 'function') {
-        throw new IdsError('BAD_BUNDLE', `preprocess.wasm lacks the export ${k} (built without asm/assembly/scale.ts?)`);
-      }
+      if (!has(k)) throw new IdsError('BAD_BUNDLE', `preprocess.wasm lacks the export ${k} (built without asm/assembly/scale.ts?)`);
     }
     validateScalerSpec(spec);
+    const usesLookup = spec.transforms.includes('lookup');
+    for (const k of usesLookup ? REQUIRED_LOOKUP : []) {
+      if (!has(k)) throw new IdsError('BAD_BUNDLE', `the scaler uses lookup tables but preprocess.wasm lacks ${k} (built before scaler version 2)`);
+    }
     const f = spec.features.length;
     if (columnMap.length !== f) throw new IdsError('BAD_OPTION', `column map has ${columnMap.length} entries, want ${f}`);
     for (let j = 0; j < f; j++) {
@@ -84,13 +97,33 @@ export class WasmScaler {
     this.features = f;
     this.inputs = nInputs;
     ex.sc_init(f, nInputs);
+    if (usesLookup) {
+      // Reserve first: it may grow memory, which detaches every view taken before it.
+      ex.sc_lookupReserve(spec.lookups!.reduce((n, t) => n + (t ? t.keys.length : 0), 0));
+      const m = ex.memory.buffer;
+      const off = new Int32Array(m, ex.sc_lookupOffPtr(), f);
+      const len = new Int32Array(m, ex.sc_lookupLenPtr(), f);
+      const fallback = new Float64Array(m, ex.sc_lookupFallbackPtr(), f);
+      const keys = new Float64Array(m, ex.sc_lookupKeysPtr(), Math.max(1, spec.lookups!.reduce((n, t) => n + (t ? t.keys.length : 0), 0)));
+      const values = new Float64Array(m, ex.sc_lookupValuesPtr(), keys.length);
+      let at = 0;
+      spec.lookups!.forEach((t, j) => {
+        off[j] = at;
+        len[j] = t ? t.keys.length : 0;
+        fallback[j] = t ? t.fallback : 0;
+        if (!t) return;
+        keys.set(t.keys, at);
+        values.set(t.values, at);
+        at += t.keys.length;
+      });
+    }
     const mem = ex.memory.buffer;
     const tr = new Int32Array(mem, ex.sc_transformsPtr(), f);
     const lo = new Float64Array(mem, ex.sc_minPtr(), f);
     const hi = new Float64Array(mem, ex.sc_maxPtr(), f);
     const cm = new Int32Array(mem, ex.sc_colMapPtr(), f);
     for (let j = 0; j < f; j++) {
-      tr[j] = spec.transforms[j] === 'log1p' ? 1 : 0;
+      tr[j] = TRANSFORM_CODES[spec.transforms[j]];
       lo[j] = spec.min[j];
       hi[j] = spec.max[j];
       cm[j] = columnMap[j];

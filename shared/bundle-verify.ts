@@ -11,6 +11,7 @@ import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from './errors.ts';
+import { validateScalerSpec } from './scaler.ts';
 import {
   BUNDLE_SCHEMA_VERSION,
   FP32_MODEL_FILE,
@@ -127,6 +128,11 @@ function checkManifestShape(dir: string, m: BundleManifest): void {
   const n = p.features.length;
   for (const k of ['transforms', 'min', 'max'] as const) {
     need(Array.isArray(p[k]) && p[k].length === n, `preprocessing.${k}`, `must have ${n} entries`);
+  }
+  try {
+    validateScalerSpec(p);
+  } catch (e) {
+    need(false, 'preprocessing', (e as Error).message.replace(/^scaler: /, ''));
   }
   need(m.model.inputShape[1] === n, 'model.inputShape[1]', `must equal the ${n} preprocessing features`);
   need(['none', 'dst', 'both'].includes(p.portPolicy), 'preprocessing.portPolicy', 'must be none, dst or both');

@@ -129,7 +129,12 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   log(`split: train ${fitRows.length}${valRows ? `, validation ${valRows.length}` : ''}, test ${split.test.length} (seed ${seed})`);
 
   t0 = performance.now();
-  const scaler: ScalerSpec = scalerFit.fitScaler(ds, fitRows, { log: recipe.log });
+  const scaler: ScalerSpec = scalerFit.fitScaler(ds, fitRows, {
+    log: recipe.log,
+    ports: recipe.portEncoding,
+    y: ds.y,
+    normal: ds.labels.indexOf(NORMAL_LABEL),
+  });
   const train = subset(ds, scalerFit.applyScaler(scaler, ds, fitRows), fitRows, C);
   const val = valRows ? subset(ds, scalerFit.applyScaler(scaler, ds, valRows), valRows, C) : null;
   const test = subset(ds, scalerFit.applyScaler(scaler, ds, split.test), split.test, C);

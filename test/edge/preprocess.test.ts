@@ -95,3 +95,69 @@ test('a wasm without the scaler exports or a bad column map is refused with a cl
   assert.throws(() => new WasmScaler(inst, spec, [3], 2), (e) => isIdsError(e, 'BAD_OPTION') && /column map entry 0/.test(e.message));
   await assert.rejects(instantiatePreprocess(new Uint8Array([1, 2, 3])), (e) => isIdsError(e, 'BAD_BUNDLE'));
 });
+
+test('wasm scaler lookup tables (ports): exact keys map to codes, other values and NaN to the fallback, as scaleRow', async (t) => {
+  if (!existsSync(WASM)) return t.skip('asm/build/preprocess.wasm not built');
+  const rng = new Rng(7);
+  const f = 12;
+  const base = randomSpec(rng, f);
+  // Features 2, 5 and 9 are lookups with tables of different sizes (one empty: everything falls back).
+  const sizes: Record<number, number> = { 2: 50, 5: 1, 9: 0 };
+  const lookups = base.features.map((_, j) => {
+    if (!(j in sizes)) return null;
+    const keys = [...new Set(Array.from({ length: sizes[j] }, () => rng.int(0, 65535)))].sort((a, b) => a - b);
+    return { keys, values: keys.map(() => rng.next()), fallback: 0.25 + j / 100 };
+  });
+  const spec: ScalerSpec = {
+    ...base,
+    transforms: base.transforms.map((tr, j) => (lookups[j] ? 'lookup' : tr)),
+    lookups,
+    min: base.min.map((m, j) => (lookups[j] ? 0 : m)),
+    max: base.max.map((m, j) => (lookups[j] ? 1 : m)),
+  };
+  const sc = new WasmScaler(await instantiatePreprocess(readFileSync(WASM)), spec, Array.from({ length: f }, (_, j) => j), f);
+  const rows = 500;
+  sc.reserve(rows);
+  const input = sc.input();
+  const raw: number[][] = [];
+  let hits = 0;
+  for (let i = 0; i < rows; i++) {
+    const r = Array.from({ length: f }, (_, j) => {
+      const table = lookups[j];
+      if (table && table.keys.length && rng.next() < 0.6) {
+        hits++;
+        return table.keys[rng.int(0, table.keys.length - 1)];
+      }
+      return table && rng.next() < 0.1 ? NaN : table ? rng.int(0, 65535) + 0.5 : randomValue(rng);
+    });
+    raw.push(r);
+    input.set(r, i * f);
+  }
+  const out = sc.scale(rows);
+  const want = new Float32Array(f);
+  for (let i = 0; i < rows; i++) {
+    scaleRow(spec, raw[i], want);
+    for (let j = 0; j < f; j++) assert.ok(Math.abs(out[i * f + j] - want[j]) <= 1e-6, `row ${i} feature ${j}: ${out[i * f + j]} vs ${want[j]}`);
+  }
+  assert.ok(hits > 100, `only ${hits} table hits: the test would not see the lookup path`);
+  // A key maps to its code, a miss to the fallback (checked directly, not only against the reference).
+  const t2 = lookups[2]!;
+  input.fill(0, 0, f);
+  input[2] = t2.keys[3];
+  input[5] = lookups[5]!.keys[0] + 1;
+  const one = sc.scale(1);
+  assert.ok(Math.abs(one[2] - t2.values[3]) < 1e-6);
+  assert.ok(Math.abs(one[5] - lookups[5]!.fallback) < 1e-6);
+  assert.ok(Math.abs(one[9] - lookups[9]!.fallback) < 1e-6);
+});
+
+test('a scaler with lookups refuses a preprocess.wasm built before them, naming the missing export', async (t) => {
+  if (!existsSync(WASM)) return t.skip('asm/build/preprocess.wasm not built');
+  const inst = await instantiatePreprocess(readFileSync(WASM));
+  const old = Object.fromEntries(Object.entries(inst.exports).filter(([k]) => !k.startsWith('sc_lookup')));
+  const spec: ScalerSpec = { features: ['Dst_Port'], transforms: ['lookup'], lookups: [{ keys: [80], values: [0.9], fallback: 0.1 }], min: [0], max: [1] };
+  assert.throws(() => new WasmScaler({ exports: old } as WebAssembly.Instance, spec, [0], 1), (e: unknown) => isIdsError(e, 'BAD_BUNDLE') && /sc_lookupReserve/.test((e as Error).message));
+  // Without lookups the old module is still fine.
+  const plain: ScalerSpec = { features: ['a'], transforms: ['none'], min: [0], max: [1] };
+  assert.doesNotThrow(() => new WasmScaler({ exports: old } as WebAssembly.Instance, plain, [0], 1));
+});

@@ -14,9 +14,12 @@ import { randomCnnLstm, randomRows, tfPredict } from './export-fixture.ts';
 
 const F = 24;
 const labels = ['Normal', 'DoS', 'Scan'];
+// Feature 0 is a port read through a lookup table: the bundle's manifest must carry the table to the hub.
+const portTable = { keys: [23, 80, 49784], values: [0.01, 0.4, 0.97], fallback: 0.2 };
 const scaler: ScalerSpec = {
-  features: Array.from({ length: F }, (_, i) => `f${i}`),
-  transforms: Array.from({ length: F }, () => 'none' as const),
+  features: Array.from({ length: F }, (_, i) => (i === 0 ? 'Dst_Port' : `f${i}`)),
+  transforms: Array.from({ length: F }, (_, i) => (i === 0 ? 'lookup' : 'none')),
+  lookups: Array.from({ length: F }, (_, i) => (i === 0 ? portTable : null)),
   min: new Array(F).fill(0),
   max: new Array(F).fill(1),
 };
@@ -58,6 +61,7 @@ test('exportAndBundle writes fp32 ONNX, a verified int8 bundle and export.md wit
   assert.equal(v.manifest.model.precision, 'int8');
   assert.deepEqual(v.manifest.model.inputShape, [-1, F, 1]);
   assert.deepEqual(v.manifest.labels, labels);
+  assert.deepEqual(v.manifest.preprocessing.lookups, scaler.lookups);
   assert.deepEqual(v.manifest.thresholds, { Normal: 0.5, DoS: 0.5, Scan: 0.5 });
   assert.match(v.manifest.model.version, /^\d{4}-\d\d-\d\d\.1-[0-9a-f]{8}$/);
   assert.equal(v.manifest.preprocessing.portPolicy, 'dst');

@@ -102,3 +102,53 @@ test('fitting needs rows and a known log policy', () => {
   assert.throws(() => fitScaler(ds, new Uint32Array(0), { log: 'none' }), (e) => isIdsError(e, 'EMPTY_INPUT'));
   assert.throws(() => fitScaler(ds, train, { log: 'always' as never }), (e) => isIdsError(e, 'BAD_OPTION'));
 });
+
+test("ports 'benign-rate': a lookup of each port's smoothed Normal share on the fitted rows, saved and reloaded", () => {
+  // Dst_Port 80: 6 Normal of 6; 23: 0 of 6; 9000: 1 flow (under PORT_MIN_ROWS: falls back); test row port 443 unseen.
+  const feats = ['Dst_Port', 'x'];
+  const X: number[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < 6; i++) X.push(80, i), y.push(0);
+  for (let i = 0; i < 6; i++) X.push(23, i), y.push(1);
+  X.push(9000, 1), y.push(0);
+  X.push(443, 1), y.push(1); // row 13: not fitted
+  const data = { features: feats, X: Float32Array.from(X) };
+  const fitRows = Uint32Array.from({ length: 13 }, (_, i) => i);
+  const s = fitScaler(data, fitRows, { log: 'none', ports: 'benign-rate', y, normal: 0 });
+  assert.deepEqual(s.transforms, ['lookup', 'none']);
+  const prior = 7 / 13;
+  const t = s.lookups![0]!;
+  assert.deepEqual(t.keys, [23, 80]);
+  assert.ok(Math.abs(t.values[0] - (0 + 10 * prior) / 16) < 1e-12);
+  assert.ok(Math.abs(t.values[1] - (6 + 10 * prior) / 16) < 1e-12);
+  assert.ok(Math.abs(t.fallback - prior) < 1e-12);
+  assert.equal(s.lookups![1], null);
+  const out = applyScaler(s, data, Uint32Array.from([0, 6, 12, 13]));
+  assert.ok(out[0] > out[4] && out[4] > out[2], `80 (${out[0]}) above the overall share (${out[4]}) above 23 (${out[2]})`);
+  assert.ok(Math.abs(out[4] - prior) < 1e-6 && Math.abs(out[6] - prior) < 1e-6, 'rare and unseen ports get the overall share');
+  const path = join(dir, 'ports.json');
+  saveScaler(path, s);
+  assert.deepEqual(loadScaler(path), s);
+  // Without a Normal class (or labels) there is nothing to measure: ports stay numbers.
+  assert.deepEqual(fitScaler(data, fitRows, { log: 'none', ports: 'benign-rate', y, normal: -1 }).transforms, ['none', 'none']);
+  // 'value' (the default) leaves them numbers too.
+  assert.equal(fitScaler(data, fitRows, { log: 'none' }).lookups, undefined);
+});
+
+test('a scaler file with a malformed lookup table is refused with the feature named', () => {
+  const good = { features: ['Dst_Port'], transforms: ['lookup'], lookups: [{ keys: [23, 80], values: [0.1, 0.9], fallback: 0.5 }], min: [0], max: [1] };
+  const bad = [
+    { ...good, lookups: [{ keys: [80, 23], values: [0.1, 0.9], fallback: 0.5 }] }, // not ascending
+    { ...good, lookups: [{ keys: [23, 80], values: [0.1], fallback: 0.5 }] }, // lengths differ
+    { ...good, lookups: [null] }, // lookup without a table
+    { ...good, transforms: ['none'] }, // a table on a non-lookup feature
+    { ...good, lookups: [] }, // wrong length
+  ];
+  const path = join(dir, 'lookup.json');
+  writeFileSync(path, JSON.stringify(good));
+  assert.deepEqual(loadScaler(path), good);
+  for (const b of bad) {
+    writeFileSync(path, JSON.stringify(b));
+    assert.throws(() => loadScaler(path), (e: unknown) => isIdsError(e, 'BAD_BUNDLE') && /lookup/.test((e as Error).message), JSON.stringify(b));
+  }
+});

@@ -12,7 +12,8 @@ export function summarizeManifest(m: BundleManifest, status: string): string {
   const p = m.preprocessing;
   if (p?.features) {
     const logs = (p.transforms ?? []).filter((t) => t === 'log1p').length;
-    L.push(`features  ${p.features.length} (${logs} log1p, ports: ${p.portPolicy}): ${p.features.slice(0, 6).join(', ')}${p.features.length > 6 ? ', …' : ''}`);
+    const lookups = (p.transforms ?? []).filter((t) => t === 'lookup').length;
+    L.push(`features  ${p.features.length} (${logs} log1p${lookups ? `, ${lookups} lookup` : ''}, ports: ${p.portPolicy}): ${p.features.slice(0, 6).join(', ')}${p.features.length > 6 ? ', …' : ''}`);
   }
   L.push(`labels    ${(m.labels ?? []).map((l) => `${l} (≥ ${m.thresholds?.[l] ?? '?'})`).join(', ')}`);
   if (m.metrics) {

@@ -322,6 +322,7 @@ export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
       preprocessing: {
         features: [...args.scaler.features],
         transforms: [...args.scaler.transforms],
+        ...(args.scaler.lookups ? { lookups: [...args.scaler.lookups] } : {}),
         min: [...args.scaler.min],
         max: [...args.scaler.max],
         portPolicy: args.portPolicy,
