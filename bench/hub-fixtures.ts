@@ -3,6 +3,7 @@
  * trainer/export) with seeded random weights: real inference cost, meaningless verdicts. Cached under .tmp/ so
  * repeated bench runs skip the export. `tinyBundle` is the hand-made test model (plumbing cost only).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODEL_CANDIDATE_COLUMNS } from '../shared/features.ts';
@@ -45,7 +46,9 @@ export function benchScaler(): ScalerSpec {
 
 export async function cnnLstmBundle(log: (s: string) => void): Promise<{ dir: string; keys: KeyPair }> {
   const keys = cachedKeys();
-  const dir = join(CACHE, 'cnn-lstm');
+  // The cache is keyed by the exporter's and quantizer's source: a change to either makes a fresh bundle.
+  const src = ['onnx-export.ts', 'quantize.ts', 'index.ts'].map((f) => readFileSync(join(PROJECT_ROOT, 'trainer', 'export', f)));
+  const dir = join(CACHE, `cnn-lstm-${createHash('sha256').update(Buffer.concat(src)).digest('hex').slice(0, 12)}`);
   const bundleDir = join(dir, 'bundle');
   if (existsSync(join(bundleDir, 'manifest.sig'))) return { dir: bundleDir, keys };
   const { buildCnnLstm } = await import('../trainer/model/cnn-lstm.ts');

@@ -17,7 +17,7 @@ import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
 import { exportOnnx } from '../trainer/export/onnx-export.ts';
 import { encodeModel } from '../trainer/export/onnx-model.ts';
 import { calibrate } from '../trainer/export/calibrate.ts';
-import { quantizeQdq, quantizableTensors } from '../trainer/export/quantize.ts';
+import { DEFAULT_LSTM_MODE, quantizeQdq, quantizableTensors } from '../trainer/export/quantize.ts';
 import { measureThroughput, openSession, type Session } from '../trainer/export/runtimes.ts';
 
 const FEATURES = 78;
@@ -36,7 +36,8 @@ export async function run(): Promise<void> {
   const X = Float32Array.from({ length: 1024 * FEATURES }, () => rng.next());
   const cal = await calibrate(ex.model, quantizableTensors(ex.model), X, 1024);
   const first = ex.model.graph!.node!.find((n) => n.opType === 'Conv')!.name!;
-  const int8 = encodeModel(quantizeQdq(ex.model, { ranges: cal.ranges.minmax, lstm: 'int8-weights', keepFp32: [first] }));
+  // The form the export ships: first conv fp32, LSTM as DEFAULT_LSTM_MODE, ReLUs on bytes.
+  const int8 = encodeModel(quantizeQdq(ex.model, { ranges: cal.ranges.minmax, lstm: DEFAULT_LSTM_MODE, keepFp32: [first] }));
 
   const sessions: [string, Session][] = [
     ['ort-web int8', await openSession('ort-web', int8)],

@@ -28,7 +28,7 @@ import { readDevPrivateKey, warnDevKey } from '../bundle/dev-key.ts';
 import { exportOnnx } from './onnx-export.ts';
 import { decodeModel, encodeModel, opCounts } from './onnx-model.ts';
 import { calibrate, CALIBRATION_METHODS, type CalibrationMethod } from './calibrate.ts';
-import { quantizeQdq, quantizableTensors, type LstmMode } from './quantize.ts';
+import { DEFAULT_LSTM_MODE, quantizeQdq, quantizableTensors, type LstmMode } from './quantize.ts';
 import { argmaxRows, measureThroughput, openSession, type Session } from './runtimes.ts';
 import { renderExportReport } from './report.ts';
 
@@ -54,7 +54,7 @@ export interface ExportArgs {
   wasmPath?: string;
   /** Per-class alert thresholds; default 0.5 for every class (see export.md). */
   thresholds?: Record<string, number>;
-  /** LSTM treatment in the int8 model (default 'int8-weights'; see quantize.ts). */
+  /** LSTM treatment in the int8 model (default DEFAULT_LSTM_MODE; see quantize.ts). */
   lstm?: LstmMode;
   /** Leave the first Conv in fp32 (its input is the raw [0,1] features; default true). */
   keepFirstConvFp32?: boolean;
@@ -199,7 +199,7 @@ export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
     warnDevKey('signing', (s) => log(s.trimEnd()));
     keyPem = readDevPrivateKey();
   }
-  const lstm = args.lstm ?? 'int8-weights';
+  const lstm = args.lstm ?? DEFAULT_LSTM_MODE;
   const outDir = resolve(args.outDir);
   mkdirSync(outDir, { recursive: true });
 
