@@ -98,13 +98,14 @@ export class WasmScaler {
     this.inputs = nInputs;
     ex.sc_init(f, nInputs);
     if (usesLookup) {
+      const entries = spec.lookups!.reduce((n, t) => n + (t ? t.keys.length : 0), 0);
       // Reserve first: it may grow memory, which detaches every view taken before it.
-      ex.sc_lookupReserve(spec.lookups!.reduce((n, t) => n + (t ? t.keys.length : 0), 0));
+      ex.sc_lookupReserve(entries);
       const m = ex.memory.buffer;
       const off = new Int32Array(m, ex.sc_lookupOffPtr(), f);
       const len = new Int32Array(m, ex.sc_lookupLenPtr(), f);
       const fallback = new Float64Array(m, ex.sc_lookupFallbackPtr(), f);
-      const keys = new Float64Array(m, ex.sc_lookupKeysPtr(), Math.max(1, spec.lookups!.reduce((n, t) => n + (t ? t.keys.length : 0), 0)));
+      const keys = new Float64Array(m, ex.sc_lookupKeysPtr(), Math.max(1, entries));
       const values = new Float64Array(m, ex.sc_lookupValuesPtr(), keys.length);
       let at = 0;
       spec.lookups!.forEach((t, j) => {

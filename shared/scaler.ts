@@ -79,6 +79,7 @@ export function validateScalerSpec(spec: unknown): ScalerSpec {
   }
   if (s.lookups !== undefined && (!Array.isArray(s.lookups) || s.lookups.length !== n)) throw new Error(`scaler: lookups must have ${n} entries`);
   s.transforms.forEach((t, j) => {
+    if (t !== 'none' && t !== 'log1p' && t !== 'lookup') throw new Error(`scaler: feature ${j}: unknown transform '${t}'`);
     const table = s.lookups?.[j];
     if (t !== 'lookup') {
       if (table) throw new Error(`scaler: feature ${j} has a lookup table but transform '${t}'`);

@@ -109,3 +109,15 @@ test('no key or a non-Ed25519 key is a BAD_OPTION', async () => {
   await rejects(verifyBundle(b.dir), /public key/, 'BAD_OPTION');
   await rejects(verifyBundle(b.dir, { publicKeyPem: 'not a key' }), /not a PEM public key/, 'BAD_OPTION');
 });
+
+test('a signed manifest whose scaler lookup table is malformed is refused, naming preprocessing', async () => {
+  const good = sampleManifest().preprocessing;
+  const n = good.features.length;
+  const lookups = Array.from({ length: n }, (_, j) => (j === 0 ? { keys: [443, 80], values: [0.5, 0.9], fallback: 0.2 } : null));
+  const transforms = good.transforms.map((t, j) => (j === 0 ? ('lookup' as const) : t));
+  const b = await sampleBundle({ preprocessing: { ...good, transforms, lookups } });
+  await rejects(verifyBundle(b.dir, { publicKeyPem: b.publicKeyPem }), /preprocessing.*strictly ascending/);
+  // The same table with its keys in order verifies.
+  const ok = await sampleBundle({ preprocessing: { ...good, transforms, lookups: lookups.map((t) => (t ? { ...t, keys: [80, 443] } : t)) } });
+  assert.equal((await verifyBundle(ok.dir, { publicKeyPem: ok.publicKeyPem })).manifest.preprocessing.lookups![0]!.keys[1], 443);
+});
