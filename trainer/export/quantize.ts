@@ -5,11 +5,12 @@
  *
  * - Activations: uint8, asymmetric, one scale per tensor, from calibrated ranges (always including 0, so that
  *   zero padding and ReLU's floor are exact). The output of a Conv, or of a Gemm followed by a ReLU, is quantized
- *   too (after the ReLU), which lets the optimiser fuse DQ→Conv→Q into QLinearConv (DQ→Gemm→Q into QGemm) and
- *   drop the ReLU into the quantization clamp.
- * - Pass-through ops (MaxPool, ReduceMax, Transpose, Squeeze, Reshape, Pad, Slice, Concat) reuse their input's
- *   scale and are written to read and write the uint8 tensors themselves: a chain of them (an im2col, a pooling)
- *   moves bytes, and a DequantizeLinear appears only where a float op reads the result.
+ *   too, which lets the optimiser fuse DQ→Conv→Q into QLinearConv (DQ→Gemm→Q into QGemm). The ReLU then either
+ *   runs on bytes as Max(q, zero point) ('max', default) or is folded into the quantization clamp ('fused');
+ *   see ReluForm for why 'max' is the default.
+ * - Pass-through ops (MaxPool, ReduceMax, Transpose, Squeeze, Reshape, Pad, Slice, Concat, Relu) reuse their
+ *   input's scale and are written to read and write the uint8 tensors themselves: a chain of them (a pooling, a
+ *   layout change) moves bytes, and a DequantizeLinear appears only where a float op reads the result.
  * - Weights: int8, symmetric (zero point 0), per output channel; biases: int32 at scale x_scale·w_scale.
  * - LSTM: 'fp32' keeps it as is; 'int8-weights' stores W and R as int8 with DequantizeLinear (a smaller file,
  *   fp32 compute); 'dynamic' uses com.microsoft DynamicQuantizeLSTM (int8 weights, inputs quantized per step).
