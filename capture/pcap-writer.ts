@@ -10,6 +10,29 @@ import { LINKTYPE_ETHERNET } from '../shared/packets.ts';
 import { MAX_CAPLEN } from './formats.ts';
 
 const CHUNK = 1 << 20;
+export const PCAP_HEADER_BYTES = 24;
+export const PCAP_RECORD_HEADER_BYTES = 16;
+
+/** The classic pcap global header (magic a1b2c3d4, v2.4, thiszone 0, sigfigs 0) at `b[at..at+24)`. */
+export function writePcapHeader(b: Buffer, at = 0, linkType = LINKTYPE_ETHERNET, snaplen = MAX_CAPLEN): void {
+  b.writeUInt32LE(0xa1b2c3d4, at);
+  b.writeUInt16LE(2, at + 4);
+  b.writeUInt16LE(4, at + 6);
+  b.writeInt32LE(0, at + 8); // thiszone
+  b.writeUInt32LE(0, at + 12); // sigfigs
+  b.writeUInt32LE(snaplen, at + 16);
+  b.writeUInt32LE(linkType, at + 20);
+}
+
+/** A record header at `b[at..at+16)`: the µs timestamp split into seconds and microseconds, then the two lengths. */
+export function writePcapRecordHeader(b: Buffer, at: number, timestampUs: number, caplen: number, wireLen: number): void {
+  const us = Math.round(timestampUs);
+  const sec = Math.floor(us / 1e6);
+  b.writeUInt32LE(sec, at);
+  b.writeUInt32LE(us - sec * 1e6, at + 4);
+  b.writeUInt32LE(caplen, at + 8);
+  b.writeUInt32LE(wireLen, at + 12);
+}
 
 export interface PcapWriterOptions {
   linkType?: number;
@@ -31,15 +54,8 @@ export class PcapWriter {
     this.snaplen = opts.snaplen ?? MAX_CAPLEN;
     if (typeof out === 'string') this.fd = openSync(out, 'w');
     else this.stream = out;
-    const h = this.buf;
-    h.writeUInt32LE(0xa1b2c3d4, 0);
-    h.writeUInt16LE(2, 4);
-    h.writeUInt16LE(4, 6);
-    h.writeInt32LE(0, 8); // thiszone
-    h.writeUInt32LE(0, 12); // sigfigs
-    h.writeUInt32LE(this.snaplen, 16);
-    h.writeUInt32LE(opts.linkType ?? LINKTYPE_ETHERNET, 20);
-    this.pos = 24;
+    writePcapHeader(this.buf, 0, opts.linkType ?? LINKTYPE_ETHERNET, this.snaplen);
+    this.pos = PCAP_HEADER_BYTES;
   }
 
   /** Appends one packet; `wireLen` defaults to the frame's length (frames longer than the snap length are cut). */
@@ -49,16 +65,9 @@ export class PcapWriter {
     const caplen = Math.min(frame.byteLength, this.snaplen);
     if (this.pos + 16 + caplen > this.buf.byteLength) this.flush();
     if (16 + caplen > this.buf.byteLength) this.buf = Buffer.allocUnsafe(16 + caplen);
-    const us = Math.round(timestampUs);
-    const sec = Math.floor(us / 1e6);
-    const b = this.buf;
-    let p = this.pos;
-    b.writeUInt32LE(sec, p);
-    b.writeUInt32LE(us - sec * 1e6, p + 4);
-    b.writeUInt32LE(caplen, p + 8);
-    b.writeUInt32LE(Math.max(wireLen, caplen), p + 12);
-    p += 16;
-    b.set(caplen === frame.byteLength ? frame : frame.subarray(0, caplen), p);
+    writePcapRecordHeader(this.buf, this.pos, timestampUs, caplen, Math.max(wireLen, caplen));
+    const p = this.pos + PCAP_RECORD_HEADER_BYTES;
+    this.buf.set(caplen === frame.byteLength ? frame : frame.subarray(0, caplen), p);
     this.pos = p + caplen;
     this.packets++;
   }
@@ -99,21 +108,12 @@ export function encodePcap(
   linkType = LINKTYPE_ETHERNET,
 ): Uint8Array {
   const parts: Buffer[] = [];
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(MAX_CAPLEN, 16);
-  header.writeUInt32LE(linkType, 20);
+  const header = Buffer.alloc(PCAP_HEADER_BYTES);
+  writePcapHeader(header, 0, linkType);
   parts.push(header);
   for (const p of packets) {
-    const h = Buffer.alloc(16);
-    const us = Math.round(p.timestampUs);
-    const sec = Math.floor(us / 1e6);
-    h.writeUInt32LE(sec, 0);
-    h.writeUInt32LE(us - sec * 1e6, 4);
-    h.writeUInt32LE(p.frame.byteLength, 8);
-    h.writeUInt32LE(p.wireLen ?? p.frame.byteLength, 12);
+    const h = Buffer.alloc(PCAP_RECORD_HEADER_BYTES);
+    writePcapRecordHeader(h, 0, p.timestampUs, p.frame.byteLength, p.wireLen ?? p.frame.byteLength);
     parts.push(h, Buffer.from(p.frame.buffer, p.frame.byteOffset, p.frame.byteLength));
   }
   return new Uint8Array(Buffer.concat(parts));
