@@ -199,6 +199,18 @@ export function quantizeQdq(fp32: ModelProto, opts: QuantizeOptions): ModelProto
     return v;
   };
   const nodes: NodeProto[] = [];
+  /** Appends a DequantizeLinear of `base` (inputs: quantized, scale, zero point) to `into`; returns its output. */
+  const dequantize = (into: NodeProto[], base: string, input: string[], axis?: number): string => {
+    const out = fresh(`${base}_dq`);
+    into.push({
+      opType: 'DequantizeLinear',
+      name: fresh(`${base}_DequantizeLinear`),
+      input,
+      output: [out],
+      attribute: axis === undefined ? [] : [attr('axis', axis)],
+    });
+    return out;
+  };
   const u8 = new Map<string, string>(); // activation → its uint8 form
   const dq = new Map<string, string>(); // activation → its DequantizeLinear output
   const quantizeAfter = (t: string) => {
@@ -211,9 +223,7 @@ export function quantizeQdq(fp32: ModelProto, opts: QuantizeOptions): ModelProto
     if (!u8.has(t)) return t;
     let d = dq.get(t);
     if (!d) {
-      const [sc, zp] = qpInits(qp.get(t)!);
-      d = fresh(`${t}_dq`);
-      nodes.push({ opType: 'DequantizeLinear', name: fresh(`${t}_DequantizeLinear`), input: [u8.get(t)!, sc, zp], output: [d] });
+      d = dequantize(nodes, t, [u8.get(t)!, ...qpInits(qp.get(t)!)]);
       dq.set(t, d);
     }
     return d;
@@ -226,15 +236,7 @@ export function quantizeQdq(fp32: ModelProto, opts: QuantizeOptions): ModelProto
     const qn = init(`${name}_int8`, dims, q);
     const sn = init(`${name}_scale`, perChannel ? [scales.length] : [], scales);
     const zn = init(`${name}_zp`, perChannel ? [scales.length] : [], new Int8Array(scales.length));
-    const out = fresh(`${name}_dq`);
-    pre.push({
-      opType: 'DequantizeLinear',
-      name: fresh(`${name}_DequantizeLinear`),
-      input: [qn, sn, zn],
-      output: [out],
-      attribute: perChannel ? [attr('axis', axis)] : [],
-    });
-    return { out, scales };
+    return { out: dequantize(pre, name, [qn, sn, zn], perChannel ? axis : undefined), scales };
   };
   const dqBias = (name: string, node: NodeProto, xScale: number, wScales: Float32Array, pre: NodeProto[]): string => {
     const b = weightOf(name, node);
@@ -245,15 +247,7 @@ export function quantizeQdq(fp32: ModelProto, opts: QuantizeOptions): ModelProto
     const perC = wScales.length > 1;
     const sn = init(`${name}_scale`, perC ? [n] : [], perC ? scales : scales.subarray(0, 1));
     const zn = init(`${name}_zp`, perC ? [n] : [], new Int32Array(perC ? n : 1));
-    const out = fresh(`${name}_dq`);
-    pre.push({
-      opType: 'DequantizeLinear',
-      name: fresh(`${name}_DequantizeLinear`),
-      input: [qn, sn, zn],
-      output: [out],
-      attribute: perC ? [attr('axis', 0)] : [],
-    });
-    return out;
+    return dequantize(pre, name, [qn, sn, zn], perC ? 0 : undefined);
   };
 
   let needsMs = false;
