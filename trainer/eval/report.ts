@@ -5,23 +5,15 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClassReport } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import type { EpochLog } from '../train-loop.ts';
 import type { DataReport } from '../data/dataset.ts';
 import type { Recipe } from '../recipes.ts';
 import { trainingCurvesSvg, confusionSvg } from './plots.ts';
 import { paperComparisonMarkdown } from './paper.ts';
 
-export interface ReportMetrics {
-  labels: string[];
-  accuracy: number;
-  macroF1: number;
-  weightedF1: number;
-  macroPrecision: number;
-  macroRecall: number;
-  perClass: Record<string, ClassReport>;
-  confusion: number[][];
-}
+/** A model's Metrics as a report carries them (the row count is not required). */
+export type ReportMetrics = Omit<Metrics, 'total'>;
 
 export interface TrainReport extends ReportMetrics {
   /** How the headline figures decide a class: plain arg-max, or arg-max with per-class alert thresholds. */
