@@ -151,4 +151,7 @@ test('a scaler file with a malformed lookup table is refused with the feature na
     writeFileSync(path, JSON.stringify(b));
     assert.throws(() => loadScaler(path), (e: unknown) => isIdsError(e, 'BAD_BUNDLE') && /lookup/.test((e as Error).message), JSON.stringify(b));
   }
+  // A transform the hub does not know (its wasm would run it as 'none') is refused, named.
+  writeFileSync(path, JSON.stringify({ features: ['a'], transforms: ['sqrt'], min: [0], max: [1] }));
+  assert.throws(() => loadScaler(path), (e: unknown) => isIdsError(e, 'BAD_BUNDLE') && /unknown transform 'sqrt'/.test((e as Error).message));
 });

@@ -200,7 +200,7 @@ export function loadScaler(path: string): ScalerSpec {
   return checkSpec(json, path);
 }
 
-/** shared validateScalerSpec plus what a loader needs: known transforms, finite min ≤ max, string features. */
+/** shared validateScalerSpec (lengths, known transforms, lookup tables) plus what a loader needs: finite min ≤ max, string features. */
 function checkSpec(spec: unknown, where: string): ScalerSpec {
   let s: ScalerSpec;
   try {
@@ -211,7 +211,6 @@ function checkSpec(spec: unknown, where: string): ScalerSpec {
   s.features.forEach((f, j) => {
     const bad = (why: string) => new IdsError('BAD_BUNDLE', `${where}: scaler feature ${j} ('${f}'): ${why}`);
     if (typeof f !== 'string' || f.length === 0) throw bad('name must be a non-empty string');
-    if (!['none', 'log1p', 'lookup'].includes(s.transforms[j])) throw bad(`unknown transform '${s.transforms[j]}'`);
     if (!Number.isFinite(s.min[j]) || !Number.isFinite(s.max[j])) throw bad('min and max must be finite numbers');
     if (s.min[j] > s.max[j]) throw bad(`min ${s.min[j]} > max ${s.max[j]}`);
   });
