@@ -78,5 +78,6 @@ export async function cnnLstmBundle(log: (s: string) => void): Promise<{ dir: st
     modelName: 'bench-cnn-lstm',
     log,
   });
+  log('hub bench: (random weights: the export\'s int8 quality check means nothing here; this bundle measures speed only)');
   return { dir: bundleDir, keys };
 }

@@ -11,7 +11,7 @@
  * leaves out the time spent waiting for a core. projectedIdle scales the CPU-time ratio of ort-web int8 to the
  * ort-node fp32 reference onto the probe's idle-machine reference (35,000 flows/s).
  */
-import { emit, median } from './report.ts';
+import { emit, IDLE_ORT_NODE_FP32_FLOWS_PER_SEC, median } from './report.ts';
 import { Rng } from '../shared/random.ts';
 import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
 import { exportOnnx } from '../trainer/export/onnx-export.ts';
@@ -71,7 +71,7 @@ export async function run(): Promise<void> {
     bench: 'inference', metric: 'ort-web int8 flows/s', value: Math.round(web8), unit: 'flows/s', reference,
     target: TARGET, meetsTarget: web8 >= TARGET, ratioToReference: +(web8 / ref).toFixed(3),
     cpuFlowsPerSec: Math.round(median(cpuResults['ort-web int8'])),
-    projectedIdle: Math.round((median(cpuResults['ort-web int8']) / cpuRef) * 35_000),
+    projectedIdle: Math.round((median(cpuResults['ort-web int8']) / cpuRef) * IDLE_ORT_NODE_FP32_FLOWS_PER_SEC),
     modelBytes: int8.length, perRound: results['ort-web int8'].map(Math.round), ...common,
   });
   for (const name of ['ort-web fp32', 'ort-node int8', 'ort-node fp32']) {
