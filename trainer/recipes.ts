@@ -51,6 +51,12 @@ export interface Recipe {
    * 0.9852/0.9254) but also changes CIC-IDS2017 runs, which it has not been measured on yet.
    */
   emaDecay: number | null;
+  /**
+   * Drop a feature whose |Pearson r| with an earlier kept one is ≥ this, on the transformed training rows
+   * (data/feature-select.ts); null = keep every feature, as the paper does. A smaller input makes the hub's model
+   * proportionally cheaper.
+   */
+  pruneCorrelated: number | null;
 }
 
 export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
@@ -70,6 +76,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     testFraction: 0.3,
     tuneThresholds: false,
     emaDecay: null,
+    pruneCorrelated: null,
   },
   default: {
     name: 'default',
@@ -92,6 +99,7 @@ export const RECIPES: Readonly<Record<RecipeName, Recipe>> = {
     testFraction: 0.3,
     tuneThresholds: true,
     emaDecay: null,
+    pruneCorrelated: null,
   },
 };
 
@@ -108,6 +116,8 @@ export interface RecipeOverrides {
   /** 0 = off. */
   emaDecay?: number;
   monitor?: 'valLoss' | 'valMacroF1';
+  /** 0 = off. */
+  pruneCorrelated?: number;
 }
 
 function check(name: string, v: number | undefined, ok: (x: number) => boolean, want: string): void {
@@ -124,6 +134,7 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   check('lr', o.learningRate, (x) => x > 0 && x < 10, 'a number in (0, 10)');
   check('val-fraction', o.valFraction, (x) => x >= 0 && x < 0.9, 'in [0, 0.9)');
   check('ema', o.emaDecay, (x) => x >= 0 && x < 1, 'in [0, 1) (0 = off)');
+  check('prune-correlated', o.pruneCorrelated, (x) => x >= 0 && x <= 1, 'in [0, 1] (0 = off)');
   check('patience', o.patience, (x) => Number.isInteger(x) && x >= 1, 'an integer ≥ 1');
   if (o.lrSchedule && !['constant', 'cosine', 'plateau'].includes(o.lrSchedule)) {
     throw new IdsError('BAD_OPTION', `--schedule ${o.lrSchedule}: expected constant, cosine or plateau`);
@@ -148,6 +159,7 @@ export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {})
   if (o.classWeights !== undefined) r.classWeights = o.classWeights;
   if (o.valFraction !== undefined) r.valFraction = o.valFraction;
   if (o.emaDecay !== undefined) r.emaDecay = o.emaDecay > 0 ? o.emaDecay : null;
+  if (o.pruneCorrelated !== undefined) r.pruneCorrelated = o.pruneCorrelated > 0 ? o.pruneCorrelated : null;
   if (o.patience !== undefined && r.earlyStopping) r.earlyStopping.patience = o.patience;
   if (o.monitor !== undefined && r.earlyStopping) r.earlyStopping.monitor = o.monitor;
   // Early stopping and threshold tuning use the validation split; without one they have nothing to look at.

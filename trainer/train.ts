@@ -21,6 +21,7 @@ import type { ForestOptions } from './baseline/random-forest.ts';
 import type { BackendChoice } from './backend/index.ts';
 import type { TrainSet } from './train-loop.ts';
 import type { Dataset } from './data/dataset.ts';
+import type { PrunedFeature } from './data/feature-select.ts';
 import type { ExportArgs } from './export/index.ts';
 
 export interface RunOptions extends RecipeOverrides {
@@ -102,7 +103,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   log(`backend: ${backend}`);
 
   let t0 = performance.now();
-  const ds = await loadDataset({
+  let ds = await loadDataset({
     files: opts.data,
     labelColumn: opts.label,
     labelMap: opts.map,
@@ -129,12 +130,19 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   log(`split: train ${fitRows.length}${valRows ? `, validation ${valRows.length}` : ''}, test ${split.test.length} (seed ${seed})`);
 
   t0 = performance.now();
-  const scaler: ScalerSpec = scalerFit.fitScaler(ds, fitRows, {
-    log: recipe.log,
-    ports: recipe.portEncoding,
-    y: ds.y,
-    normal: ds.labels.indexOf(NORMAL_LABEL),
-  });
+  const fitOpts = { log: recipe.log, ports: recipe.portEncoding, y: ds.y, normal: ds.labels.indexOf(NORMAL_LABEL) };
+  let scaler: ScalerSpec = scalerFit.fitScaler(ds, fitRows, fitOpts);
+  let pruned: PrunedFeature[] = [];
+  if (recipe.pruneCorrelated !== null) {
+    const { selectUncorrelated, keepColumns } = await import('./data/feature-select.ts');
+    const sel = selectUncorrelated(scalerFit.applyScaler(scaler, ds, fitRows), ds.features.length, fitRows.length, ds.features, recipe.pruneCorrelated);
+    pruned = sel.dropped;
+    ds = keepColumns(ds, sel.keep);
+    // Per-feature fits do not depend on the other columns: refitting gives the kept features' specs unchanged.
+    scaler = scalerFit.fitScaler(ds, fitRows, fitOpts);
+    log(`features: ${ds.features.length} kept, ${pruned.length} dropped as copies (|r| ≥ ${recipe.pruneCorrelated}): ` +
+      pruned.map((p) => `${p.feature}~${p.like}`).join(', '));
+  }
   const train = subset(ds, scalerFit.applyScaler(scaler, ds, fitRows), fitRows, C);
   const val = valRows ? subset(ds, scalerFit.applyScaler(scaler, ds, valRows), valRows, C) : null;
   const test = subset(ds, scalerFit.applyScaler(scaler, ds, split.test), split.test, C);
@@ -210,7 +218,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     thresholds,
     argmax: { accuracy: argmaxMetrics.accuracy, macroF1: argmaxMetrics.macroF1, weightedF1: argmaxMetrics.weightedF1, perClass: argmaxMetrics.perClass, confusion: argmaxMetrics.confusion },
     baseline: baseline ? baselineForReport(baseline) : null,
-    model: { name: 'cnn-lstm', backend, features: ds.features, trainSamplesPerSec: median(result.history.map((h) => h.samplesPerSec)) },
+    model: { name: 'cnn-lstm', backend, features: ds.features, pruned, trainSamplesPerSec: median(result.history.map((h) => h.samplesPerSec)) },
     data: {
       files: opts.data,
       labelColumn: opts.label ?? 'Cat',

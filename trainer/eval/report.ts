@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Metrics } from './metrics.ts';
 import type { EpochLog } from '../train-loop.ts';
 import type { DataReport } from '../data/dataset.ts';
+import type { PrunedFeature } from '../data/feature-select.ts';
 import type { Recipe } from '../recipes.ts';
 import { trainingCurvesSvg, confusionSvg } from './plots.ts';
 import { paperComparisonMarkdown } from './paper.ts';
@@ -23,7 +24,8 @@ export interface TrainReport extends ReportMetrics {
   /** The same model's figures with plain arg-max (equal to the headline when decision is 'argmax'). */
   argmax: Pick<ReportMetrics, 'accuracy' | 'macroF1' | 'weightedF1' | 'perClass' | 'confusion'>;
   baseline: (ReportMetrics & { name: string; description: string; trainSeconds: number; predictSeconds: number }) | null;
-  model: { name: string; backend: string; features: string[]; trainSamplesPerSec: number };
+  /** pruned: features dropped as near-copies of a kept one (--prune-correlated); absent in older reports. */
+  model: { name: string; backend: string; features: string[]; pruned?: PrunedFeature[]; trainSamplesPerSec: number };
   data: { files: string[]; labelColumn: string; labelMap: string; ports: string; dedupe: boolean; report: DataReport };
   split: {
     testFraction: number;
@@ -86,6 +88,11 @@ export function reportMarkdown(r: TrainReport): string {
   out.push('');
   out.push(`Data: ${r.data.files.map((f) => `\`${f}\``).join(', ')} · label column \`${r.data.labelColumn}\` · map ${r.data.labelMap} · ports ${r.data.ports}${r.data.dedupe ? ' · de-duplicated' : ''}`);
   out.push(`Rows: train ${r.split.rows.train}, validation ${r.split.rows.validation}, test ${r.split.rows.test} (stratified, seed ${r.seed}) · ${r.model.features.length} features · backend ${r.model.backend} · ${r.createdAt}`);
+  if (r.model.pruned?.length) {
+    out.push('');
+    out.push(`Dropped as near-copies (\`--prune-correlated ${r.recipe.pruneCorrelated}\`, |r| on the training rows): ` +
+      r.model.pruned.map((p) => `${p.feature} (≈ ${p.like}, r ${p.r})`).join(', '));
+  }
   out.push('');
   out.push('## Results on the test split');
   out.push('');
