@@ -10,13 +10,24 @@ import { MODEL_CANDIDATE_COLUMNS } from '../shared/features.ts';
 import { IOTID20_CATEGORIES } from '../shared/labels.ts';
 import { Rng } from '../shared/random.ts';
 import type { ScalerSpec } from '../shared/scaler.ts';
+import type { BundleManifest } from '../shared/manifest.ts';
 import { PROJECT_ROOT } from '../test/helpers/shared-data.ts';
+import { SHIPPED_BUNDLE } from '../cli/demo-command.ts';
 import { buildFixtureBundle, devKeyPair, type KeyPair } from '../test/edge/fixtures/bundle.ts';
 
 export const CACHE = join(PROJECT_ROOT, '.tmp', 'bench-hub');
 
-/** The model's features: everything but Src_Port (the default port policy keeps only the destination port). */
-export const BENCH_FEATURES = MODEL_CANDIDATE_COLUMNS.filter((c) => c !== 'Src_Port');
+/**
+ * The model's features: the shipped bundle's, so the bench measures the input width that ships (a bundle trained
+ * with --prune-correlated is narrower); without it, every candidate but Src_Port (the default port policy).
+ */
+export const BENCH_FEATURES: readonly string[] = shippedFeatures() ?? MODEL_CANDIDATE_COLUMNS.filter((c) => c !== 'Src_Port');
+
+function shippedFeatures(): readonly string[] | null {
+  const p = join(SHIPPED_BUNDLE, 'manifest.json');
+  if (!existsSync(p)) return null;
+  return (JSON.parse(readFileSync(p, 'utf8')) as BundleManifest).preprocessing.features;
+}
 
 function cachedKeys(): KeyPair {
   const p = join(CACHE, 'keys.json');
@@ -37,7 +48,7 @@ export async function tinyBundle(): Promise<{ dir: string; keys: KeyPair }> {
 /** Raw (unscaled) ranges for synthetic flows: the scaler maps [0, 1000] of every feature onto [0, 1]. */
 export function benchScaler(): ScalerSpec {
   return {
-    features: BENCH_FEATURES,
+    features: [...BENCH_FEATURES],
     transforms: BENCH_FEATURES.map(() => 'none' as const),
     min: BENCH_FEATURES.map(() => 0),
     max: BENCH_FEATURES.map(() => 1000),
@@ -46,8 +57,10 @@ export function benchScaler(): ScalerSpec {
 
 export async function cnnLstmBundle(log: (s: string) => void): Promise<{ dir: string; keys: KeyPair }> {
   const keys = cachedKeys();
-  // The cache is keyed by the exporter's and quantizer's source: a change to either makes a fresh bundle.
+  // The cache is keyed by the exporter's and quantizer's source (a change to either makes a fresh bundle) and by
+  // the features.
   const src = ['onnx-export.ts', 'quantize.ts', 'index.ts'].map((f) => readFileSync(join(PROJECT_ROOT, 'trainer', 'export', f)));
+  src.push(Buffer.from(BENCH_FEATURES.join(',')));
   const dir = join(CACHE, `cnn-lstm-${createHash('sha256').update(Buffer.concat(src)).digest('hex').slice(0, 12)}`);
   const bundleDir = join(dir, 'bundle');
   if (existsSync(join(bundleDir, 'manifest.sig'))) return { dir: bundleDir, keys };

@@ -1,6 +1,6 @@
 /**
- * Model inference throughput (flows/s) of the shipped CNN-LSTM shape (78 features: 76 flow statistics +
- * Protocol + Dst_Port; 5 IoTID20 classes), batch 256, one thread:
+ * Model inference throughput (flows/s) of the shipped CNN-LSTM shape (the shipped bundle's features, 5 IoTID20
+ * classes), batch 256, one thread:
  *   - onnxruntime-web int8 (what a hub runs; target ≥ 12,000 flows/s),
  *   - onnxruntime-web fp32,
  *   - onnxruntime-node fp32 (reference, measured in the same run, interleaved round by round),
@@ -12,6 +12,7 @@
  * ort-node fp32 reference onto the probe's idle-machine reference (35,000 flows/s).
  */
 import { emit, IDLE_ORT_NODE_FP32_FLOWS_PER_SEC, median } from './report.ts';
+import { BENCH_FEATURES } from './hub-fixtures.ts';
 import { Rng } from '../shared/random.ts';
 import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
 import { exportOnnx } from '../trainer/export/onnx-export.ts';
@@ -20,7 +21,8 @@ import { calibrate } from '../trainer/export/calibrate.ts';
 import { DEFAULT_LSTM_MODE, quantizeQdq, quantizableTensors } from '../trainer/export/quantize.ts';
 import { measureThroughput, openSession, type Session } from '../trainer/export/runtimes.ts';
 
-const FEATURES = 78;
+/** The model's input width: the shipped bundle's unless INFER_BENCH_FEATURES says otherwise. */
+const FEATURES = Number(process.env.INFER_BENCH_FEATURES ?? BENCH_FEATURES.length);
 const CLASSES = 5;
 const BATCH = Number(process.env.INFER_BENCH_BATCH ?? 256);
 const ROUNDS = Number(process.env.INFER_BENCH_ROUNDS ?? 5);

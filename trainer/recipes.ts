@@ -124,6 +124,22 @@ function check(name: string, v: number | undefined, ok: (x: number) => boolean, 
   if (v !== undefined && !ok(v)) throw new IdsError('BAD_OPTION', `--${name} ${v}: must be ${want}`);
 }
 
+/**
+ * The recipe's name and what differs from the named base, e.g. `default (epochs 20, classWeights balanced)`: what
+ * a bundle manifest records, so a hub operator sees how the model was trained without the run folder.
+ */
+export function recipeLabel(r: Recipe): string {
+  const base = RECIPES[r.name];
+  const skip = new Set(['name', 'description', 'batchSize', 'autoBatch']);
+  const diffs: string[] = [];
+  for (const k of Object.keys(base) as (keyof Recipe)[]) {
+    if (skip.has(k) || JSON.stringify(base[k]) === JSON.stringify(r[k])) continue;
+    diffs.push(`${k} ${typeof r[k] === 'object' && r[k] !== null ? JSON.stringify(r[k]) : String(r[k])}`);
+  }
+  if (!r.autoBatch && (base.autoBatch || base.batchSize !== r.batchSize)) diffs.push(`batchSize ${r.batchSize}`);
+  return diffs.length ? `${r.name} (${diffs.join(', ')})` : r.name;
+}
+
 /** The named recipe with the given fields replaced; every value is checked and a bad one names its option. */
 export function resolveRecipe(name: string | undefined, o: RecipeOverrides = {}): Recipe {
   const key = (name ?? 'default') as RecipeName;

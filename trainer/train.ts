@@ -11,7 +11,7 @@ import type { LabelMap } from '../shared/labels.ts';
 import type { PortPolicy } from '../shared/features.ts';
 import type { ScalerSpec } from '../shared/scaler.ts';
 import { IdsError } from '../shared/errors.ts';
-import { resolveRecipe, classWeightsFor, batchFor, type Recipe, type RecipeOverrides } from './recipes.ts';
+import { resolveRecipe, recipeLabel, classWeightsFor, batchFor, type Recipe, type RecipeOverrides } from './recipes.ts';
 import { argmaxRows, computeMetrics, type Metrics } from './eval/metrics.ts';
 import { writeReport, type TrainReport } from './eval/report.ts';
 import { tuneThresholds, applyThresholds, type TunedThresholds } from './eval/thresholds.ts';
@@ -193,7 +193,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   }
   lap('evaluate', t0);
   const thresholds = tuned ? Object.fromEntries(ds.labels.map((l, i) => [l, tuned!.thresholds[i]])) : null;
-  await saveModel(model, join(outDir, 'model'), { labels: ds.labels, features: ds.features, recipe: recipe.name, seed });
+  await saveModel(model, join(outDir, 'model'), { labels: ds.labels, features: ds.features, recipe: recipeLabel(recipe), seed });
   log(
     `CNN-LSTM on test: accuracy ${metrics.accuracy.toFixed(4)}, macro-F1 ${metrics.macroF1.toFixed(4)}` +
       (tuned ? ` (plain arg-max: ${argmaxMetrics.accuracy.toFixed(4)}, ${argmaxMetrics.macroF1.toFixed(4)})` : ''),
@@ -252,7 +252,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
         test: { X: test.X, y: test.y, rows: test.rows },
         training: {
           data: opts.data, rows: { train: split.train.length, test: split.test.length },
-          classCounts: ds.report.classCounts, recipe: recipe.name, seed,
+          classCounts: ds.report.classCounts, recipe: recipeLabel(recipe), seed,
         },
         outDir,
         ...(thresholds ? { thresholds } : {}),

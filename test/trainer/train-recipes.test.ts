@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveRecipe, classWeightsFor, batchFor, RECIPES } from '../../trainer/recipes.ts';
+import { resolveRecipe, recipeLabel, classWeightsFor, batchFor, RECIPES } from '../../trainer/recipes.ts';
 import { isIdsError } from '../../shared/errors.ts';
 
 test('the paper recipe is as published', () => {
@@ -77,4 +77,15 @@ test("'rare' weighting lifts only classes under 1% of the rows, and is no weight
   assert.ok(Math.abs((935 * w[0] + 60 * w[1] + 5 * w[2]) / 1000 - 1) < 1e-6, 'sample-mean weight 1');
   const common = Int32Array.from({ length: 100 }, (_, i) => (i < 10 ? 1 : 0));
   assert.equal(classWeightsFor(common, 2, 'rare'), null);
+});
+
+test('recipeLabel names the recipe and only what the overrides changed', () => {
+  assert.equal(recipeLabel(resolveRecipe('default')), 'default');
+  assert.equal(recipeLabel(resolveRecipe('paper', { epochs: 30 })), 'paper', 'an override equal to the base is no change');
+  assert.equal(
+    recipeLabel(resolveRecipe('default', { epochs: 20, classWeights: 'balanced', pruneCorrelated: 0.99 })),
+    'default (epochs 20, classWeights balanced, pruneCorrelated 0.99)',
+  );
+  assert.equal(recipeLabel(resolveRecipe('default', { batchSize: 64 })), 'default (batchSize 64)');
+  assert.equal(recipeLabel(resolveRecipe('default', { patience: 5 })), 'default (earlyStopping {"patience":5,"monitor":"valMacroF1","restoreBest":true})');
 });
