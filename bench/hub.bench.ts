@@ -6,9 +6,8 @@
  * tiny test model (plumbing cost only):
  *  - flows/s: N flows read from CSV as fast as the hub takes them (input waits, never sheds), timed until the
  *    subscriber has the last alert. Reference: the classifier alone (same bundle, 256-row batches) and the
- *    broker's raw QoS 1 publish rate, both measured in the same run; and the host's speed: onnxruntime-node fp32
- *    on the same CNN-LSTM (not what a hub runs: a fixed amount of work), measured right after each run.
- *    projectedAtIdle scales flows/s by the probe's idle figure for that reference over this run's.
+ *    broker's raw QoS 1 publish rate, both measured in the same run; and the host's speed (host-probe.ts, a fixed
+ *    workload) right after each run. projectedAtIdle scales each run's flows/s by the probe's idle / measured rate.
  *  - latency at a paced 1,000 flows/s: p50/p95/p99 from a flow's arrival to its alert's publish (hub-side), and
  *    to the subscriber's receipt (end to end, through the broker), with the default 20 ms batch deadline and
  *    with 0 (a batch runs whenever the classifier is idle; batches still grow when it is busy).
@@ -17,10 +16,10 @@
 import { freePort } from '../test/helpers/net.ts';
 import { startEmbeddedBroker } from '../cli/embedded-broker.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import mqtt from 'mqtt';
 import { FLOW_COLUMNS } from '../shared/features.ts';
@@ -29,9 +28,9 @@ import { Hub } from '../edge/hub.ts';
 import { loadBundle, type LoadedBundle } from '../edge/bundle-loader.ts';
 import { Classifier } from '../edge/classifier.ts';
 import { FIXTURE_CSV_HEADER, fixtureCsvRow } from '../test/edge/fixtures/bundle.ts';
-import { emit, IDLE_ORT_NODE_FP32_FLOWS_PER_SEC, median, percentile } from './report.ts';
-import { BENCH_FEATURES, cnnLstmBundle, tinyBundle } from './hub-fixtures.ts';
-import { measureThroughput, openSession, type Session } from '../trainer/export/runtimes.ts';
+import { emit, median, percentile } from './report.ts';
+import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES } from './host-probe.ts';
+import { cnnLstmBundle, tinyBundle } from './hub-fixtures.ts';
 
 const RUNS = Number(process.env.IOT_IDS_BENCH_RUNS ?? 3);
 /** Knobs for experiments: the batch deadline (ms) and which models to run (comma-separated). */
@@ -199,14 +198,6 @@ async function classifierRate(dir: string, pem: string, ms: number): Promise<{ r
   return { rate, cpuRate: (n * 1e6) / (cpu.user + cpu.system) };
 }
 
-/** Host-speed probe: ort-node fp32 CNN-LSTM flows/s, batch 256, one thread (see IDLE_ORT_NODE_FP32_FLOWS_PER_SEC). */
-async function hostReference(session: Session): Promise<number> {
-  const F = BENCH_FEATURES.length;
-  const rng = new Rng(11);
-  const X = Float32Array.from({ length: 256 * F }, () => rng.next());
-  return (await measureThroughput(session, X, F, { batch: 256, runs: 15, warmup: 2 })).flowsPerSec;
-}
-
 async function throughputRun(model: 'cnn-lstm' | 'tiny', dir: string, pem: string, url: string, n: number, run: number) {
   const state = mkdtempSync(join(tmpdir(), 'iot-ids-bench-hub-'));
   const hubId = `bench${run}${model === 'tiny' ? 't' : 'c'}`;
@@ -310,8 +301,7 @@ export async function run(): Promise<void> {
     // the final flush (publish, wait for every PUBACK) were ~20% of the time.
     if (MODELS.includes('cnn-lstm')) models.push({ name: 'cnn-lstm' as const, bundle: await cnnLstmBundle(log), n: 30_000 });
     if (MODELS.includes('tiny')) models.push({ name: 'tiny' as const, bundle: await tinyBundle(), n: 30_000 });
-    const refModel = join(dirname((await cnnLstmBundle(log)).dir), 'model.fp32.onnx');
-    const refSession = await openSession('ort-node', readFileSync(refModel), { threads: 1 });
+    const probe = await openHostProbe();
     for (const m of models) {
       const pem = m.bundle.keys.publicKeyPem;
       const fps: number[] = [];
@@ -336,10 +326,10 @@ export async function run(): Promise<void> {
         clf.push(cr.rate);
         clfCpu.push(cr.cpuRate);
         raw.push(await brokerRate(broker.url, 5000));
-        host.push(await hostReference(refSession));
+        host.push((await probe.measure()).flowsPerSec);
       }
       // Per run, so that a run and its reference share the machine's speed of the moment.
-      const projected = fps.map((f, i) => (f * IDLE_ORT_NODE_FP32_FLOWS_PER_SEC) / host[i]);
+      const projected = fps.map((f, i) => (f * IDLE_PROBE_FLOWS_PER_SEC) / host[i]);
       emit({
         bench: 'hub', metric: `flows_per_sec_${m.name}`, value: Math.round(median(fps)), unit: 'flows/s',
         target: '>= 10000', flows: m.n, alerts, alertsReceived: received, runs: fps.map(Math.round),
@@ -349,7 +339,7 @@ export async function run(): Promise<void> {
         flowsPerHubCpuSecond: Math.round(median(cpuFps)),
         projectedAtIdle: Math.round(median(projected)),
         reference: { classifierAloneFlowsPerSec: Math.round(median(clf)), classifierAloneFlowsPerCpuSecond: Math.round(median(clfCpu)), brokerRawQos1PerSec: Math.round(median(raw)), broker: broker.kind,
-          hostOrtNodeFp32FlowsPerSec: Math.round(median(host)), hostIdleOrtNodeFp32FlowsPerSec: IDLE_ORT_NODE_FP32_FLOWS_PER_SEC },
+          hostProbeFlowsPerSec: Math.round(median(host)), hostProbeIdleFlowsPerSec: IDLE_PROBE_FLOWS_PER_SEC, hostProbeFeatures: PROBE_FEATURES },
       });
 
       for (const batchMs of BATCH_MS) {
@@ -373,7 +363,7 @@ export async function run(): Promise<void> {
         emit({ bench: 'hub', metric: `latency_p99_ms_${tag}`, value: +median(p99s).toFixed(2), unit: 'ms', target: '<= 50', reference: ref });
       }
     }
-    await refSession.release();
+    await probe.release();
   } finally {
     await broker.stop();
   }

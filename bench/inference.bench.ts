@@ -8,10 +8,11 @@
  * Random weights (speed does not depend on them); int8 calibrated on random [0,1] rows like the exporter does.
  * Each figure is the median over ROUNDS rounds of the median batch time of RUNS batches.
  * cpuFlowsPerSec divides by this process's CPU time instead of wall time: on a shared, overloaded machine it
- * leaves out the time spent waiting for a core. projectedIdle scales the CPU-time ratio of ort-web int8 to the
- * ort-node fp32 reference onto the probe's idle-machine reference (35,000 flows/s).
+ * leaves out the time spent waiting for a core. projectedIdle scales ort-web int8's CPU-time rate by the host
+ * probe's (host-probe.ts: a fixed 78-feature workload, interleaved too) idle / measured rate.
  */
-import { emit, IDLE_ORT_NODE_FP32_FLOWS_PER_SEC, median } from './report.ts';
+import { emit, median } from './report.ts';
+import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES } from './host-probe.ts';
 import { BENCH_FEATURES } from './hub-fixtures.ts';
 import { Rng } from '../shared/random.ts';
 import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
@@ -47,8 +48,10 @@ export async function run(): Promise<void> {
     ['ort-web fp32', await openSession('ort-web', ex.bytes)],
     ['ort-node int8', await openSession('ort-node', int8, { threads: 1 })],
   ];
+  const probe = await openHostProbe();
   const results: Record<string, number[]> = {};
   const cpuResults: Record<string, number[]> = {};
+  const probeCpu: number[] = [];
   try {
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, s] of sessions) {
@@ -56,9 +59,11 @@ export async function run(): Promise<void> {
         (results[name] ??= []).push(t.flowsPerSec);
         (cpuResults[name] ??= []).push(t.cpuFlowsPerSec);
       }
+      probeCpu.push((await probe.measure(RUNS)).cpuFlowsPerSec);
     }
   } finally {
     for (const [, s] of sessions) await s.release();
+    await probe.release();
   }
   const ref = median(results['ort-node fp32']);
   const cpuRef = median(cpuResults['ort-node fp32']);
@@ -66,14 +71,16 @@ export async function run(): Promise<void> {
   const reference = {
     'ort-node fp32 flows/s': Math.round(ref),
     'ort-node fp32 flows per CPU-second': Math.round(cpuRef),
-    note: 'same run, interleaved; ~35,000 flows/s on an idle machine in the probe',
+    note: 'same model, same run, interleaved',
+    [`host probe (${PROBE_FEATURES} features) flows per CPU-second`]: Math.round(median(probeCpu)),
+    'host probe on an idle machine': IDLE_PROBE_FLOWS_PER_SEC,
   };
   const web8 = median(results['ort-web int8']);
   emit({
     bench: 'inference', metric: 'ort-web int8 flows/s', value: Math.round(web8), unit: 'flows/s', reference,
     target: TARGET, meetsTarget: web8 >= TARGET, ratioToReference: +(web8 / ref).toFixed(3),
     cpuFlowsPerSec: Math.round(median(cpuResults['ort-web int8'])),
-    projectedIdle: Math.round((median(cpuResults['ort-web int8']) / cpuRef) * IDLE_ORT_NODE_FP32_FLOWS_PER_SEC),
+    projectedIdle: Math.round((median(cpuResults['ort-web int8']) / median(probeCpu)) * IDLE_PROBE_FLOWS_PER_SEC),
     modelBytes: int8.length, perRound: results['ort-web int8'].map(Math.round), ...common,
   });
   for (const name of ['ort-web fp32', 'ort-node int8', 'ort-node fp32']) {

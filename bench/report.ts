@@ -26,13 +26,6 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-/**
- * onnxruntime-node fp32 on the CNN-LSTM shape (78 features, batch 256, one thread) measured on an idle machine of
- * this kind by the probe: the host-speed reference. A bench that measures the same thing in its own run can scale
- * its figure by idle / measured to say what it would be at that speed, on a machine whose speed swings ~2× in an hour.
- */
-export const IDLE_ORT_NODE_FP32_FLOWS_PER_SEC = 35_000;
-
 export interface Bench {
   run(): Promise<void>;
 }
