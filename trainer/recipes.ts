@@ -58,7 +58,7 @@ export interface Recipe {
    * CIC-IDS2017 76 → 57 features, 0.9974/0.9824 against 0.9958/0.9671; 1% IoTID20 26 → 22, seeds 1-3 mean
    * 0.9909/0.9560 against 0.9920/0.9611; lab corpus 78 → 56, int8 0.9664/0.9548 against 0.9664/0.9534 (20
    * epochs). The shipped bundle uses it (models/iot-ids-lab-v1/REPRODUCE.md). Off by default: the paper keeps every
-   * column, and on held-out lab corpora the spread between seeds was as wide as between pruned and unpruned runs.
+   * column, and on held-out lab corpora 20-epoch runs varied with the seed as much as between pruned and unpruned.
    */
   pruneCorrelated: number | null;
 }

@@ -1,9 +1,10 @@
 /**
- * `iot-ids bundle build|verify|inspect`. verify exits 0 only for an intact bundle signed by the given key
+ * `iot-ids bundle build|verify|inspect|eval`. verify exits 0 only for an intact bundle signed by the given key
  * (default: the demo key, announced on stderr) and otherwise prints the reason and exits 1.
  */
 import { defineCommand } from 'citty';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { intOption } from '../../shared/options.ts';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { verifyBundle } from '../../shared/bundle-verify.ts';
@@ -144,7 +145,47 @@ const build = defineCommand({
     }),
 });
 
+const evaluate = defineCommand({
+  meta: {
+    name: 'eval',
+    description: 'Score a bundle on labelled flow CSVs as a hub would decide (its scaler, thresholds and int8 model)',
+  },
+  args: {
+    dir: { type: 'positional', required: true, description: 'bundle folder' },
+    data: { type: 'string', required: true, description: 'CSV file or folder of CSVs with a label column (repeat for several)' },
+    label: { type: 'string', description: 'label column (default Cat)' },
+    map: { type: 'string', description: 'label map onto the bundle\'s classes: cicids2017, binary, a JSON object or file' },
+    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (default: the demo key)' },
+    runtime: { type: 'string', description: 'ort-web (default, what hubs run) | ort-node' },
+    'max-rows': { type: 'string', description: 'read at most this many rows' },
+    json: { type: 'string', description: 'also write the full result (metrics, confusion) to this JSON file' },
+  },
+  run: ({ args }) =>
+    guarded(async () => {
+      const [{ evaluateBundle, formatEvaluation }, { parseLabelMap }] = await Promise.all([
+        import('./evaluate.ts'),
+        import('../train-command.ts'),
+      ]);
+      const runtime = args.runtime ?? 'ort-web';
+      if (runtime !== 'ort-web' && runtime !== 'ort-node') throw new IdsError('BAD_OPTION', `--runtime ${runtime}: expected ort-web or ort-node`);
+      let pem: string;
+      if (args.key) pem = readKey(args.key, 'public');
+      else {
+        warnDevKey('verifying');
+        pem = readDevPublicKey();
+      }
+      const data = ([] as string[]).concat(args.data as string | string[]);
+      const e = await evaluateBundle({
+        bundleDir: resolve(args.dir), publicKeyPem: pem, data, labelColumn: args.label,
+        labelMap: args.map !== undefined ? parseLabelMap(String(args.map)).map : undefined, runtime,
+        maxRows: intOption('max-rows', args['max-rows'], { min: 1 }),
+      });
+      process.stdout.write(formatEvaluation(e) + '\n');
+      if (args.json) writeFileSync(args.json, JSON.stringify(e, null, 2) + '\n');
+    }),
+});
+
 export default defineCommand({
-  meta: { name: 'bundle', description: 'Build, verify and inspect signed hub bundles' },
-  subCommands: { build, verify, inspect },
+  meta: { name: 'bundle', description: 'Build, verify, inspect and evaluate signed hub bundles' },
+  subCommands: { build, verify, inspect, eval: evaluate },
 });

@@ -28,6 +28,7 @@ export interface DatasetOptions {
   ports?: PortPolicy;         // default 'dst' (see shared/features.ts for the reason)
   keepProtocol?: boolean;     // default true
   dedupe?: boolean;           // default false; removes exact duplicate rows (features+label), counted
+  keepConstant?: boolean;     // default false; true keeps constant columns (evaluating a bundle needs its exact features)
   maxRows?: number;
   onProgress?: (rowsRead: number, bytesRead: number, bytesTotal: number) => void;
 }
@@ -229,11 +230,11 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
 
   const all = features!;
   const constant = store.constantColumns();
-  const keep = all.map((_, j) => j).filter((j) => !constant[j]);
+  const keep = all.map((_, j) => j).filter((j) => opts.keepConstant || !constant[j]);
   if (keep.length === 0) {
     throw new IdsError('EMPTY_INPUT', `every feature column is constant over the ${store.rows} kept rows: nothing to learn from`);
   }
-  report.constantColumns = all.filter((_, j) => constant[j]);
+  report.constantColumns = opts.keepConstant ? [] : all.filter((_, j) => constant[j]);
   for (const j of keep) if (nonFinite![j] > 0) report.nonFinite[all[j]] = nonFinite![j];
   report.ignoredColumns = [...ignored];
 
