@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IdsError } from '../shared/errors.ts';
 import { DEFAULT_PREFIX } from '../shared/topics.ts';
-import { Hub, type HubOptions } from './hub.ts';
+import { Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
 import { intOption } from '../shared/options.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 
@@ -55,6 +55,7 @@ export const hubArgs = {
   'queue-flows': { type: 'string', description: 'input queue bound in flows (default 8192)' },
   shed: { type: 'string', description: 'when the input queue is full: drop (default for stdin) or block (default for files)' },
   meter: { type: 'string', description: 'flow meter mode for --pcap: corrected (default: keeps one-packet flows and times idle flows out, as a live hub needs; the shipped model is trained on it) or cicflowmeter-compat' },
+  'mitm-needs-arp': { type: 'string', description: 'alert a model MITM verdict only if the ARP watcher saw spoofing within the last SECONDS (default 600 with --pcap; 0 = always alert, the default with --flows, which carry no ARP)' },
   'burst-ms': { type: 'string', description: 'summarise repeated alerts (class, src, dst, dport, proto) per window of MS into one with count (default 0 = off)' },
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
@@ -121,9 +122,13 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     overflow: shed,
     statsIntervalMs: int('stats-ms', s('stats-ms'), 10_000),
     burstMs: int('burst-ms', s('burst-ms'), 0),
+    mitmNeedsArpMs: int('mitm-needs-arp', s('mitm-needs-arp'), pcap ? PACKET_MITM_NEEDS_ARP_MS / 1000 : 0) * 1000,
     meterMode: meterMode(s('meter')),
     log,
   };
+  if (flows !== undefined && opts.mitmNeedsArpMs) {
+    log('warning: --mitm-needs-arp with --flows: flow records carry no ARP, so every model MITM verdict will be withheld');
+  }
   const hub = await Hub.start(opts);
   log(`hub ${site}/${hubId}: model ${hub.modelVersion}, broker ${opts.broker}, input ${pcap ? 'pcap' : 'flows'} ${source}`);
   let stopping = false;

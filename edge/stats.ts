@@ -18,6 +18,8 @@ export class HubStats {
   inputErrors = 0;
   bundlesRejected = 0;
   bundlesLoaded = 0;
+  /** MITM verdicts withheld for lack of ARP evidence (Hub option mitmNeedsArpMs). */
+  unconfirmed = 0;
   readonly classCounts: Record<string, number> = {};
   private intervalFlows = 0;
   private intervalStart = performance.now();
@@ -72,6 +74,7 @@ export class HubStats {
       offlineQueued: gauges.offlineQueued,
       inputErrors: this.inputErrors,
       bundlesRejected: this.bundlesRejected,
+      unconfirmed: this.unconfirmed,
       ...(this.lastError ? { lastError: this.lastError.slice(0, 256) } : {}),
     };
     this.intervalFlows = 0;

@@ -9,6 +9,8 @@ export const IOTID20_SUBCATEGORIES = [
 
 /** The class every model treats as "no alert". */
 export const NORMAL_LABEL = 'Normal';
+/** The class the hub's ARP watcher also reports, by rule. */
+export const MITM_LABEL = 'MITM ARP Spoofing';
 
 /**
  * Raw label value → model class. A raw value the map does not name is dropped (and counted) by readers,

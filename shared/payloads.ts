@@ -69,6 +69,11 @@ export const StatsSchema = z.object({
   inputErrors: z.number().int().min(0).default(0),
   /** Downlinked bundles refused (bad signature, hash or model); the running bundle stayed. */
   bundlesRejected: z.number().int().min(0).default(0),
+  /**
+   * Model verdicts of MITM ARP spoofing withheld because the hub's ARP watcher saw no spoofing within the
+   * corroboration window (hub option --mitm-needs-arp): counted in classCounts, not alerted.
+   */
+  unconfirmed: z.number().int().min(0).default(0),
   /** The most recent such error, for operators. */
   lastError: shortText.optional(),
 });

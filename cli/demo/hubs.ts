@@ -52,7 +52,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
   Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
 
 export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
-  const { Hub } = await import('../../edge/hub.ts');
+  const { Hub, PACKET_MITM_NEEDS_ARP_MS } = await import('../../edge/hub.ts');
   const hub = await Hub.start({
     bundleDir: s.bundleDir,
     publicKeyPem: s.publicKeyPem,
@@ -62,6 +62,7 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
     stateDir: hubStateDir(s.workDir, s.site, s.hub),
     overflow: 'drop',
     meterMode: s.meter,
+    mitmNeedsArpMs: PACKET_MITM_NEEDS_ARP_MS,
     statsIntervalMs: s.statsMs,
     log: (l) => s.log(`${s.site}/${s.hub}: ${l}`),
   });

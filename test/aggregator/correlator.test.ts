@@ -91,7 +91,7 @@ describe('correlator', () => {
   it('hub-silent opens when stats stop and closes when they resume; restore keeps open incidents closable', () => {
     const { c, out, advance, now } = setup();
     const stats = { v: 1 as const, site: 's1', hub: 'h2', ts: 0, intervalMs: 10_000, flowsPerSec: 1, flows: 10,
-      classCounts: {}, latencyMs: { p50: 1, p95: 2, p99: 3 }, queueDepth: 0, dropped: 0, malformed: 0, offlineQueued: 0, inputErrors: 0, bundlesRejected: 0 };
+      classCounts: {}, latencyMs: { p50: 1, p95: 2, p99: 3 }, queueDepth: 0, dropped: 0, malformed: 0, offlineQueued: 0, inputErrors: 0, bundlesRejected: 0, unconfirmed: 0 };
     c.onStats(stats);
     advance(89_000);
     c.tick();

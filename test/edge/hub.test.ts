@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Hub, type HubOptions } from '../../edge/hub.ts';
 import { encodeDownlink } from '../../edge/downlink.ts';
 import { Classifier } from '../../edge/classifier.ts';
-import { decodeAlert, decodeStats, decodeStatus } from '../../shared/payloads.ts';
+import { decodeAlert, decodeStats, decodeStatus, encodeStats } from '../../shared/payloads.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, FIXTURE_LABELS, type KeyPair } from './fixtures/bundle.ts';
 import { startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
@@ -247,6 +247,46 @@ test('burst summarising: the first alert of a key goes at once, the rest of the 
   } finally {
     await hub.close();
     sub.client.end(true);
+  }
+});
+
+test('--mitm-needs-arp: model MITM verdicts are withheld and counted until the ARP watcher reports spoofing', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubM/alert');
+  const hub = await Hub.start(hubOpts({ hub: 'hubM', mitmNeedsArpMs: 60_000 }));
+  const mitm = FIXTURE_LABELS.indexOf('MITM ARP Spoofing');
+  const rows = (from: number) => FIXTURE_CSV_HEADER + '\n' + [0, 1, 2, 3].map((i) => fixtureCsvRow(from + i, i % 2 ? mitm : 1)).join('\n') + '\n';
+  try {
+    // Before any evidence: the 2 DoS verdicts alert, the 2 MITM verdicts do not.
+    await hub.runFlows(Readable.from([rows(0)]));
+    assert.ok(await hub.finish(5000));
+    assert.equal(hub.stats.unconfirmed, 2);
+    assert.equal(hub.stats.classCounts['MITM ARP Spoofing'], 2, 'withheld verdicts still count as verdicts');
+    // The watcher's evidence (a rule alert of its own) opens the window: now MITM verdicts alert.
+    hub.ruleAlert({ kind: 'arp-gateway-claim', ip: '10.0.0.1', macs: ['aa:bb:cc:dd:ee:ff'], detail: 'test' });
+    await hub.runFlows(Readable.from([rows(10)]));
+    assert.ok(await hub.finish(5000));
+    assert.equal(hub.stats.unconfirmed, 2);
+    await until(() => sub.messages.length >= 7, 3000, 'seven alerts');
+    await new Promise((r) => setTimeout(r, 100));
+    const by = (src: string) => sub.messages.map((m) => m.json).filter((a) => a.source === src).map((a) => a.class);
+    assert.deepEqual(by('rule'), ['MITM ARP Spoofing']);
+    assert.deepEqual(by('model').sort(), ['DoS', 'DoS', 'DoS', 'DoS', 'MITM ARP Spoofing', 'MITM ARP Spoofing']);
+    const snap = hub.stats.snapshot({ hub: 'hubM', site: 'site1' }, { queueDepth: 0, dropped: 0, offlineQueued: 0 });
+    const decoded = decodeStats(encodeStats(snap));
+    assert.ok(decoded.ok && decoded.value.unconfirmed === 2, 'the stats payload carries the count');
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+  // Off (the default for flow input): every MITM verdict alerts.
+  const plain = await Hub.start(hubOpts({ hub: 'hubN' }));
+  try {
+    await plain.runFlows(Readable.from([rows(20)]));
+    assert.ok(await plain.finish(5000));
+    assert.equal(plain.stats.unconfirmed, 0);
+    assert.equal(plain.stats.alerts, 4);
+  } finally {
+    await plain.close();
   }
 });
 
