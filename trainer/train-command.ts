@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { IdsError, isIdsError } from '../shared/errors.ts';
 import { CICIDS2017_GROUPS, BINARY_ANOMALY, type LabelMap } from '../shared/labels.ts';
 import type { PortPolicy } from '../shared/features.ts';
-import { intOption, numberOption } from '../shared/options.ts';
+import { choiceOption, intOption, listOption, numberOption } from '../shared/options.ts';
 import { runTraining, type RunOptions } from './train.ts';
 import type { BackendChoice } from './backend/index.ts';
 import { CLASS_WEIGHTINGS, type ClassWeighting } from './recipes.ts';
@@ -44,17 +44,9 @@ export function parseLabelMap(value: string): { map: LabelMap; source: string } 
 const num = (name: string, v: unknown, integer = false): number | undefined =>
   integer ? intOption(name, v) : numberOption(name, v);
 
-function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new IdsError('BAD_OPTION', `--${name} ${String(v)}: expected one of ${allowed.join(', ')}`);
-  return v as T;
-}
-
-const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
-
 /** The command-line arguments (as citty parses them) as RunOptions; every bad value is a BAD_OPTION naming the flag. */
 export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
-  const data = list(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
+  const data = listOption(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
   if (data.length === 0) throw new IdsError('BAD_OPTION', '--data FILE-or-FOLDER is required (repeat it for several)');
   const map = args.map !== undefined ? parseLabelMap(String(args.map)) : undefined;
   return {
@@ -70,16 +62,16 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
     patience: num('patience', args.patience, true),
     emaDecay: num('ema', args.ema),
     pruneCorrelated: num('prune-correlated', args['prune-correlated']),
-    monitor: oneOf('monitor', args.monitor, ['valLoss', 'valMacroF1'] as const),
+    monitor: choiceOption('monitor', args.monitor, ['valLoss', 'valMacroF1'] as const),
     maxRows: num('max-rows', args['max-rows'], true),
-    recipe: oneOf('recipe', args.recipe, ['paper', 'default'] as const),
-    ports: oneOf<PortPolicy>('ports', args.ports, ['none', 'dst', 'both']),
-    backend: oneOf<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
-    lrSchedule: oneOf('schedule', args.schedule, ['constant', 'cosine', 'plateau'] as const),
-    logScale: oneOf('log-scale', args['log-scale'], ['none', 'auto'] as const),
-    portEncoding: oneOf('port-encoding', args['port-encoding'], ['value', 'benign-rate'] as const),
-    classWeights: oneOf<ClassWeighting>('class-weights', args['class-weights'], CLASS_WEIGHTINGS),
-    drop: list(args.drop).flatMap((d) => d.split(',')).filter(Boolean),
+    recipe: choiceOption('recipe', args.recipe, ['paper', 'default'] as const),
+    ports: choiceOption<PortPolicy>('ports', args.ports, ['none', 'dst', 'both']),
+    backend: choiceOption<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
+    lrSchedule: choiceOption('schedule', args.schedule, ['constant', 'cosine', 'plateau'] as const),
+    logScale: choiceOption('log-scale', args['log-scale'], ['none', 'auto'] as const),
+    portEncoding: choiceOption('port-encoding', args['port-encoding'], ['value', 'benign-rate'] as const),
+    classWeights: choiceOption<ClassWeighting>('class-weights', args['class-weights'], CLASS_WEIGHTINGS),
+    drop: listOption(args.drop).flatMap((d) => d.split(',')).filter(Boolean),
     dedupe: !!args.dedupe,
     out: args.out as string | undefined,
     resume: !!args.resume,

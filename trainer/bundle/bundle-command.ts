@@ -4,7 +4,7 @@
  */
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { intOption } from '../../shared/options.ts';
+import { choiceOption, intOption, listOption } from '../../shared/options.ts';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { verifyBundle } from '../../shared/bundle-verify.ts';
@@ -21,6 +21,13 @@ const readKey = (path: string, what: string): string => {
     throw new IdsError('BAD_OPTION', `--key: cannot read ${what} key file ${path} (${(e as Error).message})`);
   }
 };
+
+/** The public key a bundle must be signed with: --key, else the demo key (announced on stderr). */
+function verifyingKey(path: string | undefined): string {
+  if (path) return readKey(path, 'public');
+  warnDevKey('verifying');
+  return readDevPublicKey();
+}
 
 /** Runs a sub-command body; a bad bundle or option prints one clear line and sets exit code 1. */
 async function guarded(body: () => Promise<void>): Promise<void> {
@@ -44,13 +51,7 @@ const verify = defineCommand({
   },
   run: ({ args }) =>
     guarded(async () => {
-      let pem: string;
-      if (args.key) pem = readKey(args.key, 'public');
-      else {
-        warnDevKey('verifying');
-        pem = readDevPublicKey();
-      }
-      const { manifest, files } = await verifyBundle(resolve(args.dir), { publicKeyPem: pem });
+      const { manifest, files } = await verifyBundle(resolve(args.dir), { publicKeyPem: verifyingKey(args.key) });
       process.stdout.write(
         `ok: ${args.dir}: ${manifest.model.name} ${manifest.model.version} (${manifest.model.precision}), ` +
           `${Object.keys(files).length} files verified\n`,
@@ -166,17 +167,9 @@ const evaluate = defineCommand({
         import('./evaluate.ts'),
         import('../train-command.ts'),
       ]);
-      const runtime = args.runtime ?? 'ort-web';
-      if (runtime !== 'ort-web' && runtime !== 'ort-node') throw new IdsError('BAD_OPTION', `--runtime ${runtime}: expected ort-web or ort-node`);
-      let pem: string;
-      if (args.key) pem = readKey(args.key, 'public');
-      else {
-        warnDevKey('verifying');
-        pem = readDevPublicKey();
-      }
-      const data = ([] as string[]).concat(args.data as string | string[]);
+      const runtime = choiceOption('runtime', args.runtime, ['ort-web', 'ort-node'] as const) ?? 'ort-web';
       const e = await evaluateBundle({
-        bundleDir: resolve(args.dir), publicKeyPem: pem, data, labelColumn: args.label,
+        bundleDir: resolve(args.dir), publicKeyPem: verifyingKey(args.key), data: listOption(args.data), labelColumn: args.label,
         labelMap: args.map !== undefined ? parseLabelMap(String(args.map)).map : undefined, runtime,
         maxRows: intOption('max-rows', args['max-rows'], { min: 1 }),
       });
