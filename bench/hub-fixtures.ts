@@ -10,7 +10,7 @@ import { MODEL_CANDIDATE_COLUMNS } from '../shared/features.ts';
 import { IOTID20_CATEGORIES } from '../shared/labels.ts';
 import { Rng } from '../shared/random.ts';
 import type { ScalerSpec } from '../shared/scaler.ts';
-import type { BundleManifest } from '../shared/manifest.ts';
+import { MANIFEST_FILE, type BundleManifest } from '../shared/manifest.ts';
 import { PROJECT_ROOT } from '../test/helpers/shared-data.ts';
 import { SHIPPED_BUNDLE } from '../cli/demo-command.ts';
 import { buildFixtureBundle, devKeyPair, type KeyPair } from '../test/edge/fixtures/bundle.ts';
@@ -24,7 +24,7 @@ export const CACHE = join(PROJECT_ROOT, '.tmp', 'bench-hub');
 export const BENCH_FEATURES: readonly string[] = shippedFeatures() ?? MODEL_CANDIDATE_COLUMNS.filter((c) => c !== 'Src_Port');
 
 function shippedFeatures(): readonly string[] | null {
-  const p = join(SHIPPED_BUNDLE, 'manifest.json');
+  const p = join(SHIPPED_BUNDLE, MANIFEST_FILE);
   if (!existsSync(p)) return null;
   return (JSON.parse(readFileSync(p, 'utf8')) as BundleManifest).preprocessing.features;
 }

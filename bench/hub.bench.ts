@@ -29,7 +29,7 @@ import { loadBundle, type LoadedBundle } from '../edge/bundle-loader.ts';
 import { Classifier } from '../edge/classifier.ts';
 import { FIXTURE_CSV_HEADER, fixtureCsvRow } from '../test/edge/fixtures/bundle.ts';
 import { emit, median, percentile } from './report.ts';
-import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES } from './host-probe.ts';
+import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES, type HostProbe } from './host-probe.ts';
 import { cnnLstmBundle, tinyBundle } from './hub-fixtures.ts';
 
 const RUNS = Number(process.env.IOT_IDS_BENCH_RUNS ?? 3);
@@ -295,13 +295,14 @@ async function latencyRun(model: 'cnn-lstm' | 'tiny', dir: string, pem: string, 
 export async function run(): Promise<void> {
   const broker = await startBroker();
   log(`hub bench: broker ${broker.kind} at ${broker.url}; ${RUNS} runs per figure`);
+  let probe: HostProbe | undefined;
   try {
     const models = [];
     // 30,000 flows (a few seconds): a hub runs for days, so the figure is its steady state; with 6,000 the start and
     // the final flush (publish, wait for every PUBACK) were ~20% of the time.
     if (MODELS.includes('cnn-lstm')) models.push({ name: 'cnn-lstm' as const, bundle: await cnnLstmBundle(log), n: 30_000 });
     if (MODELS.includes('tiny')) models.push({ name: 'tiny' as const, bundle: await tinyBundle(), n: 30_000 });
-    const probe = await openHostProbe();
+    probe = await openHostProbe();
     for (const m of models) {
       const pem = m.bundle.keys.publicKeyPem;
       const fps: number[] = [];
@@ -363,8 +364,8 @@ export async function run(): Promise<void> {
         emit({ bench: 'hub', metric: `latency_p99_ms_${tag}`, value: +median(p99s).toFixed(2), unit: 'ms', target: '<= 50', reference: ref });
       }
     }
-    await probe.release();
   } finally {
+    await probe?.release();
     await broker.stop();
   }
 }
