@@ -17,13 +17,6 @@ export type Classified =
   | { kind: 'status'; status: Status; hub: HubUpdate }
   | { kind: 'invalid'; reason: InvalidReason; detail: string };
 
-function reasonOf(error: string): InvalidReason {
-  if (error.startsWith('payload of')) return 'too-large';
-  if (error.startsWith('not JSON')) return 'not-json';
-  if (error.startsWith('v:')) return 'bad-version';
-  return 'schema';
-}
-
 const mismatch = (topic: { site: string; hub: string }, p: { site: string; hub: string }): Classified | undefined =>
   topic.site === p.site && topic.hub === p.hub
     ? undefined
@@ -39,7 +32,7 @@ export function classify(topic: string, payload: Uint8Array, now: number, prefix
   const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   if (t.channel === 'alert') {
     const d = decodeAlert(text);
-    if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+    if (!d.ok) return { kind: 'invalid', reason: d.failure, detail: d.error };
     const a = d.value;
     const bad = mismatch(t, a);
     if (bad) return bad;
@@ -52,14 +45,14 @@ export function classify(topic: string, payload: Uint8Array, now: number, prefix
   }
   if (t.channel === 'stats') {
     const d = decodeStats(text);
-    if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+    if (!d.ok) return { kind: 'invalid', reason: d.failure, detail: d.error };
     const bad = mismatch(t, d.value);
     if (bad) return bad;
     const s = d.value;
     return { kind: 'stats', stats: s, hub: { site: s.site, hub: s.hub, seenAt: now, stats: JSON.stringify(s), statsAt: now } };
   }
   const d = decodeStatus(text);
-  if (!d.ok) return { kind: 'invalid', reason: reasonOf(d.error), detail: d.error };
+  if (!d.ok) return { kind: 'invalid', reason: d.failure, detail: d.error };
   const bad = mismatch(t, d.value);
   if (bad) return bad;
   const s = d.value;

@@ -8,13 +8,27 @@ export const PAYLOAD_VERSION = 1;
 /** Payloads past this size are refused before parsing: nothing a hub sends legitimately comes near it. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
+/**
+ * Bounds that the stores can hold, so that a payload the schema accepts can always be stored (a value the
+ * database refuses would otherwise stall ingestion): PostgreSQL INTEGER columns end at 2^31 - 1, BIGINT and
+ * JavaScript's exact integers at 2^53 - 1, and PostgreSQL TEXT cannot hold U+0000.
+ */
+export const MAX_INT32 = 2 ** 31 - 1;
+/** Timestamps: from the epoch (a hub without a real-time clock starts there) to 2200-01-01, ms. */
+export const MAX_TS = Date.UTC(2200, 0, 1);
+
+/** Text without NUL (PostgreSQL TEXT refuses it, and no field has a use for it). */
+const text = (max: number) => z.string().max(max).regex(/^[^\u0000]*$/, 'must not contain NUL (U+0000)');
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/);
-const shortText = z.string().max(256);
+const shortText = text(256);
 const prob = z.number().min(0).max(1);
+const timestamp = z.number().int().min(0).max(MAX_TS);
+/** A non-negative counter (stats and incidents; stored as JSON or BIGINT). */
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 export const FlowKeySchema = z.object({
-  src: z.string().max(64),
-  dst: z.string().max(64),
+  src: text(64),
+  dst: text(64),
   sport: z.number().int().min(0).max(65535),
   dport: z.number().int().min(0).max(65535),
   proto: z.number().int().min(0).max(255),
@@ -24,8 +38,8 @@ export type FlowKey = z.infer<typeof FlowKeySchema>;
 /** Rule-based evidence raised beside the model (the ARP watcher, below the IP layer where flows are blind). */
 export const EvidenceSchema = z.object({
   kind: z.enum(['arp-ip-conflict', 'arp-unsolicited-reply', 'arp-gateway-claim']),
-  ip: z.string().max(64),
-  macs: z.array(z.string().max(32)).max(16),
+  ip: text(64),
+  macs: z.array(text(32)).max(16),
   detail: shortText,
 });
 export type Evidence = z.infer<typeof EvidenceSchema>;
@@ -35,16 +49,16 @@ export const AlertSchema = z.object({
   hub: id,
   site: id,
   /** Per-hub, strictly increasing, survives restarts: consumers remove QoS 1 duplicates by (hub, seq). */
-  seq: z.number().int().min(0),
+  seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   /** Milliseconds since the epoch, when the verdict was made. */
-  ts: z.number().int().min(0),
+  ts: timestamp,
   class: shortText,
   confidence: prob,
   probabilities: z.record(shortText, prob).optional(),
   flow: FlowKeySchema,
   model: shortText,
   /** How many verdicts of this class and flow key this message stands for (bursts are summarised). */
-  count: z.number().int().min(1).default(1),
+  count: z.number().int().min(1).max(MAX_INT32).default(1),
   source: z.enum(['model', 'rule']).default('model'),
   evidence: EvidenceSchema.optional(),
 });
@@ -55,25 +69,25 @@ export const StatsSchema = z.object({
   v: z.literal(PAYLOAD_VERSION),
   hub: id,
   site: id,
-  ts: z.number().int().min(0),
-  intervalMs: z.number().int().min(0),
+  ts: timestamp,
+  intervalMs: counter,
   flowsPerSec: z.number().min(0),
-  flows: z.number().int().min(0),
-  classCounts: z.record(shortText, z.number().int().min(0)),
+  flows: counter,
+  classCounts: z.record(shortText, counter),
   latencyMs: z.object({ p50: z.number().min(0), p95: z.number().min(0), p99: z.number().min(0) }),
-  queueDepth: z.number().int().min(0),
-  dropped: z.number().int().min(0),
-  malformed: z.number().int().min(0),
-  offlineQueued: z.number().int().min(0).default(0),
+  queueDepth: counter,
+  dropped: counter,
+  malformed: counter,
+  offlineQueued: counter.default(0),
   /** Inputs that failed (a corrupt capture, an unreadable file): counted, the hub keeps running. */
-  inputErrors: z.number().int().min(0).default(0),
+  inputErrors: counter.default(0),
   /** Downlinked bundles refused (bad signature, hash or model); the running bundle stayed. */
-  bundlesRejected: z.number().int().min(0).default(0),
+  bundlesRejected: counter.default(0),
   /**
    * Model verdicts of MITM ARP spoofing withheld because the hub's ARP watcher saw no spoofing within the
    * corroboration window (hub option --mitm-needs-arp): counted in classCounts, not alerted.
    */
-  unconfirmed: z.number().int().min(0).default(0),
+  unconfirmed: counter.default(0),
   /** The most recent such error, for operators. */
   lastError: shortText.optional(),
 });
@@ -83,7 +97,7 @@ export const StatusSchema = z.object({
   v: z.literal(PAYLOAD_VERSION),
   hub: id,
   site: id,
-  ts: z.number().int().min(0),
+  ts: timestamp,
   state: z.enum(['online', 'offline']),
   bundle: shortText.optional(),
 });
@@ -97,29 +111,44 @@ export const IncidentSchema = z.object({
   class: shortText.optional(),
   sites: z.array(id).max(4096),
   hubs: z.array(shortText).max(4096),
-  alerts: z.number().int().min(0),
-  openedAt: z.number().int().min(0),
-  updatedAt: z.number().int().min(0),
-  closedAt: z.number().int().min(0).optional(),
+  alerts: counter,
+  openedAt: timestamp,
+  updatedAt: timestamp,
+  closedAt: timestamp.optional(),
   summary: shortText,
 });
 export type Incident = z.infer<typeof IncidentSchema>;
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+/** Why a payload was refused: too large, not JSON, a version other than ours, or any other schema violation. */
+export type DecodeFailure = 'too-large' | 'not-json' | 'bad-version' | 'schema';
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string; failure: DecodeFailure };
+
+/**
+ * A version mismatch is a `v` that is present, not ours, and a plain value (a number, string, boolean or null):
+ * a payload without `v`, or with an object in it, is simply not one of ours and counts as a schema violation.
+ */
+function foreignVersion(json: unknown): boolean {
+  if (typeof json !== 'object' || json === null || Array.isArray(json) || !Object.hasOwn(json, 'v')) return false;
+  const v = (json as { v: unknown }).v;
+  return v !== PAYLOAD_VERSION && (v === null || typeof v !== 'object');
+}
 
 function decodeWith<T>(schema: z.ZodType<T>, payload: Uint8Array | string): Decoded<T> {
   const size = typeof payload === 'string' ? payload.length : payload.byteLength;
-  if (size > MAX_PAYLOAD_BYTES) return { ok: false, error: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}` };
+  if (size > MAX_PAYLOAD_BYTES) return { ok: false, error: `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}`, failure: 'too-large' };
   let json: unknown;
   try {
     json = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
   } catch (e) {
-    return { ok: false, error: `not JSON: ${(e as Error).message}` };
+    return { ok: false, error: `not JSON: ${(e as Error).message}`, failure: 'not-json' };
+  }
+  if (foreignVersion(json)) {
+    return { ok: false, error: `v: version ${JSON.stringify((json as { v: unknown }).v)?.slice(0, 40)} is not ${PAYLOAD_VERSION}`, failure: 'bad-version' };
   }
   const r = schema.safeParse(json);
   if (!r.success) {
     const i = r.error.issues[0];
-    return { ok: false, error: `${i.path.join('.') || '(root)'}: ${i.message}` };
+    return { ok: false, error: `${i.path.join('.') || '(root)'}: ${i.message}`, failure: 'schema' };
   }
   return { ok: true, value: r.data };
 }
