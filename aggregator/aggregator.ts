@@ -115,7 +115,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     invalid: { total: ingest.counters.invalid, byReason: { ...ingest.counters.invalidByReason } },
     ingest: {
       received: ingest.counters.received, stored: ingest.counters.stored, duplicates: ingest.counters.duplicates,
-      batches: ingest.counters.batches, storeErrors: ingest.counters.storeErrors,
+      batches: ingest.counters.batches, storeErrors: ingest.counters.storeErrors, deadLettered: ingest.counters.deadLettered,
     },
     uptimeSec: (now() - started) / 1000,
   });
@@ -173,6 +173,8 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       // Publishes already under way finish while the socket still reads PUBACKs (bounded: a broker that went away
       // answers nothing, and the stored incidents are what counts).
       await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, abrupt ? 0 : 5_000).unref())]);
+      // A store that is down must not hold shutdown: what cannot be written now stays unacked for redelivery.
+      ingest.giveUpRetries();
       await consumer!.stop(abrupt);
       await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
       await store.close();

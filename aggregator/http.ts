@@ -20,7 +20,7 @@ export interface HttpDeps {
   live: LiveBus;
   token?: string;
   /** The summary's in-memory parts (this instance's ingest counters, open incidents). */
-  summaryExtras: () => Omit<S.SummaryBody, 'alerts' | 'verdicts' | 'classes' | 'rawAlerts' | 'hubs'>;
+  summaryExtras: () => Omit<S.SummaryBody, 'alerts' | 'verdicts' | 'classes' | 'rawAlerts' | 'deadLetters' | 'hubs'>;
   openIncidents: () => unknown[];
   lastTotals: () => TotalsEvent | undefined;
 }
@@ -161,6 +161,15 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   app.get<{ Querystring: { state?: 'open' | 'closed' } }>('/api/incidents',
     { schema: { querystring: S.incidentsQuery, response: { 200: S.incidentsBody } } },
     async (req) => ({ incidents: await store.incidents(req.query.state) }));
+
+  app.get<{ Querystring: { limit?: number } }>('/api/dead-letters',
+    { schema: { querystring: S.deadLettersQuery, response: { 200: S.deadLettersBody } } },
+    async (req) => ({
+      deadLetters: (await store.deadLetters(req.query.limit)).map((d) => {
+        const p = Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength);
+        return { id: d.id, topic: d.topic, at: d.at, error: d.error, bytes: p.length, payload: p.toString('utf8'), payloadBase64: p.toString('base64') };
+      }),
+    }));
 
   app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (req, reply) => {
     reply.hijack();

@@ -1,15 +1,32 @@
 /**
  * The ingest pipeline between the MQTT client and the store: classify each message, gather valid ones into a
- * batch, write the batch in one transaction (group commit: at most one write in flight, the next batch fills
- * meanwhile), and only THEN run each message's ack. The consumer passes the QoS 1 PUBACK as the ack, so a message
- * is acknowledged to the broker only once it is durable; a crash before the commit means a redelivery, which the
- * store's unique key turns into a no-op.
+ * batch, write the batch in one transaction (group commit: the next batch fills while one is written), and only
+ * THEN run each message's ack. The consumer passes the QoS 1 PUBACK as the ack, so a message is acknowledged to
+ * the broker only once it is durable; a crash before the commit means a redelivery, which the store's unique key
+ * turns into a no-op.
  *
  * Invalid messages are counted by reason, logged with their topic (rate-limited) and dropped, but still acked in
  * order with their batch, so the broker does not redeliver garbage forever.
+ *
+ * Ordering that the rest relies on, kept whatever runs at once:
+ * - acks run in arrival order (MQTT wants PUBACKs in the order the PUBLISHes came), never past a batch that was
+ *   not committed;
+ * - `onCommit` sees batches in arrival order (the correlator and the live view follow statuses in order);
+ * - a hub's stored state and bundle end as its last status received.
+ * Several batches may be written at once when the store allows it (`store.maxWritesInFlight`, PostgreSQL): what
+ * they write commutes (alert inserts deduplicated by key, added totals, the latest `last_seen`, the newest stats
+ * by receive time), completions are released in arrival order, and a batch holding a status message is written
+ * alone: after the writes before it end and before any after it start.
+ *
+ * Failures. A write failing for the database (connection lost, locks, disk) keeps its batch unacked and retries
+ * with backoff. A write failing for the data (`StoreWriteError.permanent`: a value out of range, a bad encoding,
+ * a constraint) is bisected until the one message that fails alone is found: that one goes to the dead-letter
+ * table with its raw topic, payload and error, everything else commits, and all are acked. So no message can
+ * block the queue. Once shutdown begins (`giveUpRetries`), a failing write is abandoned unacked (the broker
+ * redelivers it) instead of retried, so a store that is down cannot hold the process.
  */
 import type { Alert, Stats, Status } from '../shared/payloads.ts';
-import type { AlertRow, HubUpdate, Store } from './store/store.ts';
+import { isPermanentStoreError, type AlertRow, type HubUpdate, type Store } from './store/store.ts';
 import { classify, INVALID_REASONS, type InvalidReason } from './validate.ts';
 
 export interface Committed {
@@ -29,6 +46,8 @@ export interface IngestCounters {
   invalidByReason: Record<InvalidReason, number>;
   batches: number;
   storeErrors: number;
+  /** Messages the store refused for good, set aside in the dead-letter table. */
+  deadLettered: number;
 }
 
 export interface IngestOptions {
@@ -41,51 +60,93 @@ export interface IngestOptions {
    * already read from the socket are handled: under load batches grow by themselves while a write is in flight.
    */
   flushDelayMs?: number;
-  /** Retry delay after a failed write (the batch is kept and nothing is acked). */
+  /** First retry delay after a failed write, ms (default 250; the batch is kept and nothing is acked). */
   retryMs?: number;
+  /** The retry delay doubles up to this, ms (default 10,000). */
+  maxRetryMs?: number;
+  /** Batches written at once (default: what the store allows, `store.maxWritesInFlight`). */
+  maxInFlight?: number;
+  /**
+   * While another batch is being written, a new write starts only once the filling batch holds this many
+   * messages (default 100): tiny concurrent batches cost more CPU per alert than they save in waiting.
+   */
+  minConcurrentBatch?: number;
   now?: () => number;
   log?: (line: string) => void;
   onCommit?: (c: Committed) => void;
 }
 
-interface Batch {
-  rows: AlertRow[];
-  alerts: Alert[];
-  hubs: HubUpdate[];
-  stats: Stats[];
-  statuses: Status[];
-  acks: (() => void)[];
-  size: number;
-  at: number;
+/** One received message in a batch: what it carries for the store, and its ack. */
+interface Entry {
+  topic: string;
+  payload: Uint8Array;
+  ack?: () => void;
+  row?: AlertRow;
+  alert?: Alert;
+  hub?: HubUpdate;
+  stats?: Stats;
+  status?: Status;
+  /** Committed or dead-lettered: not written again on a retry. */
+  settled?: boolean;
 }
 
-const emptyBatch = (at: number): Batch => ({ rows: [], alerts: [], hubs: [], stats: [], statuses: [], acks: [], size: 0, at });
+interface Batch {
+  entries: Entry[];
+  at: number;
+  /** Holds a status message: written alone (see the ordering notes above). */
+  exclusive: boolean;
+  fresh: Alert[];
+  stats: Stats[];
+  statuses: Status[];
+  /** The write ended: committed, or abandoned at shutdown. */
+  done: boolean;
+  abandoned: boolean;
+}
+
+const newBatch = (at: number): Batch => ({ entries: [], at, exclusive: false, fresh: [], stats: [], statuses: [], done: false, abandoned: false });
 
 export class Ingest {
   readonly counters: IngestCounters = {
-    received: 0, stored: 0, duplicates: 0, invalid: 0, batches: 0, storeErrors: 0,
+    received: 0, stored: 0, duplicates: 0, invalid: 0, batches: 0, storeErrors: 0, deadLettered: 0,
     invalidByReason: Object.fromEntries(INVALID_REASONS.map((r) => [r, 0])) as Record<InvalidReason, number>,
   };
-  private batch: Batch | undefined;
-  /** Batches that reached maxBatch while a write was in flight, oldest first. */
-  private readonly full: Batch[] = [];
-  private writing: Promise<void> | undefined;
+  /** The batch being filled. */
+  private open: Batch | undefined;
+  /** Closed batches not yet started, oldest first. */
+  private readonly queue: Batch[] = [];
+  /** Started or queued batches whose completion is not yet released, in arrival order. */
+  private readonly order: Batch[] = [];
+  private readonly writes = new Set<Promise<void>>();
+  private exclusiveRunning = false;
+  /** Set once a batch was abandoned: later acks are not sent either (never past a gap). */
+  private acksBroken = false;
   private timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   private stopped = false;
+  private givingUp = false;
+  private readonly sleepers = new Set<() => void>();
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private readonly minConcurrentBatch: number;
   private readonly flushDelayMs: number;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
-  // Rate-limited invalid log: one line per second at most, naming one example topic.
+  // Rate-limited log: five lines per second at most, then a count of what was left out.
   private logWindowStart = 0;
   private logWindowCount = 0;
   private logSuppressed = 0;
 
   constructor(private readonly opts: IngestOptions) {
     this.maxBatch = opts.maxBatch ?? 500;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? opts.store.maxWritesInFlight ?? 1);
+    this.minConcurrentBatch = opts.minConcurrentBatch ?? 100;
     this.flushDelayMs = opts.flushDelayMs ?? 0;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? ((l) => console.warn(l));
+  }
+
+  /** Batches being written now. */
+  get inFlight(): number {
+    return this.writes.size;
   }
 
   /** Handles one message; `ack` runs once it is committed (or at once-in-order for a dropped one). */
@@ -94,69 +155,88 @@ export class Ingest {
     this.counters.received++;
     const now = this.now();
     const c = classify(topic, payload, now, this.opts.prefix);
-    const b = (this.batch ??= emptyBatch(now));
-    if (ack) b.acks.push(ack);
-    b.size++;
+    const b = (this.open ??= newBatch(now));
+    const e: Entry = { topic, payload, ack };
     switch (c.kind) {
       case 'invalid':
         this.invalid(topic, c.reason, c.detail);
         break;
       case 'alert':
-        b.rows.push(c.row);
-        b.alerts.push(c.alert);
-        b.hubs.push(c.hub);
+        e.row = c.row;
+        e.alert = c.alert;
+        e.hub = c.hub;
         break;
       case 'stats':
-        b.stats.push(c.stats);
-        b.hubs.push(c.hub);
+        e.stats = c.stats;
+        e.hub = c.hub;
         break;
       case 'status':
-        b.statuses.push(c.status);
-        b.hubs.push(c.hub);
+        e.status = c.status;
+        e.hub = c.hub;
+        b.exclusive = true;
         break;
     }
-    if (b.size >= this.maxBatch) {
-      this.full.push(b);
-      this.batch = undefined;
-    }
-    this.schedule();
+    b.entries.push(e);
+    if (b.entries.length >= this.maxBatch) this.closeOpen();
+    this.pump();
   }
 
-  /** Writes everything received so far; resolves when it is committed and acked. */
+  /** Writes everything received so far; resolves when it is committed and acked (or abandoned, see giveUpRetries). */
   async flush(): Promise<void> {
     this.clearTimer();
-    while (this.writing || this.batch || this.full.length) {
-      if (this.writing) await this.writing;
-      else this.startWrite();
+    for (;;) {
+      this.closeOpen();
+      this.pump();
+      if (this.writes.size === 0) {
+        if (this.queue.length === 0 && this.order.length === 0) return;
+        // Nothing running but batches left: only possible if pump could not start (it always can when idle).
+        throw new Error('ingest: flush stalled');
+      }
+      await Promise.race(this.writes);
     }
+  }
+
+  /**
+   * From now on a write that fails is abandoned unacked instead of retried (the broker redelivers its messages),
+   * and retries waiting now end at once: shutdown cannot be held by a store that is down.
+   */
+  giveUpRetries(): void {
+    this.givingUp = true;
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
   }
 
   /** Stops taking messages. With `drop`, pending messages are abandoned unacked (the broker redelivers them). */
   async stop(drop = false): Promise<void> {
+    this.giveUpRetries();
     if (drop) {
-      this.batch = undefined;
-      this.full.length = 0;
+      this.open = undefined;
+      for (const b of this.queue.splice(0)) this.order.splice(this.order.indexOf(b), 1);
       this.clearTimer();
     } else {
       await this.flush();
     }
     this.stopped = true;
-    if (this.writing) await this.writing.catch(() => {});
+    while (this.writes.size) await Promise.race(this.writes);
   }
 
   private invalid(topic: string, reason: InvalidReason, detail: string): void {
     this.counters.invalid++;
     this.counters.invalidByReason[reason]++;
+    this.limitedLog(`aggregator: dropped invalid payload on ${JSON.stringify(topic.slice(0, 200))}: ${reason}: ${detail.slice(0, 200)}`);
+  }
+
+  private limitedLog(line: string): void {
     const now = Date.now();
     if (now - this.logWindowStart >= 1000) {
-      if (this.logSuppressed > 0) this.log(`aggregator: ${this.logSuppressed} more invalid payloads not logged`);
+      if (this.logSuppressed > 0) this.log(`aggregator: ${this.logSuppressed} more lines not logged`);
       this.logWindowStart = now;
       this.logWindowCount = 0;
       this.logSuppressed = 0;
     }
     if (this.logWindowCount < 5) {
       this.logWindowCount++;
-      this.log(`aggregator: dropped invalid payload on ${JSON.stringify(topic.slice(0, 200))}: ${reason}: ${detail.slice(0, 200)}`);
+      this.log(line);
     } else {
       this.logSuppressed++;
     }
@@ -169,59 +249,151 @@ export class Ingest {
     this.timer = undefined;
   }
 
-  private schedule(): void {
-    if (this.writing) return; // the running write picks the batch up when it ends
-    if (this.full.length) {
-      this.startWrite();
-      return;
-    }
-    if (this.timer !== undefined) return;
+  private closeOpen(): void {
+    const b = this.open;
+    if (!b) return;
+    this.open = undefined;
+    this.clearTimer();
+    this.queue.push(b);
+    this.order.push(b);
+  }
+
+  /** Starts what may start, and arranges for the filling batch to close when it should. */
+  private pump(): void {
+    if (this.stopped) return;
+    while (this.queue.length && this.canStart(this.queue[0])) this.start(this.queue.shift()!);
+    const b = this.open;
+    if (!b || this.queue.length || this.timer !== undefined) return;
+    if (this.writes.size >= this.maxInFlight || this.exclusiveRunning) return; // a completion pumps again
+    // Idle: close once the messages already read from the socket are handled (or after flushDelayMs). Busy: let
+    // the batch grow to minConcurrentBatch before a concurrent write starts; a completion pumps again.
+    if (this.writes.size > 0 && b.entries.length < this.minConcurrentBatch) return;
     const fire = () => {
       this.timer = undefined;
-      if (!this.writing && (this.batch || this.full.length)) this.startWrite();
+      if (this.open) {
+        this.closeOpen();
+        this.pump();
+      }
     };
     this.timer = this.flushDelayMs > 0 ? setTimeout(fire, this.flushDelayMs) : setImmediate(fire);
   }
 
-  private startWrite(): void {
-    const b = this.full.shift() ?? this.batch;
-    if (!b) return;
-    if (b === this.batch) {
-      this.batch = undefined;
-      this.clearTimer();
-    }
-    this.writing = this.write(b).finally(() => {
-      this.writing = undefined;
-      if ((this.batch || this.full.length) && !this.stopped) this.schedule();
+  private canStart(b: Batch): boolean {
+    if (this.exclusiveRunning) return false;
+    if (b.exclusive) return this.writes.size === 0;
+    return this.writes.size < this.maxInFlight;
+  }
+
+  private start(b: Batch): void {
+    if (b.exclusive) this.exclusiveRunning = true;
+    const w: Promise<void> = this.write(b).finally(() => {
+      this.writes.delete(w);
+      if (b.exclusive) this.exclusiveRunning = false;
+      b.done = true;
+      this.release();
+      this.pump();
     });
+    this.writes.add(w);
+  }
+
+  /** Runs acks and commit listeners of finished batches, in arrival order. */
+  private release(): void {
+    while (this.order.length && this.order[0].done) {
+      const b = this.order.shift()!;
+      if (b.abandoned) this.acksBroken = true;
+      if (this.acksBroken) continue;
+      this.counters.batches++;
+      for (const e of b.entries) e.ack?.();
+      if (this.opts.onCommit && (b.fresh.length || b.stats.length || b.statuses.length)) {
+        try {
+          this.opts.onCommit({ alerts: b.fresh, stats: b.stats, statuses: b.statuses, at: b.at });
+        } catch (e) {
+          this.log(`aggregator: commit listener failed: ${(e as Error).message}`);
+        }
+      }
+    }
   }
 
   private async write(b: Batch): Promise<void> {
+    let pending = b.entries.filter((e) => e.hub);
+    let delay = this.opts.retryMs ?? 250;
     for (;;) {
       try {
-        const isNew = b.rows.length || b.hubs.length ? await this.opts.store.writeBatch(b.rows, b.hubs) : [];
-        const fresh: Alert[] = [];
-        for (let i = 0; i < isNew.length; i++) if (isNew[i]) fresh.push(b.alerts[i]);
-        this.counters.stored += fresh.length;
-        this.counters.duplicates += b.rows.length - fresh.length;
-        this.counters.batches++;
-        for (const ack of b.acks) ack();
-        if (this.opts.onCommit && (fresh.length || b.stats.length || b.statuses.length)) {
-          try {
-            this.opts.onCommit({ alerts: fresh, stats: b.stats, statuses: b.statuses, at: b.at });
-          } catch (e) {
-            this.log(`aggregator: commit listener failed: ${(e as Error).message}`);
-          }
-        }
+        await this.commit(b, pending);
         return;
       } catch (e) {
-        // Nothing is acked: the broker keeps the messages. Retry the same batch until the store is back.
+        // Nothing of what failed is acked: the broker keeps it. Retry what is not settled until the store is back.
         this.counters.storeErrors++;
-        this.log(`aggregator: store write failed, retrying in ${this.opts.retryMs ?? 1000} ms: ${(e as Error).message}`);
-        if (this.stopped) return;
-        await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 1000));
-        if (this.stopped) return;
+        if (this.givingUp) {
+          b.abandoned = true;
+          this.log(`aggregator: store write failed while stopping; ${pending.filter((x) => !x.settled).length} messages left unacked for redelivery: ${(e as Error).message}`);
+          return;
+        }
+        this.limitedLog(`aggregator: store write failed, retrying in ${delay} ms: ${(e as Error).message}`);
+        await this.sleep(delay);
+        if (this.givingUp) {
+          b.abandoned = true;
+          return;
+        }
+        delay = Math.min(delay * 2, this.opts.maxRetryMs ?? 10_000);
+        pending = pending.filter((x) => !x.settled);
       }
     }
+  }
+
+  /**
+   * Writes `entries` (a contiguous run of the batch, in order) in one transaction; on a permanent failure, each
+   * half on its own, down to the single message that fails alone, which is dead-lettered. What commits is settled
+   * at once, so a retry after a transient failure writes only the rest.
+   */
+  private async commit(b: Batch, entries: Entry[]): Promise<void> {
+    if (!entries.length) return;
+    const rows: AlertRow[] = [];
+    const alerts: Alert[] = [];
+    const hubs: HubUpdate[] = [];
+    for (const e of entries) {
+      if (e.row) (rows.push(e.row), alerts.push(e.alert!));
+      hubs.push(e.hub!);
+    }
+    let isNew: boolean[];
+    try {
+      isNew = await this.opts.store.writeBatch(rows, hubs);
+    } catch (err) {
+      if (!isPermanentStoreError(err)) throw err;
+      this.counters.storeErrors++;
+      if (entries.length === 1) return this.deadLetter(entries[0], err as Error);
+      const half = entries.length >> 1;
+      await this.commit(b, entries.slice(0, half));
+      await this.commit(b, entries.slice(half));
+      return;
+    }
+    let fresh = 0;
+    for (let i = 0; i < isNew.length; i++) if (isNew[i]) (b.fresh.push(alerts[i]), fresh++);
+    this.counters.stored += fresh;
+    this.counters.duplicates += rows.length - fresh;
+    for (const e of entries) {
+      e.settled = true;
+      if (e.stats) b.stats.push(e.stats);
+      if (e.status) b.statuses.push(e.status);
+    }
+  }
+
+  private async deadLetter(e: Entry, err: Error): Promise<void> {
+    await this.opts.store.deadLetter([{ topic: e.topic, payload: e.payload, error: err.message, at: this.now() }]);
+    e.settled = true;
+    this.counters.deadLettered++;
+    this.limitedLog(`aggregator: dead-lettered a message on ${JSON.stringify(e.topic.slice(0, 200))}: ${err.message.slice(0, 300)}`);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 }

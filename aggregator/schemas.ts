@@ -94,11 +94,12 @@ export const summary = {
     alerts: { ...int, description: 'alert messages stored (raw and rolled up)' },
     verdicts: { ...int, description: 'verdicts they stand for (sum of count)' },
     rawAlerts: int,
+    deadLetters: { ...int, description: 'messages the store refused for good, kept in the dead-letter table' },
     classes: countMap,
     hubs: { type: 'object', properties: { total: int, online: int, offline: int, unknown: int } },
     incidents: { type: 'object', properties: { open: int } },
     invalid: { type: 'object', properties: { total: int, byReason: countMap } },
-    ingest: { type: 'object', properties: { received: int, stored: int, duplicates: int, batches: int, storeErrors: int } },
+    ingest: { type: 'object', properties: { received: int, stored: int, duplicates: int, batches: int, storeErrors: int, deadLettered: int } },
     uptimeSec: num,
   },
 } as const;
@@ -107,10 +108,34 @@ export interface SummaryBody {
   alerts: number;
   verdicts: number;
   rawAlerts: number;
+  deadLetters: number;
   classes: Record<string, number>;
   hubs: { total: number; online: number; offline: number; unknown: number };
   incidents: { open: number };
   invalid: { total: number; byReason: Record<string, number> };
-  ingest: { received: number; stored: number; duplicates: number; batches: number; storeErrors: number };
+  ingest: { received: number; stored: number; duplicates: number; batches: number; storeErrors: number; deadLettered?: number };
   uptimeSec: number;
 }
+
+export const deadLettersQuery = {
+  type: 'object',
+  properties: { token: str, limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+  additionalProperties: false,
+} as const;
+
+export const deadLettersBody = {
+  type: 'object',
+  properties: {
+    deadLetters: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: int, topic: str, at: int, error: str, bytes: int,
+          payload: { ...str, description: 'the payload as UTF-8 text (invalid bytes replaced)' },
+          payloadBase64: { ...str, description: 'the payload exactly as received' },
+        },
+      },
+    },
+  },
+} as const;

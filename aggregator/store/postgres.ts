@@ -1,16 +1,19 @@
 /**
  * PostgreSQL store (`pg`): for a fleet whose aggregators outgrow one machine and share one database. A batch is
- * one transaction with one multi-row INSERT (unnest of column arrays) ... ON CONFLICT DO NOTHING RETURNING, so
- * the unique key (site, hub, seq) removes duplicates even between instances. Rows are written in key order so
- * that two instances inserting the same redelivered keys wait on each other instead of deadlocking; a deadlock or
- * serialization failure is retried.
+ * ONE statement (one round trip, atomic by itself): a multi-row INSERT from unnest of column arrays ... ON CONFLICT
+ * DO NOTHING RETURNING, with the per-class totals and the hub rows upserted in data-modifying CTEs of the same
+ * statement. The unique key (site, hub, seq) removes duplicates even between instances. Rows are written in key
+ * order so that two writers inserting the same redelivered keys wait on each other instead of deadlocking; a
+ * deadlock or serialization failure is retried. Several batches may be written at once, on separate connections
+ * (`maxWritesInFlight`): what they write commutes (inserts, additions, maxima, newest stats by time).
  */
 import pg from 'pg';
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError } from '../../shared/errors.ts';
 import {
-  type AlertQuery, type AlertRow, type HourCount, type HubRow, type HubUpdate, type RollupResult, type Store,
-  type Summary, HOUR_MS, clampLimit, firstOccurrences, mergeHubUpdates, totalsOf,
+  type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
+  type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
+  clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates,
 } from './store.ts';
 
 const SCHEMA = `
@@ -42,9 +45,56 @@ CREATE TABLE IF NOT EXISTS incidents (
   updated_at BIGINT NOT NULL, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, updated_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, payload BYTEA NOT NULL, error TEXT NOT NULL, at BIGINT NOT NULL
+);
 `;
 
+/** Deadlock and serialization failure: the same transaction succeeds when run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
+
+/**
+ * SQLSTATE classes caused by the rows themselves: 22 data exception (a number out of range, a NUL or bad byte
+ * in text), 23 integrity constraint (not null, check, foreign key), 54 program limit (a value too large for an
+ * index). Writing the same rows again fails the same way. Unique and exclusion violations are left out: with
+ * ON CONFLICT they can only come from a race, which a retry settles. Everything else (connection loss 08,
+ * shutdown 57, disk full 53, permissions 42, internal XX, errors without a code) depends on the database.
+ */
+export function isPermanentPgError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string' || code.length !== 5) return false;
+  if (code === '23505' || code === '23P01') return false;
+  return code.startsWith('22') || code.startsWith('23') || code.startsWith('54');
+}
+
+/**
+ * One batch in one statement. $1-$16: alert columns in key order; $17-$23: hub updates. The totals count only
+ * the rows the INSERT returned (new ones); all CTEs see the same snapshot and write different tables.
+ */
+const BATCH_SQL = `WITH ins AS (
+  INSERT INTO alerts
+    (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
+  SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::float8[], $7::int[],
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[], $14::int[], $15::text[], $16::bigint[])
+    AS u(site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
+  WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.site = u.site AND m.hub = u.hub AND m.seq >= u.seq)
+  ON CONFLICT DO NOTHING RETURNING site, hub, seq, class, count
+), totals AS (
+  INSERT INTO alert_totals (site, hub, class, alerts, verdicts)
+  SELECT site, hub, class, COUNT(*), SUM(count) FROM ins GROUP BY site, hub, class ORDER BY site, hub, class
+  ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alert_totals.alerts + excluded.alerts,
+    verdicts = alert_totals.verdicts + excluded.verdicts
+), hub_rows AS (
+  INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats)
+  SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::bigint[], $22::bigint[], $23::text[])
+  ON CONFLICT (site, hub) DO UPDATE SET
+    state = COALESCE(excluded.state, hubs.state), bundle = COALESCE(excluded.bundle, hubs.bundle),
+    last_seen = GREATEST(hubs.last_seen, excluded.last_seen),
+    -- The newest stats win whatever order concurrent batches commit in (a NULL comparison keeps the stored ones).
+    stats = CASE WHEN excluded.last_stats_at >= COALESCE(hubs.last_stats_at, 0) THEN excluded.stats ELSE hubs.stats END,
+    last_stats_at = GREATEST(hubs.last_stats_at, excluded.last_stats_at)
+)
+SELECT site, hub, seq FROM ins`;
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 
 type Row = Record<string, unknown>;
@@ -76,33 +126,68 @@ export interface PostgresOptions {
   connectionString: string;
   /** Schema holding the tables (created if missing); default "public". */
   schema?: string;
+  /** Batches written at once, each on its own connection (default 4). */
+  writers?: number;
+  /** Connections in the pool (default writers + 2, so the API can read while every writer writes). */
   poolSize?: number;
 }
 
+/** Two instances starting together on an empty schema serialise their CREATEs on this lock (per schema). */
+const schemaLockKey = (schema: string) => `iot-ids aggregator schema ${schema}`;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly maxWritesInFlight: number;
   private pool!: pg.Pool;
   readonly schema: string;
 
   constructor(private readonly opts: PostgresOptions) {
     this.schema = opts.schema ?? 'public';
     if (!SCHEMA_RE.test(this.schema)) throw new IdsError('BAD_OPTION', `postgres schema "${this.schema}" must match ${SCHEMA_RE}`);
+    this.maxWritesInFlight = Math.max(1, Math.floor(opts.writers ?? 4));
+  }
+
+  /** What every error message starts with: the database (without password) and the schema. */
+  private get where(): string {
+    return `postgres ${redact(this.opts.connectionString)} schema "${this.schema}"`;
   }
 
   async open(): Promise<void> {
     this.pool = new pg.Pool({
       connectionString: this.opts.connectionString,
-      max: this.opts.poolSize ?? 4,
+      max: this.opts.poolSize ?? this.maxWritesInFlight + 2,
+      // An unreachable server fails the write (which is retried) instead of hanging it, and so shutdown too.
+      connectionTimeoutMillis: 10_000,
       options: `-c search_path=${this.schema}`,
     });
     // An idle client's connection error must not crash the process; the next query reports it.
     this.pool.on('error', () => {});
     try {
-      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-      await this.pool.query(SCHEMA);
+      await this.createSchema();
     } catch (e) {
       await this.pool.end().catch(() => {});
-      throw new IdsError('STORE_FAILED', `postgres: cannot open ${redact(this.opts.connectionString)}: ${(e as Error).message}`, { cause: e });
+      throw new IdsError('STORE_FAILED', `${this.where}: cannot create the tables: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * CREATE ... IF NOT EXISTS is not safe against a concurrent twin (both see "missing", one fails on a catalog
+   * unique index), so the whole creation runs in one transaction under an advisory lock keyed by the schema: the
+   * second instance waits, then finds everything there.
+   */
+  private async createSchema(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(this.schema)]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await c.query(SCHEMA);
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
     }
   }
 
@@ -113,7 +198,7 @@ export class PostgresStore implements Store {
   private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect().catch((e: Error) => {
-        throw new IdsError('STORE_FAILED', `postgres: ${what}: cannot connect: ${e.message}`, { cause: e });
+        throw new StoreWriteError(`${this.where}: ${what}: cannot connect: ${e.message}`, false, { cause: e });
       });
       try {
         await c.query('BEGIN');
@@ -124,7 +209,7 @@ export class PostgresStore implements Store {
         await c.query('ROLLBACK').catch(() => {});
         const code = (e as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 5) continue;
-        throw new IdsError('STORE_FAILED', `postgres: ${what} failed: ${(e as Error).message}`, { cause: e });
+        throw new StoreWriteError(`${this.where}: ${what} failed: ${(e as Error).message}`, isPermanentPgError(e), { cause: e });
       } finally {
         c.release();
       }
@@ -137,49 +222,61 @@ export class PostgresStore implements Store {
       const b = alerts[j];
       return a.site !== b.site ? (a.site < b.site ? -1 : 1) : a.hub !== b.hub ? (a.hub < b.hub ? -1 : 1) : a.seq - b.seq;
     });
-    return this.tx(`batch of ${alerts.length} alerts`, async (c) => {
+    const cols: unknown[][] = Array.from({ length: 23 }, () => []);
+    for (const i of keep) {
+      const a = alerts[i];
+      const v = [a.site, a.hub, a.seq, a.ts, a.class, a.confidence, a.count, a.source, a.model, a.src, a.dst,
+        a.sport, a.dport, a.proto, a.evidence ?? null, a.receivedAt];
+      for (let k = 0; k < 16; k++) cols[k].push(v[k]);
+    }
+    for (const h of mergeHubUpdates(hubs)) {
+      const v = [h.site, h.hub, h.state ?? null, h.bundle ?? null, h.seenAt, h.statsAt ?? null, h.stats ?? null];
+      for (let k = 0; k < 7; k++) cols[16 + k].push(v[k]);
+    }
+    const what = `batch of ${alerts.length} alerts`;
+    for (let attempt = 1; ; attempt++) {
+      let r: pg.QueryResult;
+      try {
+        // Named: parsed and planned once per connection.
+        r = await this.pool.query({ name: 'iot-ids-batch', text: BATCH_SQL, values: cols });
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code && RETRYABLE.has(code) && attempt < 5) continue;
+        throw new StoreWriteError(`${this.where}: ${what} failed: ${(e as Error).message}`, isPermanentPgError(e), { cause: e });
+      }
+      const inserted = new Set(r.rows.map((x: Row) => `${x.site}\u0000${x.hub}\u0000${x.seq}`));
       const isNew = new Array<boolean>(alerts.length).fill(false);
-      if (keep.length > 0) {
-        const cols: unknown[][] = Array.from({ length: 16 }, () => []);
-        for (const i of keep) {
-          const a = alerts[i];
-          const v = [a.site, a.hub, a.seq, a.ts, a.class, a.confidence, a.count, a.source, a.model, a.src, a.dst,
-            a.sport, a.dport, a.proto, a.evidence ?? null, a.receivedAt];
-          for (let k = 0; k < 16; k++) cols[k].push(v[k]);
-        }
-        const r = await c.query(`INSERT INTO alerts
-          (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
-          SELECT u.* FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::float8[], $7::int[],
-            $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::int[], $14::int[], $15::text[], $16::bigint[])
-            AS u(site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
-          WHERE NOT EXISTS (SELECT 1 FROM rollup_marks m WHERE m.site = u.site AND m.hub = u.hub AND m.seq >= u.seq)
-          ON CONFLICT DO NOTHING RETURNING site, hub, seq`, cols);
-        const inserted = new Set(r.rows.map((x: Row) => `${x.site}\u0000${x.hub}\u0000${x.seq}`));
-        for (const i of keep) isNew[i] = inserted.has(`${alerts[i].site}\u0000${alerts[i].hub}\u0000${alerts[i].seq}`);
-      }
-      for (const t of totalsOf(alerts, isNew)) {
-        await c.query(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts) VALUES ($1, $2, $3, $4, $5)
-          ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alert_totals.alerts + excluded.alerts,
-            verdicts = alert_totals.verdicts + excluded.verdicts`, [t.site, t.hub, t.class, t.alerts, t.verdicts]);
-      }
-      for (const h of mergeHubUpdates(hubs)) {
-        await c.query(`INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats)
-          VALUES ($1, $2, $3, $4, $5, $6, $7)
-          ON CONFLICT (site, hub) DO UPDATE SET
-            state = COALESCE(excluded.state, hubs.state), bundle = COALESCE(excluded.bundle, hubs.bundle),
-            last_seen = GREATEST(hubs.last_seen, excluded.last_seen),
-            last_stats_at = COALESCE(excluded.last_stats_at, hubs.last_stats_at), stats = COALESCE(excluded.stats, hubs.stats)`,
-        [h.site, h.hub, h.state ?? null, h.bundle ?? null, h.seenAt, h.statsAt ?? null, h.stats ?? null]);
-      }
+      for (const i of keep) isNew[i] = inserted.has(`${alerts[i].site}\u0000${alerts[i].hub}\u0000${alerts[i].seq}`);
       return isNew;
+    }
+  }
+
+  async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
+    if (!entries.length) return;
+    await this.tx(`${entries.length} dead letters`, async (c) => {
+      for (const d of entries) {
+        await c.query('INSERT INTO dead_letters (topic, payload, error, at) VALUES ($1, $2, $3, $4)', [
+          deadLetterText(d.topic, 1024), Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength),
+          deadLetterText(d.error, 2000), d.at]);
+      }
+      await c.query('DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - $1', [DEAD_LETTER_CAP]);
+    }).catch((e: unknown) => {
+      // Dead letters are bytes and clean text: whatever fails here is the database, so the caller retries.
+      throw e instanceof StoreWriteError && e.permanent ? new StoreWriteError(e.message, false, { cause: e.cause }) : e;
     });
+  }
+
+  async deadLetters(limit = 20): Promise<DeadLetterRow[]> {
+    const n = Math.max(1, Math.min(MAX_DEAD_LETTER_LIMIT, Math.floor(limit) || 20));
+    const rows = await this.q('SELECT id, topic, payload, error, at FROM dead_letters ORDER BY id DESC LIMIT $1', [n]);
+    return rows.map((r) => ({ id: num(r.id), topic: r.topic as string, payload: r.payload as Buffer, error: r.error as string, at: num(r.at) }));
   }
 
   private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
     try {
       return (await this.pool.query(sql, args)).rows as Row[];
     } catch (e) {
-      throw new IdsError('STORE_FAILED', `postgres: query failed: ${(e as Error).message}`, { cause: e });
+      throw new IdsError('STORE_FAILED', `${this.where}: query failed: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -200,7 +297,8 @@ export class PostgresStore implements Store {
       verdicts += num(r.v);
     }
     const rawAlerts = num((await this.q('SELECT COUNT(*) n FROM alerts'))[0].n);
-    return { alerts, verdicts, classes, rawAlerts };
+    const deadLetters = num((await this.q('SELECT COUNT(*) n FROM dead_letters'))[0].n);
+    return { alerts, verdicts, classes, rawAlerts, deadLetters };
   }
 
   async hubs(): Promise<HubRow[]> {

@@ -8,7 +8,10 @@ import { Worker } from 'node:worker_threads';
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError, type ErrorCode } from '../../shared/errors.ts';
 import { SqliteStore } from './sqlite.ts';
-import type { AlertQuery, AlertRow, HourCount, HubRow, HubUpdate, RollupResult, Store, Summary } from './store.ts';
+import {
+  type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
+  type RollupResult, type Store, type Summary, StoreWriteError,
+} from './store.ts';
 
 // The worker loads TypeScript through tsx, registered inside the worker: loader hooks of the main thread do not
 // reach eval workers on Node 20.
@@ -26,6 +29,7 @@ interface Pending {
 
 export class SqliteWorkerStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly maxWritesInFlight = 1;
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -54,11 +58,12 @@ export class SqliteWorkerStore implements Store {
       for (const p of this.pending.values()) p.reject(new IdsError('STORE_FAILED', `sqlite writer: ${why}`));
       this.pending.clear();
     };
-    w.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string; code?: ErrorCode }) => {
+    w.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string; code?: ErrorCode; permanent?: boolean }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (m.ok) p.resolve(m.result);
+      else if (m.permanent !== undefined) p.reject(new StoreWriteError(m.error ?? 'sqlite writer failed', m.permanent));
       else p.reject(new IdsError(m.code ?? 'STORE_FAILED', m.error ?? 'sqlite writer failed'));
     });
     w.on('error', (e) => fail(e.message));
@@ -96,6 +101,16 @@ export class SqliteWorkerStore implements Store {
 
   upsertIncident(i: Incident): Promise<void> {
     return this.call('upsertIncident', [i]);
+  }
+
+  /** Payloads cross as base64 (the arguments cross as one JSON string). */
+  deadLetter(entries: readonly DeadLetter[]): Promise<void> {
+    const wire = entries.map((d) => ({ ...d, payload: Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength).toString('base64') }));
+    return this.call('deadLetter', [wire]);
+  }
+
+  deadLetters(limit?: number): Promise<DeadLetterRow[]> {
+    return this.reader.deadLetters(limit);
   }
 
   rollup(cutoffMs: number): Promise<RollupResult> {

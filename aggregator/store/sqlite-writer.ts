@@ -5,10 +5,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './sqlite.ts';
 import { isIdsError } from '../../shared/errors.ts';
+import { StoreWriteError, type DeadLetter } from './store.ts';
 
 interface Request {
   id: number;
-  op: 'writeBatch' | 'upsertIncident' | 'rollup' | 'close';
+  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'close';
   /** JSON of the arguments (one string crosses threads faster than many small objects). */
   args: string;
 }
@@ -22,11 +23,17 @@ parentPort!.on('message', async (m: Request) => {
     const args = JSON.parse(m.args) as unknown[];
     let result: unknown;
     if (m.op === 'writeBatch') result = await store.writeBatch(args[0] as never, args[1] as never);
-    else if (m.op === 'upsertIncident') result = await store.upsertIncident(args[0] as never);
+    else if (m.op === 'deadLetter') {
+      const wire = args[0] as (Omit<DeadLetter, 'payload'> & { payload: string })[];
+      result = await store.deadLetter(wire.map((d) => ({ ...d, payload: Buffer.from(d.payload, 'base64') })));
+    } else if (m.op === 'upsertIncident') result = await store.upsertIncident(args[0] as never);
     else if (m.op === 'rollup') result = await store.rollup(args[0] as number);
     else if (m.op === 'close') result = await store.close();
     parentPort!.postMessage({ id: m.id, ok: true, result });
   } catch (e) {
-    parentPort!.postMessage({ id: m.id, ok: false, error: (e as Error).message, code: isIdsError(e) ? e.code : 'STORE_FAILED' });
+    parentPort!.postMessage({
+      id: m.id, ok: false, error: (e as Error).message, code: isIdsError(e) ? e.code : 'STORE_FAILED',
+      permanent: e instanceof StoreWriteError ? e.permanent : undefined,
+    });
   }
 });

@@ -7,8 +7,9 @@ import Database from 'better-sqlite3';
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError } from '../../shared/errors.ts';
 import {
-  type AlertQuery, type AlertRow, type HourCount, type HubRow, type HubUpdate, type RollupResult, type Store,
-  type Summary, HOUR_MS, clampLimit, firstOccurrences, mergeHubUpdates, totalsOf,
+  type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
+  type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
+  clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf,
 } from './store.ts';
 
 const SCHEMA = `
@@ -40,7 +41,19 @@ CREATE TABLE IF NOT EXISTS incidents (
   updated_at INTEGER NOT NULL, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, updated_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL
+);
 `;
+
+/**
+ * Errors caused by the rows themselves (retrying the same rows fails the same way): constraints, a value too
+ * big or of the wrong type, and the binding's TypeError/RangeError on a value it cannot bind. Busy, locked,
+ * I/O, full disk, read-only... depend on the database, not the data.
+ */
+const PERMANENT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
+export const isPermanentSqliteError = (e: unknown): boolean =>
+  e instanceof TypeError || e instanceof RangeError || PERMANENT.test(String((e as { code?: unknown }).code ?? ''));
 
 type Row = Record<string, unknown>;
 
@@ -65,12 +78,15 @@ function where(q: AlertQuery, col = 'ts'): { sql: string; args: unknown[] } {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  /** One connection writes; a second write would only wait for the first. */
+  readonly maxWritesInFlight = 1;
   private db!: Database.Database;
   private insertAlert!: Database.Statement;
   private markOf!: Database.Statement;
   private upsertHub!: Database.Statement;
   private addTotals!: Database.Statement;
   private writeTx!: (alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => boolean[];
+  private deadLetterTx!: (entries: readonly DeadLetter[]) => void;
 
   constructor(readonly file: string) {}
 
@@ -99,7 +115,10 @@ export class SqliteStore implements Store {
       ON CONFLICT (site, hub) DO UPDATE SET
         state = COALESCE(excluded.state, hubs.state), bundle = COALESCE(excluded.bundle, hubs.bundle),
         last_seen = MAX(hubs.last_seen, excluded.last_seen),
-        last_stats_at = COALESCE(excluded.last_stats_at, hubs.last_stats_at), stats = COALESCE(excluded.stats, hubs.stats)`);
+        -- The newest stats win whatever order batches commit in (a NULL comparison keeps the stored ones).
+        stats = CASE WHEN excluded.last_stats_at >= COALESCE(hubs.last_stats_at, 0) THEN excluded.stats ELSE hubs.stats END,
+        last_stats_at = CASE WHEN excluded.last_stats_at >= COALESCE(hubs.last_stats_at, 0)
+          THEN excluded.last_stats_at ELSE hubs.last_stats_at END`);
     this.addTotals = db.prepare(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts)
       VALUES (@site, @hub, @class, @alerts, @verdicts)
       ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alerts + excluded.alerts, verdicts = verdicts + excluded.verdicts`);
@@ -128,6 +147,15 @@ export class SqliteStore implements Store {
       return isNew;
     });
     this.writeTx = tx.immediate;
+    const addDead = db.prepare('INSERT INTO dead_letters (topic, payload, error, at) VALUES (?, ?, ?, ?)');
+    const trimDead = db.prepare('DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?');
+    this.deadLetterTx = db.transaction((entries: readonly DeadLetter[]) => {
+      for (const d of entries) {
+        addDead.run(deadLetterText(d.topic, 1024), Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength),
+          deadLetterText(d.error, 2000), d.at);
+      }
+      trimDead.run(DEAD_LETTER_CAP);
+    }).immediate;
   }
 
   async close(): Promise<void> {
@@ -138,8 +166,22 @@ export class SqliteStore implements Store {
     try {
       return this.writeTx(alerts, hubs);
     } catch (e) {
-      throw new IdsError('STORE_FAILED', `sqlite: batch of ${alerts.length} alerts failed: ${(e as Error).message}`, { cause: e });
+      throw new StoreWriteError(`sqlite: batch of ${alerts.length} alerts failed: ${(e as Error).message}`, isPermanentSqliteError(e), { cause: e });
     }
+  }
+
+  async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
+    try {
+      this.deadLetterTx(entries);
+    } catch (e) {
+      throw new StoreWriteError(`sqlite: dead letters failed: ${(e as Error).message}`, false, { cause: e });
+    }
+  }
+
+  async deadLetters(limit = 20): Promise<DeadLetterRow[]> {
+    const n = Math.max(1, Math.min(MAX_DEAD_LETTER_LIMIT, Math.floor(limit) || 20));
+    const rows = this.db.prepare('SELECT id, topic, payload, error, at FROM dead_letters ORDER BY id DESC LIMIT ?').all(n) as Row[];
+    return rows.map((r) => ({ id: r.id as number, topic: r.topic as string, payload: r.payload as Buffer, error: r.error as string, at: r.at as number }));
   }
 
   async queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
@@ -159,7 +201,8 @@ export class SqliteStore implements Store {
       verdicts += r.v as number;
     }
     const rawAlerts = (this.db.prepare('SELECT COUNT(*) n FROM alerts').get() as Row).n as number;
-    return { alerts, verdicts, classes, rawAlerts };
+    const deadLetters = (this.db.prepare('SELECT COUNT(*) n FROM dead_letters').get() as Row).n as number;
+    return { alerts, verdicts, classes, rawAlerts, deadLetters };
   }
 
   async hubs(): Promise<HubRow[]> {

@@ -7,6 +7,7 @@
  * watermark behind so that a late redelivery of a deleted row is still recognised as a duplicate.
  */
 import type { Incident } from '../../shared/payloads.ts';
+import { IdsError } from '../../shared/errors.ts';
 
 export interface AlertRow {
   site: string;
@@ -78,7 +79,43 @@ export interface Summary {
   classes: Record<string, number>;
   /** Raw rows still stored (not yet rolled up). */
   rawAlerts: number;
+  /** Messages kept in the dead-letter table (at most DEAD_LETTER_CAP, the newest). */
+  deadLetters: number;
 }
+
+/** A message the store refused for good: kept as received, with the store's error, instead of blocking ingestion. */
+export interface DeadLetter {
+  topic: string;
+  payload: Uint8Array;
+  error: string;
+  /** When it was dead-lettered, ms since the epoch. */
+  at: number;
+}
+
+export interface DeadLetterRow extends DeadLetter {
+  id: number;
+}
+
+/** The dead-letter table keeps the newest this many (an attacker who finds a poison must not fill the disk). */
+export const DEAD_LETTER_CAP = 10_000;
+
+/**
+ * A store failure, told apart by what retrying can do. `permanent`: the data itself was refused (a constraint,
+ * a value out of range, a bad encoding): the same rows fail again however often they are retried, so the
+ * offending message must be set aside. Otherwise (connection lost, locks, disk full, permissions) the same write
+ * may succeed later and is retried.
+ */
+export class StoreWriteError extends IdsError {
+  constructor(message: string, readonly permanent: boolean, options?: { cause?: unknown }) {
+    super('STORE_FAILED', message, options);
+    this.name = 'StoreWriteError';
+  }
+}
+
+export const isPermanentStoreError = (e: unknown): boolean => e instanceof StoreWriteError && e.permanent;
+
+/** Text for a dead letter's topic and error: no NUL (PostgreSQL TEXT refuses it), bounded length. */
+export const deadLetterText = (s: string, max: number): string => s.replace(/\u0000/g, '\uFFFD').slice(0, max);
 
 export interface HourCount {
   site: string;
@@ -97,14 +134,24 @@ export interface RollupResult {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * How many writeBatch calls may run at once (SQLite: 1, one writer; PostgreSQL: several connections). Batches
+   * that run at once must not depend on each other's order: the ingest keeps status changes apart (see ingest.ts).
+   */
+  readonly maxWritesInFlight: number;
   /** Creates tables if missing. */
   open(): Promise<void>;
   close(): Promise<void>;
   /**
    * Writes alerts and hub updates in ONE transaction. Returns, per alert, whether it was new (false = duplicate
-   * of a stored or rolled-up alert, or of an earlier one in the same batch).
+   * of a stored or rolled-up alert, or of an earlier one in the same batch). Fails with a StoreWriteError that
+   * says whether the failure is permanent (the data) or not (the database).
    */
   writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]>;
+  /** Stores refused messages in one transaction, keeping the newest DEAD_LETTER_CAP. */
+  deadLetter(entries: readonly DeadLetter[]): Promise<void>;
+  /** Dead letters, newest first (default 20, at most MAX_DEAD_LETTER_LIMIT). */
+  deadLetters(limit?: number): Promise<DeadLetterRow[]>;
   queryAlerts(q: AlertQuery): Promise<AlertRow[]>;
   summary(): Promise<Summary>;
   hubs(): Promise<HubRow[]>;
@@ -118,6 +165,8 @@ export interface Store {
 export const HOUR_MS = 3_600_000;
 export const DEFAULT_QUERY_LIMIT = 100;
 export const MAX_QUERY_LIMIT = 10_000;
+/** Dead letters carry payloads of up to 64 KiB: one listing stays under ~7 MB. */
+export const MAX_DEAD_LETTER_LIMIT = 100;
 
 export const hourOf = (ts: number): number => Math.floor(ts / HOUR_MS) * HOUR_MS;
 

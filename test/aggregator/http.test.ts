@@ -34,7 +34,7 @@ describe('http', () => {
     app = await buildHttp({ store, live, token: 'sekret', summaryExtras: extras, openIncidents: () => [], lastTotals: () => undefined });
     await app.ready();
     for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-      const m = /(api\/[a-z]+) \(GET/.exec(line);
+      const m = /(api\/[a-z-]+) \(GET/.exec(line);
       if (m) routes.push('/' + m[1]);
     }
   });
@@ -144,6 +144,37 @@ describe('http without a token', () => {
       const r = await app.inject({ method: 'GET', url: '/api/summary' });
       assert.equal(r.statusCode, 200);
       assert.equal(r.json().alerts, 0);
+    } finally {
+      await app.close();
+      await store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('http dead letters', () => {
+  it('counts them in the summary and lists them, newest first, with the payload as text and as base64', async () => {
+    const tmp = tempDir();
+    const store = new SqliteStore(join(tmp.dir, 'a.db'));
+    await store.open();
+    const app = await buildHttp({ store, live: new LiveBus(), token: 't', summaryExtras: extras, openIncidents: () => [], lastTotals: () => undefined });
+    const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: 'Bearer t' } });
+    try {
+      await store.deadLetter([
+        { topic: 'ids/v1/s1/h1/alert', payload: Buffer.from('{"v":1,"class":"\u0000"}'), error: 'first', at: T0 },
+        { topic: 'ids/v1/s1/h1/alert', payload: Buffer.from([0xff, 0x00]), error: 'second', at: T0 + 1 },
+      ]);
+      assert.equal((await get('/api/summary')).json().deadLetters, 2);
+      const r = await get('/api/dead-letters?limit=5');
+      assert.equal(r.statusCode, 200);
+      const list = r.json().deadLetters as { id: number; error: string; bytes: number; payload: string; payloadBase64: string; at: number }[];
+      assert.deepEqual(list.map((d) => d.error), ['second', 'first']);
+      assert.equal(list[0].bytes, 2);
+      assert.equal(Buffer.from(list[0].payloadBase64, 'base64').toString('hex'), 'ff00');
+      assert.equal(list[1].payload, '{"v":1,"class":"\u0000"}');
+      assert.equal(list[1].at, T0);
+      assert.equal((await get('/api/dead-letters?limit=1000')).statusCode, 400, 'limit is bounded');
+      assert.equal((await app.inject({ method: 'GET', url: '/api/dead-letters' })).statusCode, 401);
     } finally {
       await app.close();
       await store.close();

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { Ingest } from '../../aggregator/ingest.ts';
 import { SqliteStore } from '../../aggregator/store/sqlite.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
-import type { Store } from '../../aggregator/store/store.ts';
-import { encodeAlert } from '../../shared/payloads.ts';
+import { StoreWriteError, type Store } from '../../aggregator/store/store.ts';
+import { encodeAlert, encodeStatus } from '../../shared/payloads.ts';
 import { badMessages } from './fuzz.ts';
 import { alertPayload, tempDir, waitFor } from './fixtures.ts';
+import { Rng } from '../../shared/random.ts';
 import { startAedes } from './broker.ts';
 import { publisher } from './publisher.ts';
 
@@ -81,6 +82,128 @@ describe('ingest', () => {
       assert.equal((await store.summary()).alerts, 2000);
       assert.ok(sizes.length <= 8, `${sizes.length} transactions for 2000 alerts`);
       assert.ok(Math.max(...sizes) <= 500);
+    });
+  });
+
+  it('a permanent store error in the middle of a batch bisects to the one bad message: dead-lettered, the rest stored, all acked', async () => {
+    await withStore(async (store) => {
+      const writes: number[] = [];
+      const picky: Store = Object.create(store);
+      picky.writeBatch = async (a, h) => {
+        writes.push(a.length);
+        if (a.some((r) => r.seq === 13)) throw new StoreWriteError('value out of range for seq 13', true);
+        return store.writeBatch(a, h);
+      };
+      const acked: number[] = [];
+      const ingest = new Ingest({ store: picky, log: quiet });
+      for (let seq = 0; seq < 40; seq++) ingest.handle(...alertMsg('s', 'h', seq), () => acked.push(seq));
+      await ingest.flush();
+      assert.deepEqual(acked, Array.from({ length: 40 }, (_, i) => i), 'every message acked, in arrival order');
+      const s = await store.summary();
+      assert.equal(s.alerts, 39);
+      assert.equal(s.deadLetters, 1);
+      assert.equal(ingest.counters.deadLettered, 1);
+      assert.equal(ingest.counters.stored, 39);
+      const [d] = await store.deadLetters();
+      assert.equal(d.topic, 'ids/v1/s/h/alert');
+      assert.equal(JSON.parse(Buffer.from(d.payload).toString('utf8')).seq, 13);
+      assert.match(d.error, /seq 13/);
+      // Bisection: about 2 log2(40) writes, not one per message.
+      assert.ok(writes.length <= 14, `${writes.length} writes`);
+    });
+  });
+
+  it('a transient error during bisection retries only what is not yet committed', async () => {
+    await withStore(async (store) => {
+      let hiccup = true;
+      const flaky: Store = Object.create(store);
+      flaky.writeBatch = async (a, h) => {
+        if (a.some((r) => r.seq === 5)) throw new StoreWriteError('bad row', true);
+        if (hiccup && a.length <= 8 && a.some((r) => r.seq === 10)) {
+          hiccup = false;
+          throw new StoreWriteError('connection lost', false);
+        }
+        return store.writeBatch(a, h);
+      };
+      const ingest = new Ingest({ store: flaky, log: quiet, retryMs: 1 });
+      for (let seq = 0; seq < 32; seq++) ingest.handle(...alertMsg('s', 'h', seq));
+      await ingest.flush();
+      assert.equal(hiccup, false, 'the transient error happened mid-bisection');
+      assert.equal(ingest.counters.stored, 31);
+      assert.equal(ingest.counters.duplicates, 0, 'nothing committed twice');
+      assert.equal((await store.summary()).alerts, 31);
+      assert.equal((await store.summary()).deadLetters, 1);
+    });
+  });
+
+  it('shutdown during a retry loop ends within seconds and acks nothing that was not stored', async () => {
+    const broker = await startAedes();
+    const tmp = tempDir();
+    const store = new SqliteStore(join(tmp.dir, 'a.db'));
+    await store.open();
+    const down: Store = Object.create(store);
+    let attempts = 0;
+    down.writeBatch = async () => {
+      attempts++;
+      throw new StoreWriteError('connection refused', false);
+    };
+    const agg = await startAggregator({ broker: broker.url, db: down, protocolVersion: 4, clientId: 'retry-agg', log: quiet });
+    const pub = await publisher(broker.url);
+    try {
+      await pub.alerts([['s1', 'h1']], 0, 3);
+      await waitFor(() => attempts >= 3, 15_000, 'three failed attempts');
+      const t0 = Date.now();
+      await agg.close();
+      const ms = Date.now() - t0;
+      assert.ok(ms < 5_000, `close took ${ms} ms`);
+      assert.equal(agg.ingest.counters.batches, 0, 'nothing released');
+    } finally {
+      await pub.close();
+      await broker.stop();
+      tmp.cleanup();
+    }
+  });
+
+  it('several writes at once: acks and commits in arrival order, the last status wins', async () => {
+    await withStore(async (store) => {
+      const rng = new Rng(3);
+      let running = 0;
+      let most = 0;
+      const slow = Object.create(store) as Store & { maxWritesInFlight: number };
+      Object.defineProperty(slow, 'maxWritesInFlight', { value: 4 });
+      slow.writeBatch = async (a, h) => {
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, rng.int(0, 8)));
+        running--;
+        return store.writeBatch(a, h);
+      };
+      const acked: number[] = [];
+      const states: string[] = [];
+      const ingest = new Ingest({
+        store: slow, log: quiet, maxBatch: 50, minConcurrentBatch: 1,
+        onCommit: (c) => states.push(...c.statuses.map((s) => s.state)),
+      });
+      const sent: string[] = [];
+      let n = 0;
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 120; i++) {
+          const k = n++;
+          ingest.handle(...alertMsg('s', 'h', k), () => acked.push(k));
+        }
+        if (round % 3 === 0) {
+          const state = round % 2 ? 'offline' : 'online';
+          sent.push(state);
+          const k = n++;
+          ingest.handle('ids/v1/s/h/status', Buffer.from(encodeStatus({ v: 1, site: 's', hub: 'h', ts: round, state })), () => acked.push(k));
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      await ingest.flush();
+      assert.ok(most > 1, `writes at once: ${most}`);
+      assert.deepEqual(acked, Array.from({ length: n }, (_, i) => i));
+      assert.deepEqual(states, sent);
+      assert.equal((await store.hubs())[0].state, sent.at(-1));
+      assert.equal((await store.summary()).alerts, 2400);
     });
   });
 

@@ -117,6 +117,34 @@ function suite(name: string, make: () => Promise<{ store: Store; done: () => Pro
       assert.equal(hours2.reduce((n, h) => n + h.alerts, 0), 31);
       assert.equal((await store.summary()).alerts, before.alerts + 2);
     });
+
+    it('keeps dead letters as received (bytes, topic, error), newest first, and counts them', async (t) => {
+      if (skip) return t.skip(skip);
+      assert.equal((await store.summary()).deadLetters, 0);
+      const bytes = Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x7d]);
+      await store.deadLetter([
+        { topic: 'ids/v1/s1/h1/alert', payload: bytes, error: 'value "a\u0000" out of range', at: T0 },
+        { topic: 'ids/v1/s1/h2/alert', payload: Buffer.from('{}'), error: 'second', at: T0 + 1 },
+      ]);
+      assert.equal((await store.summary()).deadLetters, 2);
+      const list = await store.deadLetters();
+      assert.deepEqual(list.map((d) => d.topic), ['ids/v1/s1/h2/alert', 'ids/v1/s1/h1/alert']);
+      assert.deepEqual(Buffer.from(list[1].payload), bytes);
+      assert.equal(list[1].at, T0);
+      assert.equal(list[1].error, 'value "a\uFFFD" out of range', 'NUL in the error text is replaced');
+      assert.equal((await store.deadLetters(1)).length, 1);
+    });
+
+    it('keeps the newest stats whatever order batches commit in', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeBatch([], [{ site: 's5', hub: 'h1', seenAt: T0 + 9, stats: JSON.stringify({ n: 2 }), statsAt: T0 + 9 }]);
+      await store.writeBatch([], [{ site: 's5', hub: 'h1', seenAt: T0 + 5, stats: JSON.stringify({ n: 1 }), statsAt: T0 + 5 }]);
+      await store.writeBatch([], [{ site: 's5', hub: 'h1', seenAt: T0 + 3 }]);
+      const h = (await store.hubs()).find((x) => x.site === 's5')!;
+      assert.deepEqual(h.stats, { n: 2 });
+      assert.equal(h.lastStatsAt, T0 + 9);
+      assert.equal(h.lastSeen, T0 + 9);
+    });
   });
 }
 
