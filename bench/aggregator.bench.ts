@@ -1,14 +1,22 @@
 /**
- * Aggregator ingest: alerts/s from a real broker on this machine into SQLite, committed (and only then acked).
+ * Aggregator ingest: alerts/s from a real broker on this machine into SQLite and PostgreSQL, committed (and only
+ * then acked).
  *
  * Each run: hubs publish a burst of M QoS 1 alerts while the consumer's persistent session is away, so the broker
  * holds them; then the consumer connects and we time the drain until all M are stored. The reference, measured in
  * the same run on the same broker with the same burst: a plain mqtt.js subscriber (same protocol, same in-flight
  * window) that only counts messages: the broker's own delivery ceiling on this machine. Also a "live" pass: the
  * aggregator connected while the hubs publish (end-to-end, bounded by the publishers).
+ * PostgreSQL (when reachable, AGG_BENCH_PG or the test URL): the same drain into PostgreSQL with several batch
+ * writes in flight, the reference being one write in flight in the same run; and the scale-out case: one, then
+ * two aggregator instances, each in its own process (bench/aggregator-instance.ts), in one shared-subscription
+ * group draining the same queued burst; the one-instance figure is the reference for the two.
  * Broker: our own mosquitto when installed, else the embedded aedes broker. Medians of RUNS runs.
+ * AGG_BENCH_ONLY=sqlite|postgres runs one half.
  */
 import mqtt from 'mqtt';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { emit, median } from './report.ts';
@@ -18,11 +26,17 @@ import { Consumer } from '../aggregator/consumer.ts';
 import { Ingest } from '../aggregator/ingest.ts';
 import { SqliteStore } from '../aggregator/store/sqlite.ts';
 import { SqliteWorkerStore } from '../aggregator/store/sqlite-worker.ts';
+import { PostgresStore } from '../aggregator/store/postgres.ts';
+import type { Store } from '../aggregator/store/store.ts';
 import { hasMosquitto, startAedes, startMosquitto, type TestBroker } from '../test/aggregator/broker.ts';
-import { tempDir } from '../test/aggregator/fixtures.ts';
+import { PG_URL, postgresReachable, tempDir, uniqueSchema } from '../test/aggregator/fixtures.ts';
 
 const M = Number(process.env.AGG_BENCH_ALERTS ?? 40_000);
 const RUNS = Number(process.env.AGG_BENCH_RUNS ?? 3);
+const ONLY = process.env.AGG_BENCH_ONLY;
+const PG = process.env.AGG_BENCH_PG ?? PG_URL;
+/** Batch writes in flight for the PostgreSQL cases (the store's default). */
+const PG_WRITERS = Number(process.env.AGG_BENCH_PG_WRITERS ?? 4);
 const HUBS = 20;
 const CLASSES = ['Mirai', 'DoS', 'Scan', 'MITM ARP Spoofing'];
 const quiet = () => {};
@@ -100,7 +114,15 @@ async function aggregatorDrain(url: string, msgs: { topic: string; payload: stri
   const file = join(dir, `bench-${run}-${thread ? 'thread' : 'inline'}.db`);
   const store = thread ? new SqliteWorkerStore(file) : new SqliteStore(file);
   await store.open();
-  const clientId = `bench-agg-${run}-${thread}-${process.pid}`;
+  try {
+    return await drainInto(store, `bench-agg-${run}-${thread}-${process.pid}`, url, msgs, v);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Registers a session, queues the burst for it, then times its drain into `store` until all are stored. */
+async function drainInto(store: Store, clientId: string, url: string, msgs: { topic: string; payload: string }[], v: 4 | 5) {
   const first = new Consumer({ broker: url, clientId, ingest: new Ingest({ store, log: quiet }), protocolVersion: v, log: quiet });
   await first.start();
   await first.stop();
@@ -119,9 +141,80 @@ async function aggregatorDrain(url: string, msgs: { topic: string; payload: stri
   const batches = ingest.counters.batches;
   await c.stop();
   const stored = (await store.summary()).alerts;
-  await store.close();
   if (stored !== msgs.length) throw new Error(`bench: stored ${stored} of ${msgs.length}`);
   return { rate, batches, perCpu };
+}
+
+async function postgresDrain(url: string, msgs: { topic: string; payload: string }[], v: 4 | 5, run: number, writers: number) {
+  const store = new PostgresStore({ connectionString: PG, schema: uniqueSchema(`bench${run}w${writers}`), writers });
+  await store.open();
+  try {
+    return await drainInto(store, `bench-pg-${run}-${writers}-${process.pid}`, url, msgs, v);
+  } finally {
+    await store.dropSchema();
+    await store.close();
+  }
+}
+
+interface InstanceReport {
+  stored: number;
+  batches: number;
+  cpu: number;
+}
+
+/** One aggregator process (bench/aggregator-instance.ts) and its latest report. */
+class Instance {
+  readonly child: ChildProcess;
+  last: InstanceReport = { stored: 0, batches: 0, cpu: 0 };
+  private waiting: { ok: string; resolve: () => void; reject: (e: Error) => void } | undefined;
+
+  constructor(env: Record<string, string>) {
+    this.child = fork(fileURLToPath(new URL('./aggregator-instance.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (m: Partial<InstanceReport> & { ok?: string; error?: string }) => {
+      if (m.stored !== undefined) this.last = m as InstanceReport;
+      if (m.error) this.waiting?.reject(new Error(`aggregator instance: ${m.error}`));
+      else if (m.ok && m.ok === this.waiting?.ok) this.waiting.resolve();
+    });
+    this.child.on('exit', (code) => code && this.waiting?.reject(new Error(`aggregator instance exited with ${code}`)));
+  }
+
+  do(cmd: 'register' | 'drain' | 'stop'): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting = { ok: cmd, resolve, reject };
+      this.child.send({ cmd });
+    });
+  }
+}
+
+/** `n` aggregator processes in one shared-subscription group drain the same queued burst into one PostgreSQL schema. */
+async function instancesDrain(url: string, msgs: { topic: string; payload: string }[], n: number, run: number) {
+  const schema = uniqueSchema(`bench${run}i${n}`);
+  const group = `bench-${run}-${n}-${process.pid}`;
+  const instances = Array.from({ length: n }, (_, k) => new Instance({
+    AGG_I_BROKER: url, AGG_I_PG: PG, AGG_I_SCHEMA: schema, AGG_I_GROUP: group, AGG_I_ID: `${group}-${k}`,
+    AGG_I_WRITERS: String(PG_WRITERS),
+  }));
+  try {
+    await Promise.all(instances.map((i) => i.do('register')));
+    await publishAll(url, msgs, 5);
+    const t0 = performance.now();
+    await Promise.all(instances.map((i) => i.do('drain')));
+    const stored = () => instances.reduce((s, i) => s + i.last.stored, 0);
+    while (stored() < msgs.length) await new Promise((r) => setTimeout(r, 5));
+    const rate = msgs.length / ((performance.now() - t0) / 1000);
+    const cpu = instances.reduce((s, i) => s + i.last.cpu, 0);
+    const shares = instances.map((i) => i.last.stored);
+    await Promise.all(instances.map((i) => i.do('stop')));
+    return { rate, perCpu: msgs.length / cpu, shares };
+  } finally {
+    for (const i of instances) if (i.child.exitCode === null) i.child.kill();
+    const s = new PostgresStore({ connectionString: PG, schema });
+    await s.open();
+    await s.dropSchema();
+    await s.close();
+  }
 }
 
 async function aggregatorLive(url: string, msgs: { topic: string; payload: string }[], v: 4 | 5, run: number, dir: string) {
@@ -153,6 +246,20 @@ export async function run(): Promise<void> {
     v = 4;
   }
   const tmp = tempDir('iot-ids-bench-');
+  try {
+    if (ONLY !== 'postgres') await sqliteCases(broker, name, v, tmp.dir);
+    if (ONLY !== 'sqlite') {
+      if (!(await postgresReachable())) console.error(`aggregator bench: PostgreSQL not reachable at ${PG}: PostgreSQL cases skipped`);
+      else if (v !== 5) console.error('aggregator bench: the PostgreSQL cases need mosquitto (MQTT 5 shared subscriptions): skipped');
+      else await postgresCases(broker, name);
+    }
+  } finally {
+    await broker.stop();
+    tmp.cleanup();
+  }
+}
+
+async function sqliteCases(broker: TestBroker, name: string, v: 4 | 5, dir: string): Promise<void> {
   const ref: number[] = [];
   const refCpu: number[] = [];
   const drain: number[] = [];
@@ -162,26 +269,21 @@ export async function run(): Promise<void> {
   const live: number[] = [];
   const pub: number[] = [];
   const batches: number[] = [];
-  try {
-    for (let r = 0; r < RUNS; r++) {
-      const msgs = burst(r);
-      const f = await reference(broker.url, msgs, v, r);
-      ref.push(f.rate);
-      refCpu.push(f.perCpu);
-      const i = await aggregatorDrain(broker.url, msgs, v, r, tmp.dir, false);
-      inline.push(i.rate);
-      inlineCpu.push(i.perCpu);
-      batches.push(M / i.batches);
-      const d = await aggregatorDrain(broker.url, msgs, v, r, tmp.dir, true);
-      drain.push(d.rate);
-      drainCpu.push(d.perCpu);
-      const l = await aggregatorLive(broker.url, burst(r + RUNS), v, r, tmp.dir);
-      live.push(l.rate);
-      pub.push(l.pubRate);
-    }
-  } finally {
-    await broker.stop();
-    tmp.cleanup();
+  for (let r = 0; r < RUNS; r++) {
+    const msgs = burst(r);
+    const f = await reference(broker.url, msgs, v, r);
+    ref.push(f.rate);
+    refCpu.push(f.perCpu);
+    const i = await aggregatorDrain(broker.url, msgs, v, r, dir, false);
+    inline.push(i.rate);
+    inlineCpu.push(i.perCpu);
+    batches.push(M / i.batches);
+    const d = await aggregatorDrain(broker.url, msgs, v, r, dir, true);
+    drain.push(d.rate);
+    drainCpu.push(d.perCpu);
+    const l = await aggregatorLive(broker.url, burst(r + RUNS), v, r, dir);
+    live.push(l.rate);
+    pub.push(l.pubRate);
   }
   const reference_ = { metric: 'broker ceiling: plain subscriber draining the same queued burst', value: Math.round(median(ref)), unit: 'msg/s', runs: ref.map(Math.round) };
   emit({
@@ -204,5 +306,51 @@ export async function run(): Promise<void> {
     bench: 'aggregator', metric: 'ingest into SQLite, live (hubs publishing while connected)', value: Math.round(median(live)),
     unit: 'alerts/s', reference: { metric: 'publish rate of the 4 publishers in the same pass', value: Math.round(median(pub)), unit: 'msg/s' },
     broker: name, alerts: M, runs: live.map(Math.round),
+  });
+}
+
+async function postgresCases(broker: TestBroker, name: string): Promise<void> {
+  const many: number[] = [];
+  const manyCpu: number[] = [];
+  const one: number[] = [];
+  const oneCpu: number[] = [];
+  const single: number[] = [];
+  const pair: number[] = [];
+  const singleCpu: number[] = [];
+  const pairCpu: number[] = [];
+  const shares: number[][] = [];
+  const loads: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const msgs = burst(r);
+    const w1 = await postgresDrain(broker.url, msgs, 5, r, 1);
+    one.push(w1.rate);
+    oneCpu.push(w1.perCpu);
+    const wn = await postgresDrain(broker.url, msgs, 5, r, PG_WRITERS);
+    many.push(wn.rate);
+    manyCpu.push(wn.perCpu);
+    const i1 = await instancesDrain(broker.url, msgs, 1, r);
+    single.push(i1.rate);
+    singleCpu.push(i1.perCpu);
+    const i2 = await instancesDrain(broker.url, msgs, 2, r);
+    pair.push(i2.rate);
+    pairCpu.push(i2.perCpu);
+    shares.push(i2.shares);
+    loads.push(loadavg()[0]);
+  }
+  const load = Math.round(median(loads) * 10) / 10;
+  emit({
+    bench: 'aggregator', metric: `ingest into PostgreSQL, ${PG_WRITERS} batch writes in flight (queued burst drained, committed before PUBACK)`,
+    value: Math.round(median(many)), unit: 'alerts/s',
+    reference: { metric: 'same drain with one write in flight', value: Math.round(median(one)), unit: 'alerts/s', runs: one.map(Math.round) },
+    perCpu: Math.round(median(manyCpu)), perCpuOneWriter: Math.round(median(oneCpu)), broker: name, alerts: M, runs: many.map(Math.round),
+    loadAverage: load,
+  });
+  emit({
+    bench: 'aggregator', metric: 'two aggregator processes in one shared-subscription group, into PostgreSQL (queued burst drained)',
+    value: Math.round(median(pair)), unit: 'alerts/s',
+    reference: { metric: 'one aggregator process, same harness, same run', value: Math.round(median(single)), unit: 'alerts/s', runs: single.map(Math.round) },
+    ratio: Math.round((median(pair) / median(single)) * 100) / 100, perCpu: Math.round(median(pairCpu)),
+    perCpuOne: Math.round(median(singleCpu)), shares, broker: name, alerts: M, runs: pair.map(Math.round), loadAverage: load,
+    cores: (await import('node:os')).cpus().length,
   });
 }

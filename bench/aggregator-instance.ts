@@ -1,0 +1,58 @@
+/**
+ * One aggregator instance in its own process, for the two-instance case of bench/aggregator.bench.ts (two
+ * instances in one process would share one event loop and one core). Driven by the parent over IPC:
+ *   {cmd:'register'}  connect, subscribe (shared group), disconnect: the broker queues our share from now on
+ *   {cmd:'drain'}     connect and ingest into PostgreSQL; reports {stored, cpu} every 50 ms
+ *   {cmd:'stop'}      graceful stop, then exit
+ * Configuration from the environment: AGG_I_BROKER, AGG_I_PG, AGG_I_SCHEMA, AGG_I_GROUP, AGG_I_ID, AGG_I_WRITERS.
+ */
+import { Consumer } from '../aggregator/consumer.ts';
+import { Ingest } from '../aggregator/ingest.ts';
+import { PostgresStore } from '../aggregator/store/postgres.ts';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) throw new Error(`aggregator-instance: ${k} is not set`);
+  return v;
+};
+const quiet = () => {};
+const send = (m: unknown) => process.send!(m);
+
+const store = new PostgresStore({ connectionString: env('AGG_I_PG'), schema: env('AGG_I_SCHEMA'), writers: Number(env('AGG_I_WRITERS')) });
+let consumer: Consumer | undefined;
+let ingest: Ingest | undefined;
+let report: ReturnType<typeof setInterval> | undefined;
+
+const consumerOf = (i: Ingest) =>
+  new Consumer({ broker: env('AGG_I_BROKER'), clientId: env('AGG_I_ID'), group: env('AGG_I_GROUP'), ingest: i, log: quiet });
+
+process.on('message', async (m: { cmd: string }) => {
+  try {
+    if (m.cmd === 'register') {
+      await store.open();
+      const c = consumerOf(new Ingest({ store, log: quiet }));
+      await c.start();
+      await c.stop();
+      send({ ok: 'register' });
+    } else if (m.cmd === 'drain') {
+      ingest = new Ingest({ store, log: quiet });
+      consumer = consumerOf(ingest);
+      const cpu0 = process.cpuUsage();
+      const i = ingest;
+      report = setInterval(() => {
+        const c = process.cpuUsage(cpu0);
+        send({ stored: i.counters.stored, batches: i.counters.batches, cpu: (c.user + c.system) / 1e6 });
+      }, 50);
+      await consumer.start();
+      send({ ok: 'drain' });
+    } else if (m.cmd === 'stop') {
+      if (report) clearInterval(report);
+      await consumer?.stop();
+      await store.close();
+      send({ ok: 'stop' });
+      process.exit(0);
+    }
+  } catch (e) {
+    send({ error: (e as Error).message });
+  }
+});
