@@ -9,6 +9,11 @@ import { IdsError } from '../shared/errors.ts';
 export const MAX_CAPLEN = 262144;
 /** Non-packet pcapng blocks (name resolution, statistics, secrets) stay well under this. */
 export const MAX_BLOCK = 16 * 1024 * 1024;
+/**
+ * Longest record a resynchronising reader will take as a candidate: a packet of MAX_CAPLEN plus headers and
+ * options. Bounds the bytes it holds while it looks for one (larger blocks are not worth resynchronising on).
+ */
+export const RESYNC_SPAN = MAX_CAPLEN + 4096;
 
 /** Where the packet of a record lies and what it is. Reused for every record (no per-packet objects). */
 export interface PacketSlot {
@@ -26,6 +31,13 @@ export interface RecordFormat {
   recordLength(view: DataView, pos: number, abs: number): number;
   /** Decode the record; true when it holds a packet (then `slot` is filled). */
   record(view: DataView, pos: number, len: number, abs: number, slot: PacketSlot): boolean;
+  /** True once the file/section header is read: only then can a lost reader look for the next record. */
+  readonly ready: boolean;
+  /**
+   * For a reader that lost its place: the length of a record that plausibly starts at `pos` (judged by what the
+   * format has seen so far), 0 when it does not, -1 when `avail` bytes are too few to tell. Never throws.
+   */
+  plausible(view: DataView, pos: number, avail: number): number;
 }
 
 const bad = (abs: number, what: string) => new IdsError('BAD_CAPTURE', `corrupt capture at byte offset ${abs}: ${what}`);
@@ -79,6 +91,13 @@ export class PcapFormat implements RecordFormat {
   private le = true;
   private nano = false;
   private linkType = 1;
+  private snaplen = MAX_CAPLEN;
+  /** Seconds of the last packet, 0 before the first: a resynchronising reader wants timestamps near it. */
+  private lastSec = 0;
+
+  get ready(): boolean {
+    return this.headerDone;
+  }
 
   /** Reads the byte order and timestamp unit from the magic at `pos`; null when it is not classic pcap. */
   static detect(view: DataView, pos: number): PcapFormat | null {
@@ -101,14 +120,16 @@ export class PcapFormat implements RecordFormat {
 
   record(view: DataView, pos: number, len: number, abs: number, slot: PacketSlot): boolean {
     if (!this.headerDone) {
-      this.headerDone = true;
       const major = view.getUint16(pos + 4, this.le);
       if (major !== 2) throw bad(abs + 4, `pcap version ${major} (expected 2)`);
+      this.headerDone = true;
       // The upper 4 bits of the link-type word may carry FCS information; the link type is the low 16.
       this.linkType = normalizeLinkType(view.getUint32(pos + 20, this.le) & 0xffff);
+      const snaplen = view.getUint32(pos + 16, this.le);
+      this.snaplen = snaplen > 0 && snaplen < MAX_CAPLEN ? snaplen : MAX_CAPLEN;
       return false;
     }
-    const sec = view.getUint32(pos, this.le);
+    const sec = (this.lastSec = view.getUint32(pos, this.le));
     const frac = view.getUint32(pos + 4, this.le);
     slot.offset = pos + 16;
     slot.caplen = len - 16;
@@ -116,6 +137,24 @@ export class PcapFormat implements RecordFormat {
     slot.timestampUs = sec * 1e6 + (this.nano ? Math.floor(frac / 1000) : frac);
     slot.linkType = this.linkType;
     return true;
+  }
+
+  /**
+   * A record header is plausible when its timestamp lies within 10 minutes before to a day after the last good
+   * packet, its fraction is below one second, 0 < caplen ≤ snaplen and origlen ≥ caplen (a random 16 bytes
+   * pass all of that about once in 10^12 tries once a packet has been seen).
+   */
+  plausible(view: DataView, pos: number, avail: number): number {
+    if (avail < 16) return -1;
+    const le = this.le;
+    const sec = view.getUint32(pos, le);
+    const frac = view.getUint32(pos + 4, le);
+    const caplen = view.getUint32(pos + 8, le);
+    const wirelen = view.getUint32(pos + 12, le);
+    if (frac >= (this.nano ? 1e9 : 1e6)) return 0;
+    if (caplen === 0 || caplen > this.snaplen || wirelen < caplen || wirelen > 4 * MAX_CAPLEN) return 0;
+    if (this.lastSec > 0 && (sec < this.lastSec - 600 || sec > this.lastSec + 86400)) return 0;
+    return 16 + caplen;
   }
 }
 
@@ -130,6 +169,9 @@ const IDB = 1;
 const OPB = 2;
 const SPB = 3;
 const EPB = 6;
+/** Block types a resynchronising reader accepts: the packet and interface blocks, name resolution (4),
+ * statistics (5), systemd journal (9), secrets (10) and the two custom types. */
+const KNOWN_BLOCKS = new Set([SHB, IDB, OPB, SPB, 4, 5, EPB, 9, 10, 0x00000bad, 0x40000bad]);
 
 /** pcapng: blocks of (type, total length, body, total length); each Section Header Block sets the byte order. */
 export class PcapngFormat implements RecordFormat {
@@ -138,6 +180,11 @@ export class PcapngFormat implements RecordFormat {
   private ifaces: Iface[] = [];
   /** Simple Packet Blocks carry no timestamp: they take the last one seen. */
   private lastUs = 0;
+  private sections = 0;
+
+  get ready(): boolean {
+    return this.sections > 0;
+  }
 
   static detect(view: DataView, pos: number): PcapngFormat | null {
     return view.getUint32(pos, false) === SHB ? new PcapngFormat() : null;
@@ -167,6 +214,7 @@ export class PcapngFormat implements RecordFormat {
       case SHB:
         if (len < 28) throw bad(abs, `section header block of ${len} bytes`);
         this.ifaces = [];
+        this.sections++;
         return false;
       case IDB:
         if (len < 20) throw bad(abs, `interface description block of ${len} bytes`);
@@ -204,6 +252,36 @@ export class PcapngFormat implements RecordFormat {
       default:
         return false; // name resolution, statistics, custom, secrets: not packets
     }
+  }
+
+  /**
+   * A block is plausible when its type is one pcapng defines, its length is a multiple of 4 within
+   * [12, RESYNC_SPAN], its trailing length matches and, for a packet block, its interface exists and its
+   * captured length fits. A new section header (either byte order) is plausible too.
+   */
+  plausible(view: DataView, pos: number, avail: number): number {
+    if (avail < 12) return -1;
+    let le = this.le;
+    if (view.getUint32(pos, true) === SHB) {
+      const magic = view.getUint32(pos + 8, true);
+      if (magic === 0x1a2b3c4d) le = true;
+      else if (magic === 0x4d3c2b1a) le = false;
+      else return 0;
+    }
+    const type = view.getUint32(pos, le);
+    if (!KNOWN_BLOCKS.has(type)) return 0;
+    const len = view.getUint32(pos + 4, le);
+    if (len < 12 || len % 4 !== 0 || len > RESYNC_SPAN) return 0;
+    if (avail < len) return -1;
+    if (view.getUint32(pos + len - 4, le) !== len) return 0;
+    if (type === EPB || type === OPB) {
+      if (len < 32) return 0;
+      const ifId = type === EPB ? view.getUint32(pos + 8, le) : view.getUint16(pos + 8, le);
+      const caplen = view.getUint32(pos + 20, le);
+      if (ifId >= this.ifaces.length || caplen > len - 32) return 0;
+    }
+    if (type === SPB && (len < 16 || this.ifaces.length === 0)) return 0;
+    return len;
   }
 
   private readIdb(view: DataView, pos: number, len: number): Iface {

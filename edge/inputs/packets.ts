@@ -1,8 +1,10 @@
 /**
  * Packets in (pcap/pcapng file or stdin, e.g. `tcpdump -i eth0 -w - | iot-ids hub --pcap -`): batches go
  * through the wasm flow meter (finished flows → the hub's raw rows) and the ARP watcher (evidence → rule alerts).
- * A corrupt or truncated capture ends this input with an IdsError('BAD_CAPTURE') that the hub counts; flows
- * already metered are flushed first, so nothing seen before the damage is lost.
+ * A corrupt or truncated capture file ends this input with an IdsError('BAD_CAPTURE') that the hub counts; flows
+ * already metered are flushed first, so nothing seen before the damage is lost. A live stream (or `resync`)
+ * instead skips to the next good record and carries on; `onDegraded` / `onResynced` tell the hub when it is
+ * blind and when it sees again.
  */
 import { readCapture } from '../../capture/reader.ts';
 import { FlowMeter, type MeterMode } from '../../asm/flowmeter-host.ts';
@@ -26,6 +28,12 @@ export interface PacketInputOptions {
    */
   live?: boolean;
   idleAdvanceMs?: number;
+  /** Skip past a corrupt record to the next good one instead of ending (default: `live`). */
+  resync?: boolean;
+  /** The capture is corrupt at `offset` and no packet is analysed until onResynced (`reason` names the damage). */
+  onDegraded?: (reason: string, offset: number) => void;
+  /** Packets are analysed again from `offset`; `skipped` bytes of the capture were passed over. */
+  onResynced?: (offset: number, skipped: number) => void;
 }
 
 export interface PacketInputResult {
@@ -34,7 +42,10 @@ export interface PacketInputResult {
   accepted: number;
   shed: number;
   evidence: number;
-  /** Set when the capture was corrupt: the error, after the flows before it were delivered. */
+  /** Corrupt stretches the reader skipped (with resync) and the bytes they held. */
+  resyncs: number;
+  skippedBytes: number;
+  /** Set when the capture was corrupt (and, with resync, ended while corrupt): the error, after the flows before it were delivered. */
   error?: Error;
 }
 
@@ -43,7 +54,7 @@ export async function readPackets(source: string | NodeJS.ReadableStream, sink: 
   const meter = await FlowMeter.create({ wasm: opts.wasm, mode: opts.meterMode });
   const arp = new ArpWatcher(opts.arp);
   const row = new Float64Array(RAW_COLUMNS.length);
-  const res: PacketInputResult = { packets: 0, flows: 0, accepted: 0, shed: 0, evidence: 0 };
+  const res: PacketInputResult = { packets: 0, flows: 0, accepted: 0, shed: 0, evidence: 0, resyncs: 0, skippedBytes: 0 };
 
   const deliver = async (flows: FlowRecord[]): Promise<void> => {
     for (const f of flows) {
@@ -73,7 +84,16 @@ export async function readPackets(source: string | NodeJS.ReadableStream, sink: 
       }, opts.idleAdvanceMs ?? 1000).unref()
     : undefined;
   try {
-    for await (const batch of readCapture(source)) {
+    const reading = readCapture(source, {
+      resync: opts.resync ?? opts.live ?? false,
+      onDegraded: opts.onDegraded,
+      onResynced: (offset, skipped) => {
+        res.resyncs++;
+        res.skippedBytes += skipped;
+        opts.onResynced?.(offset, skipped);
+      },
+    });
+    for await (const batch of reading) {
       if (opts.signal?.aborted) break;
       res.packets += batch.count;
       if (batch.count > 0) lastTsUs = batch.timestampsUs[batch.count - 1];

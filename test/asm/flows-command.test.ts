@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, sharedData } from '../helpers/shared-data.ts';
@@ -53,6 +53,23 @@ test('a capture cut mid-packet: good flows written, error printed with the offse
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines[0], FLOW_CSV_HEADER);
   assert.ok(lines.length > 5, `only ${lines.length - 1} flows from the good part`);
+});
+
+test('flows CAPTURE --out F on a capture truncated mid-record: the flows of every packet read are in F, exit 1', (t) => {
+  const pcap = sharedData(t, 'pcaps', 'attack', 'pcaphunt_ps-tcp_syn.pcap');
+  if (!pcap) return;
+  const dir = mkdtempSync(join(tmpdir(), 'iot-ids-flows-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cut = join(dir, 'cut.pcap');
+  writeFileSync(cut, readFileSync(pcap).subarray(0, 184_751)); // 2,496 whole packets, then 23 bytes of the next
+  const out = join(dir, 'flows.csv');
+  // A SYN scan is one-packet flows: compat mode (CICFlowMeter) writes none of them even from the whole capture,
+  // so the corrected mode is what shows whether the flows before the cut are kept.
+  const r = cli([cut, '--out', out, '--mode', 'corrected']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /2496 packets .* 2496 flows written/);
+  assert.match(r.stderr, /truncated at byte offset 184728/);
+  assert.equal(readFileSync(out, 'utf8').trimEnd().split('\n').length, 1 + 2496);
 });
 
 test('bad options and a missing file fail with a message', () => {

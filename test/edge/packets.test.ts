@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hub, type HubOptions } from '../../edge/hub.ts';
 import { decodeAlert } from '../../shared/payloads.ts';
+import { Readable } from 'node:stream';
+import { readPackets } from '../../edge/inputs/packets.ts';
+import type { FlowSink } from '../../edge/inputs/sink.ts';
+import { RAW_COLUMNS } from '../../edge/raw-columns.ts';
 import { sharedData } from '../helpers/shared-data.ts';
 import { buildFixtureBundle, devKeyPair, type KeyPair } from './fixtures/bundle.ts';
 import { startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
@@ -100,4 +104,45 @@ test('a corrupt capture is counted and reported; flows before the damage are sti
   } finally {
     await hub.close();
   }
+});
+
+/** A sink that takes every row: the reader is what is under test. */
+const countingSink = (): FlowSink & { rows: number } => ({
+  inputs: RAW_COLUMNS.length, full: false, overflow: 'drop', rows: 0,
+  offer() {
+    this.rows++;
+    return true;
+  },
+  room: async () => undefined,
+});
+
+test('live stream with a corrupt record mid-stream: later packets still analysed, degraded then resynced reported', async (t) => {
+  const f = sharedData(t, 'pcaps', 'attack', 'pcaphunt_ps-tcp_syn.pcap');
+  if (!f) return;
+  const buf = Buffer.from(readFileSync(f));
+  let p = 24;
+  for (let k = 0; k < 1351; k++) p += 16 + buf.readUInt32LE(p + 8);
+  buf.writeUInt32LE(0xffffff, p + 8); // record 1351 claims 16 MiB
+  const stream = () => Readable.from([buf.subarray(0, 100_000), buf.subarray(100_000)].map((b) => Buffer.from(b)));
+  const events: string[] = [];
+  const sink = countingSink();
+  const live = await readPackets(stream(), sink, {
+    live: true,
+    meterMode: 'corrected',
+    onDegraded: (reason, at) => events.push(`degraded ${at}: ${reason}`),
+    onResynced: (at, skipped) => events.push(`resynced ${at} after ${skipped} bytes`),
+  });
+  assert.equal(live.error, undefined, String(live.error));
+  assert.equal(live.packets, 4992, 'every packet but the corrupt one');
+  assert.equal(live.flows, 4992, 'a SYN scan: one flow per probe (corrected mode)');
+  assert.equal(sink.rows, 4992);
+  assert.deepEqual(live.resyncs, 1);
+  assert.equal(events.length, 2);
+  assert.match(events[0], new RegExp(`^degraded ${p}: .*16777215 captured bytes`));
+  assert.match(events[1], new RegExp(`^resynced ${p + 16 + 58} after 74 bytes`));
+  // A file is read to the damage and no further (its flows kept, the error returned): nothing live to wait for.
+  const file = await readPackets(stream(), countingSink(), { meterMode: 'corrected' });
+  assert.equal(file.packets, 1351);
+  assert.equal(file.flows, 1351);
+  assert.ok(file.error);
 });
