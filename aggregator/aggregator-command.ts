@@ -31,8 +31,13 @@ export const aggregator = defineCommand({
   async run({ args }) {
     const token = args.token ?? process.env.IOT_IDS_TOKEN;
     if (!args.auth && token) throw new IdsError('BAD_OPTION', '--no-auth and --token contradict each other');
+    // Open by accident is the failure that matters: without a token the operator must say --no-auth.
+    if (args.auth && !token) {
+      process.stderr.write('iot-ids aggregator: no access token: give --token T (or IOT_IDS_TOKEN), or --no-auth for an open local demo\n');
+      process.exit(2);
+    }
     if (!token) {
-      console.warn('\n  *** WARNING: the aggregator API and dashboard are OPEN: no --token given. ***');
+      console.warn('\n  *** WARNING: the aggregator API and dashboard are OPEN (--no-auth). ***');
       console.warn('  *** Anyone who can reach the HTTP port reads every alert. Local demo only. ***\n');
     }
     const version = intArg('mqtt-version', args['mqtt-version'], 4, 5) as 4 | 5;

@@ -2,7 +2,9 @@
  * The operators' HTTP interface (fastify): JSON API with declared schemas, the SSE live stream and the dashboard.
  * Access: with a token, every route needs it, as `Authorization: Bearer T`, `?token=T` (for a browser's first
  * visit and EventSource) or the HttpOnly SameSite=Strict cookie that `GET /?token=T` sets for the page's own
- * requests. Without a token the server is open: only for a local demo (the CLI warns loudly).
+ * requests. Without a token the server is open: only for a local demo (the CLI asks for --no-auth and warns).
+ * Live streams are capped (`maxStreams`): each holds a socket and a listener set, so past the cap a client gets
+ * 503 with Retry-After instead of the server growing without bound.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
@@ -23,7 +25,12 @@ export interface HttpDeps {
   summaryExtras: () => Omit<S.SummaryBody, 'alerts' | 'verdicts' | 'classes' | 'rawAlerts' | 'deadLetters' | 'hubs'>;
   openIncidents: () => unknown[];
   lastTotals: () => TotalsEvent | undefined;
+  /** Concurrent SSE clients served (default MAX_STREAMS); more get 503. */
+  maxStreams?: number;
 }
+
+/** A dashboard is one stream per open tab: a few dozen operators with a few tabs each fit well under this. */
+export const MAX_STREAMS = 64;
 
 const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -66,7 +73,9 @@ function cookieToken(req: FastifyRequest): string | undefined {
 
 function presented(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
-  if (h?.startsWith('Bearer ')) return h.slice(7);
+  // RFC 9110 §11.1: the auth scheme is case-insensitive ("bearer", "BEARER" are the same scheme).
+  const m = h === undefined ? null : /^bearer +(.*)$/i.exec(h);
+  if (m) return m[1];
   const q = (req.query as Record<string, unknown> | undefined)?.token;
   if (typeof q === 'string') return q;
   return cookieToken(req);
@@ -171,8 +180,15 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       }),
     }));
 
-  app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (req, reply) => {
+  const maxStreams = deps.maxStreams ?? MAX_STREAMS;
+  app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (_req, reply) => {
+    if (streams.size >= maxStreams) {
+      return reply.code(503).header('retry-after', '30')
+        .send({ error: 'BUSY', message: `too many live streams (${maxStreams}); retry later` });
+    }
     reply.hijack();
+    // Counted from here, before the first await, so concurrent requests cannot all slip under the cap.
+    streams.add(reply);
     const res = reply.raw;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -181,22 +197,27 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       'x-accel-buffering': 'no',
     });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    res.write('retry: 2000\n\n');
-    send('hello', { rates: live.recent(), totals: deps.lastTotals() ?? null, incidents: deps.openIncidents(), hubs: await store.hubs() });
     const on = {
       rate: (p: unknown) => send('rate', p),
       incident: (i: unknown) => send('incident', i),
       hub: (h: unknown) => send('hub', h),
       totals: (t: unknown) => send('totals', t),
     };
-    for (const [k, f] of Object.entries(on)) live.on(k as 'rate', f);
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-    streams.add(reply);
-    req.raw.on('close', () => {
+    let ping: NodeJS.Timeout | undefined;
+    let closed = false;
+    // The response's close, not the request's: a request without a body may report 'close' as soon as it is read.
+    res.on('close', () => {
+      closed = true;
       clearInterval(ping);
       for (const [k, f] of Object.entries(on)) live.off(k as 'rate', f);
       streams.delete(reply);
     });
+    res.write('retry: 2000\n\n');
+    const hubs = await store.hubs();
+    if (closed) return;
+    send('hello', { rates: live.recent(), totals: deps.lastTotals() ?? null, incidents: deps.openIncidents(), hubs });
+    for (const [k, f] of Object.entries(on)) live.on(k as 'rate', f);
+    ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   });
 
   return app;

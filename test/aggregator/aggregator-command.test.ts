@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../helpers/shared-data.ts';
 import { freePort, hasMosquitto, startAedes, startMosquitto } from './broker.ts';
@@ -47,16 +48,27 @@ describe('aggregator command', () => {
     }
   });
 
-  it('warns loudly when started without a token', async () => {
+  it('refuses to start without a token unless --no-auth is given (then it warns loudly)', async () => {
     const broker = await startAedes();
     const tmp = tempDir();
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'aggregator', '--broker', broker.url,
-      '--db', join(tmp.dir, 'x.db'), '--http', '0', '--mqtt-version', '4', '--client-id', 'cli-open'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = (extra: string[], env: NodeJS.ProcessEnv = {}) => spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'),
+      'aggregator', '--broker', broker.url, '--db', join(tmp.dir, 'x.db'), '--http', '0', '--mqtt-version', '4', '--client-id', 'cli-open',
+      ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IOT_IDS_TOKEN: '', ...env } });
+    let child = run([]);
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const capture = () => {
+      out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (out += d));
+      return new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    };
     try {
+      const refused = await capture();
+      assert.equal(refused, 2, out);
+      assert.match(out, /no access token: give --token T .* or --no-auth/);
+      assert.equal(existsSync(join(tmp.dir, 'x.db')), false, 'nothing opened');
+      child = run(['--no-auth']);
+      const exited = capture();
       await waitFor(() => out.includes('dashboard and API at'), 30_000, `the aggregator to start: ${out}`);
       assert.match(out, /WARNING: the aggregator API and dashboard are OPEN/);
       child.kill('SIGTERM');

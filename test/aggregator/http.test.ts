@@ -61,6 +61,14 @@ describe('http', () => {
     assert.equal((await get('/app.js', { cookie })).statusCode, 200);
   });
 
+  it('the Bearer scheme is case-insensitive (RFC 9110): bearer, BEARER work; the token itself is not', async () => {
+    for (const a of ['bearer sekret', 'BEARER sekret', 'bEaReR sekret']) {
+      assert.equal((await get('/api/summary', { authorization: a })).statusCode, 200, a);
+    }
+    assert.equal((await get('/api/summary', { authorization: 'bearer SEKRET' })).statusCode, 401);
+    assert.equal((await get('/api/summary', { authorization: 'Basic sekret' })).statusCode, 401);
+  });
+
   it('summary: totals, classes, hubs online/offline, invalid counts', async () => {
     const s = (await get('/api/summary')).json();
     assert.equal(s.alerts, 4);
@@ -131,6 +139,45 @@ describe('http', () => {
     const readme = readFileSync(join(PROJECT_ROOT, 'aggregator', 'README.md'), 'utf8');
     assert.ok(routes.length >= 6, `routes found: ${routes}`);
     for (const r of new Set(routes)) assert.ok(readme.includes('`GET ' + r + '`'), `README lacks GET ${r}`);
+  });
+});
+
+describe('http live streams', () => {
+  it('serves SSE clients up to the cap, answers 503 with Retry-After past it, and frees a slot when one leaves', async () => {
+    const tmp = tempDir();
+    const store = new SqliteStore(join(tmp.dir, 'a.db'));
+    await store.open();
+    const app = await buildHttp({ store, live: new LiveBus(), token: 't', maxStreams: 3, summaryExtras: extras, openIncidents: () => [], lastTotals: () => undefined });
+    const open: AbortController[] = [];
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = app.server.address() as { port: number };
+      const connect = async () => {
+        const ac = new AbortController();
+        const r = await fetch(`http://127.0.0.1:${port}/api/events?token=t`, { signal: ac.signal });
+        if (r.status === 200) open.push(ac);
+        else await r.body?.cancel();
+        return r;
+      };
+      // Concurrent connects: the cap holds even when they all arrive before any has been answered.
+      const first = await Promise.all(Array.from({ length: 5 }, connect));
+      assert.deepEqual(first.map((r) => r.status).sort(), [200, 200, 200, 503, 503]);
+      const busy = first.find((r) => r.status === 503)!;
+      assert.equal(busy.headers.get('retry-after'), '30');
+      assert.equal((await connect()).status, 503);
+      open.pop()!.abort();
+      let again = 503;
+      for (let i = 0; i < 50 && again !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        again = (await connect()).status;
+      }
+      assert.equal(again, 200, 'a slot is freed when a client leaves');
+    } finally {
+      for (const ac of open) ac.abort();
+      await app.close();
+      await store.close();
+      tmp.cleanup();
+    }
   });
 });
 
