@@ -15,6 +15,7 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { DEFAULT_PREFIX, fleetFilter } from '../shared/topics.ts';
 import { IdsError } from '../shared/errors.ts';
+import { MAX_PAYLOAD_BYTES } from '../shared/payloads.ts';
 import type { Ingest } from './ingest.ts';
 
 export interface ConsumerOptions {
@@ -72,7 +73,9 @@ export class Consumer {
       // unless DEBUG asks for it.
       ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => {} }),
       ...(v === 5
-        ? { properties: { sessionExpiryInterval: o.sessionExpirySec ?? 7 * 24 * 3600, receiveMaximum: o.receiveMaximum ?? 1000 } }
+        ? { properties: { sessionExpiryInterval: o.sessionExpirySec ?? 7 * 24 * 3600, receiveMaximum: o.receiveMaximum ?? 1000,
+          // The broker drops, rather than sends us, a packet past the payload cap + topic/property headroom.
+          maximumPacketSize: MAX_PAYLOAD_BYTES + 4096 } }
         : {}),
     };
     const client = mqtt.connect(o.broker, options);

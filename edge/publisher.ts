@@ -10,6 +10,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { IdsError } from '../shared/errors.ts';
 import { encodeStatus } from '../shared/payloads.ts';
+import { MAX_DOWNLINK_BYTES } from './downlink.ts';
 import { DEFAULT_PREFIX, assertValidId, hubTopic } from '../shared/topics.ts';
 import type { Store } from './offline-queue.ts';
 
@@ -93,6 +94,8 @@ export class Publisher {
       // mqtt.js logs several lines per packet through `debug`; a no-op saves that work unless DEBUG asks for it.
       ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: () => undefined }),
       will: { topic: this.topics.status, payload: Buffer.from(this.statusPayload('offline')), qos: 1, retain: true },
+      // MQTT 5: the broker drops, rather than sends us, anything past a downlink bundle's cap (edge/downlink.ts) + headers.
+      ...((opts.protocolVersion ?? 4) === 5 ? { properties: { maximumPacketSize: MAX_DOWNLINK_BYTES + 65536 } } : {}),
     };
     this.client = mqtt.connect(opts.broker, co);
     this.client.on('connect', () => this.onConnect());
