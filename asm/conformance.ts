@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { canonicalColumn, STAT_FEATURES, type Column } from '../shared/features.ts';
+import { strictDecimal } from '../shared/decimal.ts';
 import { IdsError } from '../shared/errors.ts';
 import type { FlowRecord } from '../shared/packets.ts';
 import { readCaptureBuffer } from '../capture/reader.ts';
@@ -47,12 +48,13 @@ export interface ConformanceReport {
   meter: MeterStats;
 }
 
+/** A reference CSV cell: a decimal or an Infinity/NaN spelling; anything else (hex included) is NaN. */
 export function parseNumber(cell: string): number {
   const t = cell.trim();
   if (t === 'Infinity' || t === 'inf' || t === 'Inf') return Infinity;
   if (t === '-Infinity' || t === '-inf') return -Infinity;
   if (t === 'NaN' || t === 'nan' || t === '') return NaN;
-  return Number(t);
+  return strictDecimal(t);
 }
 
 /** Reads a CICFlowMeter CSV (short v4 or long CIC-IDS2017 headers). */

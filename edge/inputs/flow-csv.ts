@@ -6,10 +6,18 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { canonicalColumn } from '../../shared/features.ts';
+import { strictDecimal } from '../../shared/decimal.ts';
 import { IdsError } from '../../shared/errors.ts';
 import { RAW_COLUMNS, RAW_DST_PORT, RAW_PROTOCOL, RAW_SRC_PORT, rawIndex } from '../raw-columns.ts';
 import type { FlowSink } from './sink.ts';
 import { fastDecimal } from './fast-number.ts';
+import { LineSplitter, TOO_LONG } from './lines.ts';
+
+/**
+ * Longest line read: a flow row is ~1 KB and a header ~2 KB. A longer line is skipped as malformed while its
+ * characters are dropped as they arrive, so a hostile stream without newlines costs fixed memory and linear time.
+ */
+export const MAX_LINE_CHARS = 1 << 20;
 
 const SKIP = -1;
 const SRC_IP = -2;
@@ -42,7 +50,7 @@ let cellFailed = false;
 /** A numeric cell: empty and nan → NaN (the scaler's missing value), inf in any usual spelling → ±Infinity. */
 function parseCell(cell: string): number {
   if (cell.length === 0) return NaN; // +'' would be 0; missing is NaN (the scaler maps both the same way)
-  const v = +cell;
+  const v = strictDecimal(cell); // not +cell: that reads 0x10 as 16
   if (v === v) return v;
   const t = cell.trim().toLowerCase();
   if (t === 'inf' || t === '+inf' || t === 'infinity' || t === '+infinity') return Infinity;
@@ -132,21 +140,26 @@ export async function readFlowCsv(source: string | Readable, sink: FlowSink, opt
   };
 
   stream.setEncoding('utf8');
+  const lines = new LineSplitter(MAX_LINE_CHARS);
   for await (const chunk of stream as AsyncIterable<string>) {
     if (opts.signal?.aborted) break;
-    let text = rest + chunk;
-    let from = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', from);
-      if (nl < 0) break;
-      handle(text.slice(from, nl));
-      from = nl + 1;
+    for (let line = lines.push(chunk); line !== null; line = lines.next()) {
+      if (line === TOO_LONG) {
+        lineNo++;
+        if (!slots) throw new IdsError('BAD_HEADER', `${name}: header line longer than ${MAX_LINE_CHARS} characters`);
+        res.rows++;
+        bad(`line longer than ${MAX_LINE_CHARS} characters: skipped`);
+      } else handle(line);
       if (sink.overflow === 'block' && sink.full) await sink.room();
     }
-    rest = text.slice(from);
-    text = '';
   }
-  if (rest.length) handle(rest);
+  const last = lines.end();
+  if (last === TOO_LONG) {
+    lineNo++;
+    if (!slots) throw new IdsError('BAD_HEADER', `${name}: header line longer than ${MAX_LINE_CHARS} characters`);
+    res.rows++;
+    bad(`line longer than ${MAX_LINE_CHARS} characters: skipped`);
+  } else if (last !== null) handle(last);
   if (!slots) throw new IdsError('EMPTY_INPUT', `${name}: no CSV header (empty input)`);
   return res;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { readFlowCsv } from '../../edge/inputs/flow-csv.ts';
+import { MAX_LINE_CHARS, readFlowCsv } from '../../edge/inputs/flow-csv.ts';
 import type { FlowSink } from '../../edge/inputs/sink.ts';
 import { RAW_COLUMNS, rawIndex } from '../../edge/raw-columns.ts';
 import { STAT_FEATURES } from '../../shared/features.ts';
@@ -64,6 +64,31 @@ test('malformed rows are counted with their line numbers, never thrown; the rest
   assert.match(bad[2], /^5: .*more than 4 cells/);
   assert.match(bad[3], /^6: .*repeated header/);
   assert.deepEqual(sink.keys.map((k) => k.split('|')[0]), ['1.1.1.1', '3.3.3.3']);
+});
+
+test('numeric cells are decimals only: 0x10, 0b1, 0o7 and 1_000 are malformed, not 16, 1, 7', async () => {
+  const text = ['Src_IP,Dst_IP,Flow_Duration,Tot_Fwd_Pkts', 'a,b,0x10,1', 'a,b,0b1,1', 'a,b,1,0o7', 'a,b,1_000,1', 'a,b, 12 ,+3', 'a,b,1e3,.5'].join('\n');
+  const bad: string[] = [];
+  const sink = new Collect();
+  const r = await readFlowCsv(Readable.from([text]), sink, { onMalformed: (_l, reason) => bad.push(reason) });
+  assert.equal(r.malformed, 4, bad.join('; '));
+  assert.match(bad[0], /line 2: column 3 \(Flow_Duration\) is not a number/);
+  assert.deepEqual(sink.rows.map((row) => [row[col('Flow_Duration')], row[col('Tot_Fwd_Pkts')]]), [[12, 3], [1000, 0.5]]);
+});
+
+test('a line past MAX_LINE_CHARS (32 MB without a newline) is skipped as malformed; the rows after it still flow', async () => {
+  const header = 'Src_IP,Dst_IP,Flow_Duration,Tot_Fwd_Pkts\n';
+  const piece = '1'.repeat(1 << 16);
+  // 512 chunks of 64 Ki characters: one 32 Mi-character line, then a good row.
+  const chunks = [header, '1.1.1.1,2.2.2.2,5,6\n', ...Array.from({ length: 512 }, () => piece), '\n3.3.3.3,4.4.4.4,7,8\n'];
+  const bad: string[] = [];
+  const sink = new Collect();
+  const r = await readFlowCsv(Readable.from(chunks), sink, { onMalformed: (line, reason) => bad.push(`${line}: ${reason}`) });
+  assert.deepEqual(r, { rows: 3, accepted: 2, shed: 0, malformed: 1 });
+  assert.match(bad[0], new RegExp(`^3: .*line 3: line longer than ${MAX_LINE_CHARS} characters: skipped`));
+  assert.deepEqual(sink.keys.map((k) => k.split('|')[0]), ['1.1.1.1', '3.3.3.3']);
+  await assert.rejects(readFlowCsv(Readable.from(['x'.repeat(MAX_LINE_CHARS + 1)]), new Collect()),
+    (e) => isIdsError(e, 'BAD_HEADER') && /header line longer than/.test(e.message));
 });
 
 test('random garbage never crashes the reader', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRecords, splitQuoted, splitRecord } from '../../trainer/data/csv-lines.ts';
+import { MAX_RECORD_CHARS, readRecords, splitQuoted, splitRecord } from '../../trainer/data/csv-lines.ts';
 import { isIdsError } from '../../shared/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'iot-ids-csv-'));
@@ -73,4 +73,13 @@ test('readRecords: an unbalanced quote fails with BAD_ROW instead of reading the
   const p = join(dir, 'unbalanced.csv');
   writeFileSync(p, 'a,b\n1,"oops\n' + '2,3\n'.repeat(1_300_000));
   await assert.rejects(readRecords(p, () => {}), (e) => isIdsError(e, 'BAD_ROW') && e.message.includes(p));
+});
+
+test('readRecords: a 32 MB line without a newline fails at once with BAD_ROW naming the cap, not after reading it whole', async () => {
+  const p = join(dir, 'long.csv');
+  writeFileSync(p, 'a,b\n' + '1'.repeat(32 << 20) + '\n');
+  let seen = 0;
+  await assert.rejects(readRecords(p, () => void seen++, () => undefined),
+    (e) => isIdsError(e, 'BAD_ROW') && e.message.includes(`longer than ${MAX_RECORD_CHARS} characters`) && e.message.includes(`${p}:2`));
+  assert.equal(seen, 1, 'the header was delivered');
 });

@@ -34,6 +34,19 @@ test('parseCell: non-finite spellings kept, blanks missing, text BAD', () => {
   assert.equal(parseCell('constructor'), BAD);
 });
 
+test('parseCell reads decimals only: hex, binary, octal and digit separators are BAD, not numbers', () => {
+  for (const s of ['0x10', '0X1f', '0b1', '0o7', '1_000', '1e', '--1', '1..2']) assert.equal(parseCell(s), BAD, s);
+  assert.equal(parseCell(' 12 '), 12);
+  assert.equal(parseCell('+3'), 3);
+  assert.equal(parseCell('.5'), 0.5);
+  assert.equal(parseCell('5.'), 5);
+  assert.equal(parseCell('-1.25E-2'), -0.0125);
+  const values = new Float64Array(1);
+  const out: ParsedRecord = { cells: 0, badCell: -1, label: '' };
+  parseRecord('0x10,Normal', Int32Array.of(0, LABEL), values, out);
+  assert.equal(out.badCell, 0, 'the record with 0x10 is flagged');
+});
+
 test('parseRecord: slots, label, cell count, first bad cell, quoted records', () => {
   const slots = Int32Array.from([SKIP, 1, 0, LABEL]);
   const values = new Float64Array(2);

@@ -11,7 +11,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { IdsError } from '../../shared/errors.ts';
 
 /** Largest record we accept; a file with an unbalanced quote would otherwise be read whole into one "record". */
-export const MAX_RECORD_CHARS = 4 << 20;
+export const MAX_RECORD_CHARS = 1 << 20;
 
 /** Called per record with its text (no line ending) and the physical line it starts on (1-based). */
 export type RecordSink = (record: string, line: number) => boolean | void;

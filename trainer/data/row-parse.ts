@@ -2,8 +2,9 @@
  * One CSV record → feature values + raw label, without splitting it into strings: cells are found with
  * indexOf(',') and numbers read digit by digit. Plain decimals with ≤ 15 significant digits take Clinger's
  * fast path (integer mantissa / exact power of ten, correctly rounded, so bit-identical to Number()); anything
- * else (exponents, 'inf', blanks, 17-digit floats) goes through Number() via parseCell.
+ * else (exponents, 'inf', blanks, 17-digit floats) goes through parseCell (strict decimals only: no hex).
  */
+import { strictDecimal } from '../../shared/decimal.ts';
 import { splitQuoted } from './csv-lines.ts';
 
 /** Slot codes for header cells that are not features. */
@@ -22,15 +23,9 @@ export const BAD = Symbol('bad');
 /** A numeric cell: a finite number, ±Infinity/NaN for the spellings above or a blank, BAD for text. */
 export function parseCell(s: string): number | typeof BAD {
   if (s.length === 0) return NaN;
-  const v = Number(s);
-  if (v === v) {
-    // Number('  ') is 0: a blank cell is missing, not zero.
-    if (v === 0) {
-      const c = s.charCodeAt(0);
-      if ((c === 32 || c === 9) && s.trim().length === 0) return NaN;
-    }
-    return v;
-  }
+  // Not Number(s): it reads '0x10' as 16 and a blank cell as 0 (a blank is missing, not zero).
+  const v = strictDecimal(s);
+  if (v === v) return v;
   const t = s.trim().toLowerCase();
   if (t.length === 0) return NaN;
   return Object.hasOwn(NON_FINITE, t) ? NON_FINITE[t] : BAD;
