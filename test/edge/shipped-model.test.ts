@@ -93,7 +93,10 @@ test('shipped model: a generated ARP-spoofing MITM keeps its model MITM alerts, 
   assert.ok(unconfirmed <= (counts['MITM ARP Spoofing'] ?? 0) * 0.05, `${unconfirmed} MITM verdicts withheld: only flows that ended before the first poisoning may be`);
 });
 
-test('shipped model: false-alert rate per benign capture (reported)', async (t) => {
+/** Bound on alerted flows / flows over the benign captures (see the assertion for the figure it protects). */
+const MAX_BENIGN_ALERT_RATE = 0.02;
+
+test('shipped model: false-alert rate per benign capture (reported, at most 2 %)', async (t) => {
   if (!available(t)) return;
   const root = sharedData(t, 'pcaps', 'benign');
   if (!root) return;
@@ -114,4 +117,9 @@ test('shipped model: false-alert rate per benign capture (reported)', async (t) 
   }
   t.diagnostic(`benign total: ${alerts}/${flows} flows alerted (${pct(alerts, flows)}%); non-Normal verdicts ${verdicts} (${pct(verdicts, flows)}%)`);
   assert.ok(flows > 0);
+  // Protects the shipped bundle's headline false-alert figure (README, REPRODUCE.md: 0.63 % of the flows of the
+  // 303 real benign captures alert). On the first 40 captures read here the 2026-12-04 bundle alerts 0 of 276
+  // flows; a replacement may move that, but past 2 % it is no longer the model those figures describe.
+  assert.ok(alerts <= MAX_BENIGN_ALERT_RATE * flows,
+    `benign false-alert rate ${pct(alerts, flows)}% over ${flows} flows exceeds ${100 * MAX_BENIGN_ALERT_RATE}%`);
 });
