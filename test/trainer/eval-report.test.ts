@@ -77,6 +77,29 @@ test('writeReport writes parseable JSON with the keys the checks use, Markdown a
   }
 });
 
+test('report.json and report.md name paths relative to the working directory, never a machine\'s absolute folders', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'iot-ids-report-'));
+  try {
+    const r = fakeReport(['Normal', 'Anomaly'], false);
+    const data = join(process.cwd(), 'data', 'x.csv');
+    r.data.files = [data];
+    r.data.report.files = [{ path: data, rows: 1, skipped: 0 }];
+    r.data.report.examples = [`${data}:7: 3 cells, expected 5`];
+    r.export = { bundleDir: join(process.cwd(), '.tmp', 'run', 'bundle'), fp32: { accuracy: 1, macroF1: 1, bytes: 1 }, int8: { accuracy: 1, macroF1: 1, bytes: 1 }, checksPass: true };
+    await writeReport(dir, r);
+    const json = JSON.parse(await readFile(join(dir, REPORT_FILES.json), 'utf8'));
+    assert.deepEqual(json.data.files, [join('data', 'x.csv')]);
+    assert.equal(json.data.report.files[0].path, join('data', 'x.csv'));
+    assert.equal(json.data.report.examples[0], `${join('data', 'x.csv')}:7: 3 cells, expected 5`);
+    assert.equal(json.export.bundleDir, join('.tmp', 'run', 'bundle'));
+    for (const f of [REPORT_FILES.json, REPORT_FILES.markdown]) {
+      assert.ok(!(await readFile(join(dir, f), 'utf8')).includes(process.cwd()), `${f} names ${process.cwd()}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('without a baseline the report says null and writes no baseline plot', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'iot-ids-report-'));
   try {

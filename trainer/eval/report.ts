@@ -4,7 +4,7 @@
  * beside them (curves.svg, confusion.svg, baseline-confusion.svg).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { Metrics } from './metrics.ts';
 import type { EpochLog } from '../train-loop.ts';
 import type { DataReport } from '../data/dataset.ts';
@@ -58,7 +58,24 @@ export const REPORT_FILES = {
   baselineConfusion: 'baseline-confusion.svg',
 } as const;
 
-export async function writeReport(dir: string, r: TrainReport): Promise<void> {
+/** A path as the report shows it: relative to the working directory, so a report names no machine's folders. */
+const shown = (p: string, cwd: string): string => (isAbsolute(p) ? relative(cwd, p) || '.' : p);
+
+/** The report with its paths (data files, bundle folder) relative to `cwd`. */
+export function portableReport(r: TrainReport, cwd = process.cwd()): TrainReport {
+  const d = r.data.report;
+  // Examples start with the file's path ("FILE:LINE: reason"): shown the same way.
+  const rename = (e: string) => r.data.files.reduce((t, f) => (t.startsWith(f + ':') ? shown(f, cwd) + t.slice(f.length) : t), e);
+  const report = { ...d, files: d.files.map((f) => ({ ...f, path: shown(f.path, cwd) })), examples: d.examples.map(rename) };
+  return {
+    ...r,
+    data: { ...r.data, files: r.data.files.map((f) => shown(f, cwd)), report },
+    ...(r.export ? { export: { ...r.export, bundleDir: shown(r.export.bundleDir, cwd) } } : {}),
+  };
+}
+
+export async function writeReport(dir: string, report: TrainReport): Promise<void> {
+  const r = portableReport(report);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, REPORT_FILES.json), JSON.stringify(r, null, 1) + '\n');
   await writeFile(
