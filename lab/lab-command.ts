@@ -2,7 +2,7 @@
  * `iot-ids lab --seed N --flows N --out DIR [--scenario NAME[,NAME]] [--mode compat|corrected]`: writes labelled
  * pcaps and DIR/flows.csv (all 86 IoTID20 columns), then prints per-class and per-sub-category counts.
  */
-import { defineCommand } from 'citty';
+import { defineCommand, runCommand } from 'citty';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
@@ -32,28 +32,36 @@ export default defineCommand({
   args: {
     seed: { type: 'string', description: 'random seed (same seed, same bytes)', default: '1' },
     flows: { type: 'string', description: 'flows to make in total', default: '100000' },
-    out: { type: 'string', description: 'output folder', required: true },
+    // Not `required`: `lab live --cleanup` has no --out; the check is in run().
+    out: { type: 'string', description: 'output folder (required)' },
     scenario: { type: 'string', description: `only these scenarios (comma-separated): ${SCENARIOS.map((s) => s.name).join(', ')}` },
     mode: { type: 'string', description: 'flow meter mode: corrected (default, as hubs run it) or cicflowmeter-compat', default: 'corrected' },
     data: { type: 'string', description: 'shared data folder with pcaps/benign and pcaps/attack', default: DEFAULT_DATA },
     real: { type: 'boolean', description: 'include the real attack captures (--no-real: leave them out)', default: true },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    // `lab live ...` is the live lab (lab/live/), a command of its own: its options are not the generator's.
+    if (rawArgs[0] === 'live') {
+      const live = (await import('./live/live-command.ts')).default;
+      await runCommand(live, { rawArgs: rawArgs.slice(1) });
+      return;
+    }
     try {
+      if (!args.out) throw new IdsError('BAD_OPTION', '--out DIR is required');
       if (args.mode !== 'cicflowmeter-compat' && args.mode !== 'corrected') {
         throw new IdsError('BAD_OPTION', `--mode ${args.mode}: expected cicflowmeter-compat or corrected`);
       }
       const report = await runLab({
         seed: intArg('seed', args.seed, 1),
         flows: intArg('flows', args.flows, 100_000),
-        out: resolve(args.out),
+        out: resolve(args.out!),
         scenarios: args.scenario ? args.scenario.split(',').map((s) => s.trim()) : undefined,
         mode: args.mode,
         dataDir: resolve(args.data),
         real: args.real,
         log: (l) => process.stderr.write(`${l}\n`),
       });
-      writeFileSync(join(resolve(args.out), 'report.json'), JSON.stringify({ ...report, seconds: undefined }, null, 2) + '\n');
+      writeFileSync(join(resolve(args.out!), 'report.json'), JSON.stringify({ ...report, seconds: undefined }, null, 2) + '\n');
       process.stdout.write(formatReport(report) + '\n');
     } catch (e) {
       if (isIdsError(e)) {

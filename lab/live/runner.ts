@@ -1,0 +1,184 @@
+/**
+ * The live lab run: build the sealed LAN, start the devices, then for each scenario record the bridge while the
+ * attacker's tool runs (bounded), write truth.json and the labelled flows beside the pcap. The lab is torn down on
+ * return, on an error, on Ctrl-C/SIGTERM, and, should the runner itself be killed, by a watchdog process that
+ * waits for the runner's pid to disappear.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { LiveLabError } from './errors.ts';
+import { labelCapture, makeTruth, writeTruth, type LabelCounts } from './labels.ts';
+import { checkNetns, checkSeal, createLab, destroyNamespaces, HOSTS, labNamespaces, macOf, NETNS_PREFIX, run, type Lab } from './network.ts';
+import { startRecording } from './recorder.ts';
+import type { Scenario } from './scenario.ts';
+import { startDevice, startServices, MOSQUITTO } from './services.ts';
+
+const BOT = fileURLToPath(new URL('./bot/mirai.ts', import.meta.url));
+const RAW = fileURLToPath(new URL('./bot/raw.py', import.meta.url));
+/** Background only, before and after the attack, so every capture has a calm start and the attack's tail. */
+const LEAD_MS = 2000;
+const TAIL_MS = 3000;
+
+export interface LiveOptions {
+  scenarios: Scenario[];
+  out: string;
+  log?: (line: string) => void;
+}
+
+export interface ScenarioReport {
+  name: string;
+  cat: string;
+  subCat: string;
+  seconds: number;
+  exitCode: number | null;
+  corrected: LabelCounts;
+  compat: LabelCounts;
+}
+
+/** Tools by the argv[0] scenarios use; the bot's two parts are ours. */
+function toolArgv(argv0: string): string[] {
+  if (argv0 === 'mirai-bot') return [process.execPath, '--import', 'tsx', BOT];
+  if (argv0 === 'mirai-raw') return ['/usr/bin/python3', RAW];
+  return [argv0];
+}
+
+/** Names of the tools the scenarios need that this machine lacks (with the Debian package that has each). */
+export function missingTools(scenarios: Scenario[]): string[] {
+  const pkg: Record<string, string> = { nmap: 'nmap', masscan: 'masscan', hping3: 'hping3', arpspoof: 'dsniff', tcpdump: 'tcpdump', '/usr/bin/python3': 'python3', [MOSQUITTO]: 'mosquitto' };
+  const need = new Set(['tcpdump', MOSQUITTO, ...scenarios.map((s) => toolArgv(s.command[0])[0]).filter((t) => t !== process.execPath)]);
+  const missing: string[] = [];
+  for (const t of need) {
+    const r = run('sh', ['-c', `command -v ${t} || test -x ${t}`], { allowFail: true });
+    if (!r.trim() && !t.startsWith('/')) missing.push(`${t} (Debian package ${pkg[t] ?? t})`);
+    else if (t.startsWith('/') && run('sh', ['-c', `test -x ${t} && echo ok`], { allowFail: true }).trim() !== 'ok') missing.push(`${t} (Debian package ${pkg[t] ?? t})`);
+  }
+  return missing;
+}
+
+export function expand(argv: string[], files: Record<string, string>): string[] {
+  return argv.map((a) =>
+    a.replace(/\{(file|mac)?:?([a-z0-9.-]+)\}/g, (_m, kind: string | undefined, name: string) => {
+      if (kind === 'file') {
+        if (!files[name]) throw new LiveLabError('BAD_SCENARIO', `{file:${name}}: no such file in the scenario's files`);
+        return files[name];
+      }
+      const h = name === 'attacker' ? HOSTS.find((x) => x.role === 'attacker') : HOSTS.find((x) => x.name === name);
+      if (!h) throw new LiveLabError('BAD_SCENARIO', `{${name}}: no lab host of that name`);
+      return kind === 'mac' ? macOf(h) : h.ip;
+    }),
+  );
+}
+
+/** Starts a detached watchdog that removes this run's namespaces once the runner's pid is gone. */
+export function startWatchdog(id: string): void {
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for ns in $(ip netns list | awk '{print $1}' | grep '^${NETNS_PREFIX}${id}-'); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done`;
+  spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
+
+/** Removes every lab namespace on this machine (a crashed run's leftovers; also a running lab's). */
+export function cleanupAll(): string[] {
+  const left = labNamespaces();
+  destroyNamespaces(left);
+  return left;
+}
+
+function runTool(lab: Lab, argv: string[], seconds: number, logFile: string): Promise<number | null> {
+  return new Promise((res) => {
+    const p = spawn('ip', ['netns', 'exec', lab.ns.atk, 'timeout', '-s', 'INT', '-k', '8', String(seconds), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const keep = (d: Buffer) => {
+      if (size < 1 << 20) chunks.push(d), (size += d.length);
+    };
+    p.stdout!.on('data', keep);
+    p.stderr!.on('data', keep);
+    p.once('exit', (code) => {
+      writeFileSync(logFile, Buffer.concat(chunks));
+      res(code);
+    });
+  });
+}
+
+async function runScenario(lab: Lab, s: Scenario, out: string, tmp: string): Promise<ScenarioReport> {
+  const dir = join(out, s.name);
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, string> = {};
+  for (const [name, hex] of Object.entries(s.files)) {
+    files[name] = join(tmp, `${s.name}-${name}`);
+    writeFileSync(files[name], Buffer.from(hex, 'hex'));
+  }
+  const argv = expand(s.command, files);
+  const full = [...toolArgv(argv[0]), ...argv.slice(1)];
+  const pcap = join(dir, 'capture.pcap');
+  const rec = await startRecording(lab.ns.sw, pcap, s.seconds + 60);
+  const helpers = await Promise.all(s.during.map((d) => startDevice(lab.ns[d.host], d.behaviour, s.seconds + 1)));
+  let startUs = 0;
+  let endUs = 0;
+  let exitCode: number | null = null;
+  try {
+    await new Promise((r) => setTimeout(r, LEAD_MS));
+    startUs = Date.now() * 1000;
+    exitCode = await runTool(lab, full, s.seconds, join(dir, 'tool.log'));
+    endUs = Date.now() * 1000;
+    await new Promise((r) => setTimeout(r, TAIL_MS));
+  } finally {
+    helpers.forEach((h) => h.kill('SIGTERM'));
+    await rec.stop();
+  }
+  // The command line as run, with our own scripts named relative to the project.
+  const commandLine = [argv[0], ...argv.slice(1)].join(' ');
+  const truth = makeTruth(s, commandLine, startUs, endUs, exitCode);
+  writeTruth(join(dir, 'truth.json'), truth);
+  const corrected = await labelCapture(pcap, join(dir, 'flows.csv'), truth, 'corrected');
+  const compat = await labelCapture(pcap, join(dir, 'flows-compat.csv'), truth, 'cicflowmeter-compat');
+  return { name: s.name, cat: s.cat, subCat: s.subCat, seconds: (endUs - startUs) / 1e6, exitCode, corrected, compat };
+}
+
+export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {
+  const log = opts.log ?? (() => {});
+  checkNetns();
+  const missing = missingTools(opts.scenarios);
+  if (missing.length) throw new LiveLabError('MISSING_TOOL', `not installed: ${missing.join(', ')}`);
+  const id = randomBytes(2).toString('hex');
+  const tmp = mkdtempSync(join(tmpdir(), 'iot-ids-live-'));
+  startWatchdog(id);
+  const onSignal = (sig: NodeJS.Signals) => {
+    destroyNamespaces(labNamespaces(id));
+    rmSync(tmp, { recursive: true, force: true });
+    process.stderr.write(`live lab: ${sig}: lab removed\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const reports: ScenarioReport[] = [];
+  try {
+    const lab = createLab(id);
+    log(`lab ${id}: ${Object.keys(lab.ns).length} namespaces, sealed`);
+    const budget = opts.scenarios.reduce((a, s) => a + s.seconds + 30, 60);
+    const services = await startServices(lab, tmp, budget);
+    log(`devices up (bounded to ${budget} s)`);
+    try {
+      // Give MQTT sessions and first lookups a moment, so the first capture is not all start-up.
+      await new Promise((r) => setTimeout(r, 2000));
+      for (const s of opts.scenarios) {
+        checkSeal(lab);
+        const r = await runScenario(lab, s, opts.out, tmp);
+        reports.push(r);
+        const attack = r.corrected.bySubCat[s.subCat] ?? 0;
+        log(`${s.name}: ${r.seconds.toFixed(1)} s, ${r.corrected.packets} packets, ${r.corrected.flows} flows (${attack} ${s.subCat}, ${r.corrected.bySubCat.Normal ?? 0} Normal)`);
+      }
+    } finally {
+      await services.stop();
+    }
+  } finally {
+    destroyNamespaces(labNamespaces(id));
+    rmSync(tmp, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return reports;
+}

@@ -1,0 +1,100 @@
+/**
+ * End to end in the real sealed lab: one short scenario recorded while the host namespace is watched for lab
+ * packets. Needs root (network namespaces) and the Debian tools; skips with the lab's own message otherwise.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_WASM_PATH } from '../../../asm/flowmeter-host.ts';
+import { isLiveLabError } from '../../../lab/live/errors.ts';
+import { checkNetns, labNamespaces, nsName } from '../../../lab/live/network.ts';
+import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
+import { missingTools, runLive } from '../../../lab/live/runner.ts';
+import { PROJECT_ROOT } from '../../helpers/shared-data.ts';
+
+/** Why the live lab cannot run here, or undefined when it can. */
+function unavailable(names: string): string | undefined {
+  if (!existsSync(DEFAULT_WASM_PATH)) return 'flow meter wasm missing: run npm run build:asm';
+  try {
+    checkNetns();
+  } catch (e) {
+    if (isLiveLabError(e, 'NO_NETNS')) return e.message;
+    throw e;
+  }
+  const missing = missingTools(pickScenarios(loadScenarios(), names));
+  return missing.length ? `live lab tools not installed: ${missing.join(', ')}` : undefined;
+}
+
+/** tcpdump in the host namespace on every interface, for any packet to or from the lab's range. */
+async function watchHost(): Promise<{ stop(): Promise<number> }> {
+  const p = spawn('tcpdump', ['-i', 'any', '-n', '-p', '-l', 'net', '198.18.0.0/15'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let lines = 0;
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (lines += d.toString().split('\n').length - 1));
+  await new Promise<void>((res, rej) => {
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) res();
+    });
+    p.once('exit', () => rej(new Error(`host tcpdump exited: ${err}`)));
+  });
+  return {
+    async stop() {
+      const done = new Promise((r) => p.once('exit', r));
+      p.kill('SIGINT');
+      await done;
+      return lines;
+    },
+  };
+}
+
+test('a short scenario is recorded end to end while the host namespace sees none of its packets', async (t) => {
+  const why = unavailable('nmap-syn-t4');
+  if (why) return t.skip(why);
+  const out = mkdtempSync(join(tmpdir(), 'live-e2e-'));
+  const before = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout;
+  const host = await watchHost();
+  try {
+    const [r] = await runLive({ scenarios: pickScenarios(loadScenarios(), 'nmap-syn-t4'), out });
+    assert.equal(await host.stop(), 0, 'packets of 198.18.0.0/15 seen in the host namespace');
+    const names = (j: string) => (JSON.parse(j) as { ifname: string }[]).map((l) => l.ifname).sort();
+    assert.deepEqual(names(spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout), names(before), 'host interfaces unchanged');
+    assert.equal(r.exitCode, 0);
+    assert.ok(r.corrected.bySubCat['Scan Hostport'] > 1000, JSON.stringify(r.corrected));
+    const truth = JSON.parse(readFileSync(join(out, 'nmap-syn-t4', 'truth.json'), 'utf8'));
+    assert.equal(truth.attacker, '198.18.0.66');
+    assert.match(truth.commandLine, /^nmap -n -sS -T4/);
+    assert.ok(truth.endUs > truth.startUs);
+    const csv = readFileSync(join(out, 'nmap-syn-t4', 'flows.csv'), 'utf8').trimEnd().split('\n');
+    assert.match(csv[0], /,Label,Cat,Sub_Cat$/);
+    assert.equal(csv.length - 1, r.corrected.flows);
+    assert.ok(csv.some((l) => l.endsWith(',Anomaly,Scan,Scan Hostport')));
+    assert.ok(existsSync(join(out, 'nmap-syn-t4', 'flows-compat.csv')));
+    assert.deepEqual(labNamespaces(), [], 'the lab is gone after the run');
+  } finally {
+    await host.stop().catch(() => 0);
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a lab whose runner is killed (SIGKILL) is removed by its watchdog', async (t) => {
+  try {
+    checkNetns();
+  } catch (e) {
+    if (isLiveLabError(e, 'NO_NETNS')) return t.skip(e.message);
+    throw e;
+  }
+  const id = `k${process.pid % 1000}`;
+  const script = `import { createLab } from './lab/live/network.ts'; import { startWatchdog } from './lab/live/runner.ts';
+    startWatchdog('${id}'); createLab('${id}'); console.log('ready'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && res()));
+  assert.ok(labNamespaces(id).includes(nsName(id, 'sw')));
+  child.kill('SIGKILL');
+  const end = Date.now() + 15_000;
+  while (labNamespaces(id).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(labNamespaces(id), []);
+});
