@@ -29,7 +29,12 @@ export interface Truth {
   end: string;
   exitCode: number | null;
   attack: MatchRule[];
+  /** The lab's host names and addresses. */
+  hosts: Record<string, string>;
 }
+
+/** The lab's hosts as a table for truth readers (names ↔ addresses). */
+export const HOST_TABLE: Record<string, string> = Object.fromEntries(HOSTS.map((h) => [h.name, h.ip]));
 
 /** Flows that start this long after the attack ended still belong to it (late replies, retransmissions). */
 export const TAIL_US = 3_000_000;
@@ -78,7 +83,8 @@ export function makeTruth(s: Scenario, commandLine: string, startUs: number, end
     tool: s.tool,
     commandLine,
     attacker: hostByName('atk').ip,
-    victims: s.victims.map((v) => ({ host: v, ip: v === 'internet' ? INTERNET_CIDR : hostByName(v).ip })),
+    victims: s.victims.map((v) => ({ host: v, ip: v === 'internet' ? INTERNET_CIDR : v === 'lan' ? LAN_CIDR : hostByName(v).ip })),
+    hosts: HOST_TABLE,
     startUs,
     endUs,
     start: new Date(startUs / 1000).toISOString(),
@@ -124,6 +130,3 @@ export async function labelCapture(pcap: string, csvPath: string, truth: Truth, 
   await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
   return counts;
 }
-
-/** The lab's hosts as a table for truth readers (names ↔ addresses). */
-export const HOST_TABLE = Object.fromEntries(HOSTS.map((h) => [h.name, h.ip]));

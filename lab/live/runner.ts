@@ -166,7 +166,15 @@ export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {
       await new Promise((r) => setTimeout(r, 2000));
       for (const s of opts.scenarios) {
         checkSeal(lab);
-        const r = await runScenario(lab, s, opts.out, tmp);
+        let r: ScenarioReport;
+        try {
+          r = await runScenario(lab, s, opts.out, tmp);
+        } catch (e) {
+          // One scenario's failure (a tool that crashed, a capture that broke) must not lose the others' records.
+          if (!(e instanceof LiveLabError) || e.code !== 'STEP_FAILED') throw e;
+          log(`${s.name}: FAILED: ${e.message}`);
+          continue;
+        }
         reports.push(r);
         const attack = r.corrected.bySubCat[s.subCat] ?? 0;
         log(`${s.name}: ${r.seconds.toFixed(1)} s, ${r.corrected.packets} packets, ${r.corrected.flows} flows (${attack} ${s.subCat}, ${r.corrected.bySubCat.Normal ?? 0} Normal)`);

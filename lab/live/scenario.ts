@@ -8,6 +8,17 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LiveLabError } from './errors.ts';
+import { HOSTS } from './network.ts';
+
+const CLASSES = ['attacker', 'internet', 'lan', 'any'];
+const isEndpoint = (e: string) => CLASSES.includes(e) || HOSTS.some((h) => h.name === e) || /^198\.1[89]\.\d+\.\d+(\/\d+)?$/.test(e);
+
+/** Names a scenario uses that the lab does not have (checked at load, not after a run). */
+function unknownNames(s: Scenario): string[] {
+  const bad = [...s.victims, ...s.attack.flatMap((r) => r.between)].filter((e) => !isEndpoint(e));
+  bad.push(...s.during.map((d) => d.host).filter((h) => !HOSTS.some((x) => x.name === h)));
+  return bad;
+}
 
 export const SCENARIO_DIR = fileURLToPath(new URL('./scenarios', import.meta.url));
 
@@ -52,6 +63,8 @@ export function loadScenarios(dir = SCENARIO_DIR): Scenario[] {
     }
     const r = ScenarioSchema.safeParse(raw);
     if (!r.success) throw new LiveLabError('BAD_SCENARIO', `${f}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const bad = unknownNames(r.data);
+    if (bad.length) throw new LiveLabError('BAD_SCENARIO', `${f}: unknown hosts or endpoints ${bad.join(', ')}`);
     if (`${r.data.name}.json` !== f) throw new LiveLabError('BAD_SCENARIO', `${f}: name "${r.data.name}" must match the file name`);
     out.push(r.data);
   }

