@@ -1,6 +1,7 @@
 /**
  * `iot-ids lab --seed N --flows N --out DIR [--scenario NAME[,NAME]] [--mode compat|corrected]`: writes labelled
  * pcaps and DIR/flows.csv (all 86 IoTID20 columns), then prints per-class and per-sub-category counts.
+ * `iot-ids lab live ...` is the live lab (lab/live/live-command.ts): real tools recorded in a sealed namespace LAN.
  */
 import { defineCommand, runCommand } from 'citty';
 import { resolve } from 'node:path';
