@@ -59,7 +59,10 @@ export function endpointMatches(e: string, ip: string, attacker: string): boolea
 }
 
 export function ruleMatches(r: MatchRule, f: Pick<FlowRecord, 'srcIp' | 'dstIp' | 'srcPort' | 'dstPort' | 'protocol'>, attacker: string): boolean {
-  if (r.proto !== undefined && r.proto !== f.protocol) return false;
+  // In compat mode the meter writes protocol 0 for anything but TCP/UDP, as CICFlowMeter does; in the lab (IPv6
+  // off) that is ICMP.
+  const proto = f.protocol === 0 ? 1 : f.protocol;
+  if (r.proto !== undefined && r.proto !== proto) return false;
   if (r.port !== undefined && r.port !== f.srcPort && r.port !== f.dstPort) return false;
   const [a, b] = r.between;
   return (

@@ -2,14 +2,14 @@
  * `iot-ids lab live --scenarios NAME[,NAME…]|all --out DIR` records real attack tools in the sealed lab:
  * DIR/<scenario>/{capture.pcap,truth.json,flows.csv,flows-compat.csv,tool.log} and DIR/report.json.
  * `iot-ids lab live --cleanup` removes what a crashed run left (every iotlab-* namespace and its processes).
- * `iot-ids lab live --list` prints the scenarios.
+ * `iot-ids lab live --list` prints the scenarios. `iot-ids lab live --relabel DIR` labels a recording again.
  */
 import { defineCommand } from 'citty';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isLiveLabError } from './errors.ts';
 import { loadScenarios, pickScenarios } from './scenario.ts';
-import { cleanupAll, runLive, type ScenarioReport } from './runner.ts';
+import { cleanupAll, relabel, runLive, type ScenarioReport } from './runner.ts';
 
 export function formatLiveReport(rs: ScenarioReport[], seconds: number): string {
   const lines = [`${rs.length} scenarios in ${seconds.toFixed(0)} s`];
@@ -28,12 +28,21 @@ export default defineCommand({
     out: { type: 'string', description: 'output folder' },
     cleanup: { type: 'boolean', description: 'remove every lab namespace a crashed run left, then exit', default: false },
     list: { type: 'boolean', description: 'list the scenarios and exit', default: false },
+    relabel: { type: 'string', description: 'label a finished recording DIR again from its captures and truth files' },
   },
   async run({ args }) {
     try {
       if (args.cleanup) {
         const gone = cleanupAll();
         process.stdout.write(gone.length ? `removed ${gone.length} lab namespaces: ${gone.join(' ')}\n` : 'no lab namespaces left\n');
+        return;
+      }
+      if (args.relabel) {
+        const dir = resolve(args.relabel);
+        const t0 = Date.now();
+        const reports = await relabel(dir);
+        writeFileSync(join(dir, 'report.json'), JSON.stringify(reports, null, 2) + '\n');
+        process.stdout.write(formatLiveReport(reports, (Date.now() - t0) / 1000) + '\n');
         return;
       }
       const all = loadScenarios();

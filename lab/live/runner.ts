@@ -5,13 +5,13 @@
  * waits for the runner's pid to disappear.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { LiveLabError } from './errors.ts';
-import { labelCapture, makeTruth, writeTruth, type LabelCounts } from './labels.ts';
+import { labelCapture, makeTruth, writeTruth, type LabelCounts, type Truth } from './labels.ts';
 import { checkNetns, checkSeal, createLab, destroyNamespaces, HOSTS, labNamespaces, macOf, NETNS_PREFIX, run, type Lab } from './network.ts';
 import { startRecording } from './recorder.ts';
 import type { Scenario } from './scenario.ts';
@@ -103,6 +103,29 @@ function runTool(lab: Lab, argv: string[], seconds: number, logFile: string): Pr
   });
 }
 
+/** Meters a scenario's capture in both modes and writes its labelled flows beside it. */
+async function labelScenario(dir: string, truth: Truth): Promise<ScenarioReport> {
+  const pcap = join(dir, 'capture.pcap');
+  const corrected = await labelCapture(pcap, join(dir, 'flows.csv'), truth, 'corrected');
+  const compat = await labelCapture(pcap, join(dir, 'flows-compat.csv'), truth, 'cicflowmeter-compat');
+  return { name: truth.scenario, cat: truth.cat, subCat: truth.subCat, seconds: (truth.endUs - truth.startUs) / 1e6, exitCode: truth.exitCode, corrected, compat };
+}
+
+/**
+ * Labels a finished recording again from its captures and truth files (after a change of the labelling code):
+ * rewrites every scenario's flows.csv and flows-compat.csv and DIR/report.json; the captures are not touched.
+ */
+export async function relabel(out: string): Promise<ScenarioReport[]> {
+  const reports: ScenarioReport[] = [];
+  for (const name of readdirSync(out).sort()) {
+    const dir = join(out, name);
+    if (!existsSync(join(dir, 'truth.json')) || !existsSync(join(dir, 'capture.pcap'))) continue;
+    reports.push(await labelScenario(dir, JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth));
+  }
+  if (reports.length === 0) throw new LiveLabError('BAD_SCENARIO', `${out}: no scenario folders with capture.pcap and truth.json`);
+  return reports;
+}
+
 async function runScenario(lab: Lab, s: Scenario, out: string, tmp: string): Promise<ScenarioReport> {
   const dir = join(out, s.name);
   mkdirSync(dir, { recursive: true });
@@ -133,9 +156,7 @@ async function runScenario(lab: Lab, s: Scenario, out: string, tmp: string): Pro
   const commandLine = [argv[0], ...argv.slice(1)].join(' ');
   const truth = makeTruth(s, commandLine, startUs, endUs, exitCode);
   writeTruth(join(dir, 'truth.json'), truth);
-  const corrected = await labelCapture(pcap, join(dir, 'flows.csv'), truth, 'corrected');
-  const compat = await labelCapture(pcap, join(dir, 'flows-compat.csv'), truth, 'cicflowmeter-compat');
-  return { name: s.name, cat: s.cat, subCat: s.subCat, seconds: (endUs - startUs) / 1e6, exitCode, corrected, compat };
+  return labelScenario(dir, truth);
 }
 
 export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {

@@ -27,6 +27,8 @@ test('spoofed and reflected flows are labelled by the scenario rules, not by the
   const coap = makeTruth(get('reflection-coap'), '', T0, T0 + 10_000_000, 0);
   assert.equal(labelFor(coap, flow('198.18.0.10', '198.18.0.15', T0 + 1, 17, 20001, 5683)).subCat, 'DoS-Reflection Flooding');
   assert.equal(labelFor(coap, flow('198.18.0.20', '198.18.0.15', T0 + 1, 17, 50001, 5683)).cat, 'Normal', "the phone's own CoAP");
+  assert.equal(labelFor(coap, flow('198.18.0.10', '198.18.0.15', T0 + 1, 1, 0, 0)).cat, 'DoS', 'the victim\'s ICMP unreachables');
+  assert.equal(labelFor(coap, flow('198.18.0.10', '198.18.0.15', T0 + 1, 0, 0, 0)).cat, 'DoS', 'ICMP as compat mode writes it (protocol 0)');
   const mitm = makeTruth(get('arpspoof-gateway'), '', T0, T0 + 10_000_000, 0);
   assert.equal(labelFor(mitm, flow('198.18.0.14', '198.19.1.1', T0 + 1)).cat, 'MITM ARP Spoofing');
   assert.equal(labelFor(mitm, flow('198.18.0.14', '198.18.0.13', T0 + 1, 6, 40000, 1883)).cat, 'Normal', 'LAN traffic is not relayed');

@@ -12,7 +12,7 @@ import { DEFAULT_WASM_PATH } from '../../../asm/flowmeter-host.ts';
 import { isLiveLabError } from '../../../lab/live/errors.ts';
 import { checkNetns, checkSeal, createLab, destroyNamespaces, labNamespaces, nsName } from '../../../lab/live/network.ts';
 import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
-import { missingTools, runLive } from '../../../lab/live/runner.ts';
+import { missingTools, relabel, runLive } from '../../../lab/live/runner.ts';
 import { PROJECT_ROOT } from '../../helpers/shared-data.ts';
 
 /** Why the live lab cannot run here, or undefined when it can. */
@@ -74,6 +74,10 @@ test('a short scenario is recorded end to end while the host namespace sees none
     assert.equal(csv.length - 1, r.corrected.flows);
     assert.ok(csv.some((l) => l.endsWith(',Anomaly,Scan,Scan Hostport')));
     assert.ok(existsSync(join(out, 'nmap-syn-t4', 'flows-compat.csv')));
+    // Labelling again from the capture and truth gives the same counts.
+    const [again] = await relabel(out);
+    assert.deepEqual(again.corrected, r.corrected);
+    assert.deepEqual(again.compat, r.compat);
     assert.deepEqual(labNamespaces().filter((n) => !labsBefore.includes(n)), [], 'the lab is gone after the run');
   } finally {
     await host.stop().catch(() => '');
