@@ -84,6 +84,19 @@ export function loadPublicKey(pem: string | Uint8Array): KeyObject {
   return key;
 }
 
+/**
+ * The key's fingerprint: sha256 of the raw 32-byte Ed25519 public key, hex. Printed in a hub's status so an
+ * operator can see which signer a hub trusts without reading its files.
+ */
+export function keyFingerprint(pem: string | Uint8Array): string {
+  const raw = Buffer.from(loadPublicKey(pem).export({ format: 'jwk' }).x as string, 'base64url');
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** Fingerprint of the committed demo key (models/dev-key/public.pem): its private half is public, so a hub
+ * trusting it is treated as a demo hub even when the key arrives through --key. */
+export const DEMO_KEY_FINGERPRINT = 'b564cab0d5c8dad730bfd6ed6169608189c1d4e87c36b27d9d85f7f13b4f31df';
+
 function readLimited(dir: string, name: string, limit: number): Uint8Array {
   const path = join(dir, name);
   let size: number;
@@ -107,6 +120,11 @@ function checkManifestShape(dir: string, m: BundleManifest): void {
   need(m.model && typeof m.model === 'object', 'model', 'is missing');
   need(typeof m.model.name === 'string' && m.model.name, 'model.name', 'must be a non-empty string');
   need(typeof m.model.version === 'string' && m.model.version, 'model.version', 'must be a non-empty string');
+  need(
+    m.model.release === undefined || (Number.isSafeInteger(m.model.release) && m.model.release >= 0),
+    'model.release',
+    'must be a non-negative integer when present',
+  );
   need(m.model.precision === 'int8' || m.model.precision === 'fp32', 'model.precision', 'must be int8 or fp32');
   need(typeof m.model.inputName === 'string' && m.model.inputName, 'model.inputName', 'must be a non-empty string');
   need(typeof m.model.outputName === 'string' && m.model.outputName, 'model.outputName', 'must be a non-empty string');

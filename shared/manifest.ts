@@ -26,6 +26,12 @@ export interface BundleManifest {
     /** Shown in every alert; e.g. "2026-11-30.1-a1b2c3d4". */
     version: string;
     createdAt: string;
+    /**
+     * Monotonic release number, signed with the rest: a hub installs a downlinked bundle only when its release is
+     * higher than the running one's (edge/hub.ts). `bundle build` sets it (default: createdAt in whole seconds
+     * since 1970). Bundles built before it existed have none and compare by createdAt (see bundleRelease).
+     */
+    release?: number;
     opset: number;
     precision: 'int8' | 'fp32';
     inputName: string;
@@ -51,3 +57,19 @@ export interface BundleManifest {
   };
   files: Record<string, { sha256: string; bytes: number }>;
 }
+
+/**
+ * The number bundles are ordered by: `model.release`, else createdAt in whole seconds since 1970 (what `bundle
+ * build` puts in `release` by default, so old and new bundles compare on one scale). NaN when neither is usable.
+ */
+export function bundleRelease(m: Pick<BundleManifest, 'model'>): number {
+  const r = m.model.release;
+  if (typeof r === 'number' && Number.isSafeInteger(r) && r >= 0) return r;
+  return releaseFromCreatedAt(m.model.createdAt);
+}
+
+export const releaseFromCreatedAt = (createdAt: string): number => Math.floor(Date.parse(createdAt) / 1000);
+
+/** True when `next` is strictly newer than `running` by bundleRelease (an unordered bundle is never newer). */
+export const isNewerBundle = (next: Pick<BundleManifest, 'model'>, running: Pick<BundleManifest, 'model'>): boolean =>
+  bundleRelease(next) > bundleRelease(running);

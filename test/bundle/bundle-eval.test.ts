@@ -70,7 +70,7 @@ test('iot-ids bundle eval prints the scores and writes --json', (t) => {
   const shipped = join(PROJECT_ROOT, 'models', 'iot-ids-lab-v1');
   // A lab-format CSV is what the shipped bundle reads; two rows of the fixture dialect lack its columns.
   const data = csv(join(dir, 'flows.csv'), [[0, 'Normal'], [1, 'DoS']]);
-  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'bundle', 'eval', shipped, '--data', data, '--label', 'Label'],
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'bundle', 'eval', shipped, '--insecure-demo-key', '--data', data, '--label', 'Label'],
     { encoding: 'utf8', cwd: PROJECT_ROOT });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /error \[BAD_HEADER\]: --data lacks feature column/);
@@ -80,7 +80,7 @@ test('iot-ids bundle eval prints the scores and writes --json', (t) => {
   const labRows = Array.from({ length: 200 }, (_, i) =>
     [...FLOW_COLUMNS.map((c) => (/_IP$|Flow_ID|Timestamp/.test(c) ? 'x' : String(Math.round(rng.next() * 1000)))), i % 2 ? 'DoS' : 'Normal'].join(','));
   writeFileSync(lab, [...FLOW_COLUMNS, 'Cat'].join(',') + '\n' + labRows.join('\n') + '\n');
-  const ok = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'bundle', 'eval', shipped, '--data', lab, '--json', join(dir, 'e.json')],
+  const ok = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'iot-ids.mjs'), 'bundle', 'eval', shipped, '--insecure-demo-key', '--data', lab, '--json', join(dir, 'e.json')],
     { encoding: 'utf8', cwd: PROJECT_ROOT });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /^cnn-lstm \S+ on \d+ rows: accuracy 0\.\d{4}, macro-F1 0\.\d{4}, Normal rows alerted/);

@@ -7,7 +7,7 @@ import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IdsError } from '../../shared/errors.ts';
-import { MANIFEST_FILE, SIGNATURE_FILE, type BundleManifest } from '../../shared/manifest.ts';
+import { MANIFEST_FILE, SIGNATURE_FILE, releaseFromCreatedAt, type BundleManifest } from '../../shared/manifest.ts';
 import { encodeSignature, modelFileFor, sha256Hex } from '../../shared/bundle-verify.ts';
 import { PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
 
@@ -44,6 +44,26 @@ export function signManifest(bytes: Uint8Array, key: KeyObject): string {
   return encodeSignature(new Uint8Array(sign(null, bytes, key)));
 }
 
+/**
+ * Every bundle we sign carries a release number (hubs refuse downlinks that are not newer): the caller's, else
+ * createdAt in whole seconds, which keeps bundles built one after the other in order.
+ */
+function withRelease(model: BundleManifest['model']): BundleManifest['model'] {
+  if (model.release !== undefined) {
+    if (!Number.isSafeInteger(model.release) || model.release < 0) {
+      throw new IdsError('BAD_OPTION', `bundle release must be a non-negative integer, got ${model.release}`);
+    }
+    return model;
+  }
+  const release = releaseFromCreatedAt(model.createdAt);
+  if (!Number.isSafeInteger(release) || release < 0) {
+    throw new IdsError('BAD_OPTION', `bundle createdAt "${model.createdAt}" is not a date; give a release number`);
+  }
+  // Placed after createdAt so the manifest reads in a natural order.
+  const { opset, precision, inputName, outputName, inputShape, ...head } = model;
+  return { ...head, release, opset, precision, inputName, outputName, inputShape };
+}
+
 /** Builds the bundle in `outDir` and returns its absolute path. */
 export async function buildBundle(args: BuildBundleArgs): Promise<string> {
   const key = loadPrivateKey(args.privateKeyPem);
@@ -76,7 +96,7 @@ export async function buildBundle(args: BuildBundleArgs): Promise<string> {
     writeFileSync(join(outDir, name), bytes);
     files[name] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
   }
-  const manifest = { ...args.manifest, files } as BundleManifest;
+  const manifest = { ...args.manifest, model: withRelease(args.manifest.model), files } as BundleManifest;
   const text = Buffer.from(manifestText(manifest), 'utf8');
   writeFileSync(join(outDir, MANIFEST_FILE), text);
   writeFileSync(join(outDir, SIGNATURE_FILE), signManifest(new Uint8Array(text), key));

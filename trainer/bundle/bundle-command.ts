@@ -1,15 +1,16 @@
 /**
  * `iot-ids bundle build|verify|inspect|eval`. verify exits 0 only for an intact bundle signed by the given key
- * (default: the demo key, announced on stderr) and otherwise prints the reason and exits 1.
+ * (--key, or --insecure-demo-key for the demo's committed key, announced on stderr) and otherwise prints the
+ * reason and exits 1.
  */
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { choiceOption, intOption, listOption } from '../../shared/options.ts';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { verifyBundle } from '../../shared/bundle-verify.ts';
+import { keyFingerprint, verifyBundle } from '../../shared/bundle-verify.ts';
 import { IdsError, isIdsError } from '../../shared/errors.ts';
-import { MANIFEST_FILE, MODEL_FILE, PREPROCESS_WASM_FILE, type BundleManifest } from '../../shared/manifest.ts';
+import { MANIFEST_FILE, MODEL_FILE, PREPROCESS_WASM_FILE, bundleRelease, type BundleManifest } from '../../shared/manifest.ts';
 import { buildBundle } from './build.ts';
 import { readDevPrivateKey, readDevPublicKey, warnDevKey } from './dev-key.ts';
 import { summarizeManifest } from './inspect.ts';
@@ -22,12 +23,24 @@ const readKey = (path: string, what: string): string => {
   }
 };
 
-/** The public key a bundle must be signed with: --key, else the demo key (announced on stderr). */
-function verifyingKey(path: string | undefined): string {
+/**
+ * The public key a bundle must be signed with: --key, or the demo key when asked for by name. Never a silent
+ * default: whoever holds the demo key's private half (it is committed) can sign anything.
+ */
+function verifyingKey(path: string | undefined, demo: boolean | undefined): string {
+  if (path && demo) throw new IdsError('BAD_OPTION', 'give --key or --insecure-demo-key, not both');
   if (path) return readKey(path, 'public');
+  if (!demo) {
+    throw new IdsError('BAD_OPTION', '--key PEM (the signer\'s Ed25519 public key) is required; --insecure-demo-key uses the committed demo key');
+  }
   warnDevKey('verifying');
   return readDevPublicKey();
 }
+
+const demoKeyArg = {
+  type: 'boolean',
+  description: 'verify with the committed demo key (models/dev-key/public.pem; its private half is public)',
+} as const;
 
 /** Runs a sub-command body; a bad bundle or option prints one clear line and sets exit code 1. */
 async function guarded(body: () => Promise<void>): Promise<void> {
@@ -47,14 +60,17 @@ const verify = defineCommand({
   meta: { name: 'verify', description: 'Check a bundle: signature, schema version, every file. Exit 0 only if intact.' },
   args: {
     dir: { type: 'positional', required: true, description: 'bundle folder' },
-    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (default: the demo key)' },
+    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (required, or --insecure-demo-key)' },
+    'insecure-demo-key': demoKeyArg,
   },
   run: ({ args }) =>
     guarded(async () => {
-      const { manifest, files } = await verifyBundle(resolve(args.dir), { publicKeyPem: verifyingKey(args.key) });
+      const key = verifyingKey(args.key, args['insecure-demo-key']);
+      const { manifest, files } = await verifyBundle(resolve(args.dir), { publicKeyPem: key });
       process.stdout.write(
         `ok: ${args.dir}: ${manifest.model.name} ${manifest.model.version} (${manifest.model.precision}), ` +
-          `${Object.keys(files).length} files verified\n`,
+          `release ${bundleRelease(manifest)}${manifest.model.release === undefined ? ' (from createdAt)' : ''}, ` +
+          `${Object.keys(files).length} files verified, key ${keyFingerprint(key).slice(0, 16)}\n`,
       );
     }),
 });
@@ -99,6 +115,10 @@ const build = defineCommand({
     wasm: { type: 'string', description: `preprocessing wasm (default: ${PREPROCESS_WASM_FILE} in --from, else asm/build/)` },
     out: { type: 'string', required: true, description: 'output bundle folder' },
     key: { type: 'string', description: 'Ed25519 private key (PEM) to sign with (default: the demo key)' },
+    release: {
+      type: 'string',
+      description: 'release number hubs order bundles by (default: the source manifest\'s, else createdAt in seconds)',
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
@@ -119,6 +139,8 @@ const build = defineCommand({
         throw new IdsError('BAD_OPTION', `--manifest ${manifestPath}: not readable JSON (${(e as Error).message})`);
       }
       const { files: _drop, ...rest } = m;
+      const release = intOption('release', args.release, { min: 0 });
+      if (release !== undefined) rest.model = { ...rest.model, release };
       const modelPath = args.model ?? (src && join(src, MODEL_FILE));
       const wasmPath =
         args.wasm ??
@@ -142,7 +164,9 @@ const build = defineCommand({
       });
       const publicKeyPem = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'pem' }).toString();
       const v = await verifyBundle(dir, { publicKeyPem });
-      process.stdout.write(`ok: built and verified ${dir}: ${v.manifest.model.name} ${v.manifest.model.version}\n`);
+      process.stdout.write(
+        `ok: built and verified ${dir}: ${v.manifest.model.name} ${v.manifest.model.version}, release ${v.manifest.model.release}\n`,
+      );
     }),
 });
 
@@ -156,7 +180,8 @@ const evaluate = defineCommand({
     data: { type: 'string', required: true, description: 'CSV file or folder of CSVs with a label column (repeat for several)' },
     label: { type: 'string', description: 'label column (default Cat)' },
     map: { type: 'string', description: 'label map onto the bundle\'s classes: cicids2017, binary, a JSON object or file' },
-    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (default: the demo key)' },
+    key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (required, or --insecure-demo-key)' },
+    'insecure-demo-key': demoKeyArg,
     runtime: { type: 'string', description: 'ort-web (default, what hubs run) | ort-node' },
     'max-rows': { type: 'string', description: 'read at most this many rows' },
     json: { type: 'string', description: 'also write the full result (metrics, confusion) to this JSON file' },
@@ -169,7 +194,7 @@ const evaluate = defineCommand({
       ]);
       const runtime = choiceOption('runtime', args.runtime, ['ort-web', 'ort-node'] as const) ?? 'ort-web';
       const e = await evaluateBundle({
-        bundleDir: resolve(args.dir), publicKeyPem: verifyingKey(args.key), data: listOption(args.data), labelColumn: args.label,
+        bundleDir: resolve(args.dir), publicKeyPem: verifyingKey(args.key, args['insecure-demo-key']), data: listOption(args.data), labelColumn: args.label,
         labelMap: args.map !== undefined ? parseLabelMap(String(args.map)).map : undefined, runtime,
         maxRows: intOption('max-rows', args['max-rows'], { min: 1 }),
       });
