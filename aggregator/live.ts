@@ -16,7 +16,7 @@ export interface RatePoint {
 export interface HubEvent {
   site: string;
   hub: string;
-  state: 'online' | 'offline' | 'unknown';
+  state: 'online' | 'degraded' | 'offline' | 'unknown';
   bundle?: string;
   lastSeen: number;
 }

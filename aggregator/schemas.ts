@@ -60,7 +60,7 @@ export const alertsBody = { type: 'object', properties: { alerts: { type: 'array
 const hub = {
   type: 'object',
   properties: {
-    site: str, hub: str, state: { type: 'string', enum: ['online', 'offline', 'unknown'] },
+    site: str, hub: str, state: { type: 'string', enum: ['online', 'degraded', 'offline', 'unknown'] },
     bundle: { type: ['string', 'null'] }, lastSeen: int, lastStatsAt: { type: ['integer', 'null'] },
     stats: { type: ['object', 'null'], additionalProperties: true }, alerts: int, verdicts: int,
   },

@@ -78,12 +78,17 @@ export async function createSession(model: Uint8Array, manifest: BundleManifest)
   return session;
 }
 
-/** Verifies and loads the bundle in `dir`. */
+/**
+ * Verifies and loads the bundle in `dir`. `accept` sees the verified manifest before anything of the bundle is
+ * compiled and may throw to refuse it (the downlink's version policy).
+ */
 export async function loadBundle(
   dir: string,
   opts: RuntimeOptions & { publicKeyPem: string | Uint8Array },
+  accept?: (manifest: BundleManifest) => void,
 ): Promise<LoadedBundle> {
   const { manifest, files } = await verifyBundle(dir, { publicKeyPem: opts.publicKeyPem });
+  accept?.(manifest);
   configureRuntime(opts);
   const preprocessBytes = files[PREPROCESS_WASM_FILE];
   const preprocess = await instantiatePreprocess(preprocessBytes);

@@ -1,12 +1,14 @@
 /**
  * `iot-ids hub`: runs a hub. Parses options, starts edge/hub.ts, feeds it one input, and with --exit-at-end
- * drains, waits for every alert's PUBACK and exits 0 when the input ends. Documented in edge/README.md.
+ * drains, waits for every alert's PUBACK and exits when the input ends: 0 for a clean run, 1 when the input could
+ * not be read or the hub was degraded at any time. Documented in edge/README.md.
  */
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IdsError } from '../shared/errors.ts';
 import { DEFAULT_PREFIX } from '../shared/topics.ts';
+import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts';
 import { Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
 import { intOption } from '../shared/options.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
@@ -22,11 +24,21 @@ const readText = (name: string, path: string | undefined): string | undefined =>
   }
 };
 
-/** The demo key beside the sources (never inside the single-file build): used only without --key, with a warning. */
-function devPublicKey(log: (s: string) => void): string {
+const KEY_REQUIRED =
+  '--key PEM (the bundle signer\'s Ed25519 public key) is required; --insecure-demo-key runs on the committed demo key, for demos only';
+
+/**
+ * The key bundles must be signed with: --key, or the demo key beside the sources when asked for by name (it is
+ * never in the single-file build). Its private half is committed, so it is never a silent default.
+ */
+function verifyingKey(a: Record<string, string | boolean | undefined>, log: (s: string) => void): string {
+  const key = typeof a.key === 'string' ? a.key : undefined;
+  if (key !== undefined && a['insecure-demo-key']) throw new IdsError('BAD_OPTION', 'give --key or --insecure-demo-key, not both');
+  if (key !== undefined) return readText('key', key)!;
+  if (!a['insecure-demo-key']) throw new IdsError('BAD_OPTION', KEY_REQUIRED);
   const p = fileURLToPath(new URL('../models/dev-key/public.pem', import.meta.url));
-  if (!existsSync(p)) throw new IdsError('BAD_OPTION', '--key PUBKEY (the bundle signer\'s Ed25519 public key, PEM) is required');
-  log('warning: verifying with the DEMO development key (models/dev-key/public.pem); pass --key for real use');
+  if (!existsSync(p)) throw new IdsError('BAD_OPTION', `--insecure-demo-key: no demo key in this build; ${KEY_REQUIRED}`);
+  log('warning: --insecure-demo-key: verifying bundles with the DEMO key (models/dev-key/public.pem), whose private half is public');
   return readFileSync(p, 'utf8');
 }
 
@@ -38,7 +50,11 @@ export const hubArgs = {
   site: { type: 'string', required: true, description: 'site id' },
   hub: { type: 'string', required: true, description: 'hub id' },
   'exit-at-end': { type: 'boolean', description: 'when the input ends: drain, wait for all PUBACKs, exit 0' },
-  key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with' },
+  key: { type: 'string', description: 'Ed25519 public key (PEM) bundles must be signed with (required, or --insecure-demo-key)' },
+  'insecure-demo-key': { type: 'boolean', description: 'trust the committed demo key (models/dev-key/public.pem): demos only; status says so and the downlink stays off' },
+  'demo-key-downlink': { type: 'boolean', description: 'with the demo key: subscribe to the bundle downlink anyway (anyone can sign with that key)' },
+  'downlink-root': { type: 'string', description: 'allow {"path": DIR} downlinks, only for folders strictly under this one (default: path form refused)' },
+  'allow-downgrade': { type: 'boolean', description: 'install downlinked bundles that are not newer than the running one (a deliberate rollback)' },
   prefix: { type: 'string', description: `topic prefix (default ${DEFAULT_PREFIX})` },
   threads: { type: 'string', description: 'onnxruntime-web wasm threads (default 1)' },
   'queue-dir': { type: 'string', description: 'state folder: offline alert queue, sequence number, downlinked bundles (default .iot-ids-hub/SITE.HUB)' },
@@ -99,9 +115,18 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
   if (mqttVersion !== 4 && mqttVersion !== 5) throw new IdsError('BAD_OPTION', `--mqtt-version must be 4 or 5`);
   const site = s('site')!;
   const hubId = s('hub')!;
+  const publicKeyPem = verifyingKey(a, log);
+  const demoKey = keyFingerprint(publicKeyPem) === DEMO_KEY_FINGERPRINT;
+  // Whoever can publish on the bundle topic installs any model signed with the (public) demo key.
+  const downlink = !demoKey || !!a['demo-key-downlink'];
+  if (demoKey && !downlink) log('the bundle downlink is off on the demo key (--demo-key-downlink turns it on)');
+  if (demoKey && a.key !== undefined) log('warning: --key is the committed DEMO key: treated as --insecure-demo-key');
   const opts: HubOptions = {
     bundleDir: s('bundle')!,
-    publicKeyPem: readText('key', s('key')) ?? devPublicKey(log),
+    publicKeyPem,
+    downlink,
+    downlinkRoot: s('downlink-root'),
+    allowDowngrade: !!a['allow-downgrade'],
     broker: s('broker')!,
     site,
     hub: hubId,
@@ -135,8 +160,13 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await hub.close();
-    process.exit(0);
+    try {
+      await hub.close();
+    } catch (e) {
+      log(`iot-ids hub: closing: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    process.exit(hub.health.everDegraded ? 1 : 0);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
@@ -150,7 +180,9 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     if (r) log(`input ended: ${r.rows} rows, ${r.accepted} classified, ${r.shed} shed, ${r.malformed} malformed`);
   }
   if (!a['exit-at-end']) {
-    // Live input ended (e.g. tcpdump stopped): keep serving the downlink and forwarding queued alerts.
+    // Live input ended (e.g. tcpdump stopped): keep serving the downlink and forwarding queued alerts, but a hub
+    // that no longer sees traffic says so.
+    if (hub.health.state === 'online') hub.degrade('input ended: no traffic is being analysed');
     await hub.finish(2 ** 31 - 1);
     return new Promise<void>(() => undefined);
   }
@@ -158,6 +190,9 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
   const st = hub.stats;
   log(`done: ${st.flows} flows, ${st.alerts} alerts (${hub.publisher.published} acknowledged), ` +
     `${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued`);
+  const problem = hub.health.firstProblem;
   await hub.close();
   if (!ok) throw new IdsError('STORE_FAILED', `broker did not acknowledge ${hub.store.size()} alerts in time; they stay queued in ${opts.stateDir}`);
+  // An unreadable input or a broken queue is a failed run even if every alert that was made got through.
+  if (problem) throw new Error(`the hub was degraded: ${problem}`);
 }

@@ -3,7 +3,7 @@
  * status and the bundle downlink. Inputs (CSV flows, packets) feed `hub.sink`; the CLI (edge/hub-command.ts)
  * only parses options and calls start / runFlows / runPackets / finish / close.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 import { isValidId } from '../shared/topics.ts';
@@ -12,10 +12,12 @@ import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../sha
 import { BurstSummariser } from './burst.ts';
 import { checkAlertStatics, encodeModelAlert } from './alert-codec.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
-import { verifyBundle } from '../shared/bundle-verify.ts';
+import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts';
+import { bundleRelease, isNewerBundle, type BundleManifest } from '../shared/manifest.ts';
+import { chooseStartBundle, writeActiveBundle } from './active-bundle.ts';
 import { loadBundle, releaseBundle, type LoadedBundle, type RuntimeOptions } from './bundle-loader.ts';
 import { Classifier, type BatchClassifier } from './classifier.ts';
-import { stageDownlink } from './downlink.ts';
+import { isStrictlyInside, stageDownlink } from './downlink.ts';
 import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
 import { readPackets, type PacketInputResult } from './inputs/packets.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
@@ -23,6 +25,7 @@ import type { FlowSink } from './inputs/sink.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, type PublisherOptions } from './publisher.ts';
 import { SeqCounter } from './seq.ts';
+import { Health } from './state.ts';
 import { HubStats } from './stats.ts';
 
 export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOptions, BatcherOptions {
@@ -30,6 +33,12 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   publicKeyPem: string;
   /** Offline queue, sequence file and downlinked bundles live here; undefined = memory only (tests). */
   stateDir?: string;
+  /** Subscribe to the bundle downlink. Default true (the CLI turns it off for a hub on the demo key). */
+  downlink?: boolean;
+  /** The only folder `{"path": ...}` downlinks may name bundles under (strictly); undefined = the path form is refused. */
+  downlinkRoot?: string;
+  /** Install downlinked bundles that are not newer than the running one (an operator's deliberate rollback). */
+  allowDowngrade?: boolean;
   /** Most alerts kept while the broker is away (oldest dropped past it). Default 100,000. */
   offlineMax?: number;
   /** Stats period (ms); 0 = no periodic stats. Default 10,000. */
@@ -51,37 +60,6 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
 }
 
-/** In the state dir: the folder of the last bundle taken from the downlink (survives a restart). */
-const ACTIVE_BUNDLE_FILE = 'active-bundle';
-
-/**
- * The bundle to start with: --bundle, unless a bundle taken from the downlink earlier is newer (by
- * model.createdAt) and still verifies — so a model pushed over the air survives a power cycle, while an operator
- * who installs a newer bundle by hand still gets it.
- */
-async function chooseStartBundle(opts: HubOptions): Promise<string> {
-  if (!opts.stateDir) return opts.bundleDir;
-  let dir: string;
-  try {
-    dir = readFileSync(join(opts.stateDir, ACTIVE_BUNDLE_FILE), 'utf8').trim();
-  } catch {
-    return opts.bundleDir;
-  }
-  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  try {
-    const given = await verifyBundle(opts.bundleDir, { publicKeyPem: opts.publicKeyPem });
-    const pushed = await verifyBundle(dir, { publicKeyPem: opts.publicKeyPem });
-    if (Date.parse(pushed.manifest.model.createdAt) > Date.parse(given.manifest.model.createdAt)) {
-      log(`starting with bundle ${pushed.manifest.model.version} from the downlink (${dir}), newer than --bundle`);
-      return dir;
-    }
-  } catch (e) {
-    // --bundle itself is checked again (and refused loudly) by loadBundle; a bad pushed bundle is just skipped.
-    log(`downlinked bundle ${dir} not used: ${(e as Error).message}`);
-  }
-  return opts.bundleDir;
-}
-
 /**
  * The corroboration window packet input uses by default (`iot-ids hub --pcap`, the demo): on the real benign
  * captures nearly all of the shipped model's false alerts were MITM verdicts, while the ARP watcher, which sees the
@@ -94,6 +72,10 @@ const round4 = (x: number): number => Math.min(1, Math.max(0, Math.round(x * 1e4
 
 export class Hub {
   readonly stats = new HubStats();
+  /** online, or degraded with a reason (status, stats, and the exit code of `hub --exit-at-end`). */
+  readonly health = new Health();
+  /** sha256 of the raw public key bundles are verified with (in status). */
+  readonly keyFingerprint: string;
   readonly publisher: Publisher;
   readonly store: Store;
   private readonly batcher: Batcher;
@@ -107,25 +89,47 @@ export class Hub {
   private readonly burst: BurstSummariser | undefined;
   /** performance.now() of the ARP watcher's latest evidence. */
   private lastArpEvidence = -Infinity;
+  /** Alerts that could not be stored (the offline queue failed): counted in stats.dropped, never silent. */
+  private unstored = 0;
+  /** Bundle folders this hub unpacked itself: the only folders it ever removes. */
+  private readonly staged = new Set<string>();
+  private readonly pathRoot: string | undefined;
+  private readonly stateReal: string | undefined;
 
-  private constructor(private readonly opts: HubOptions, bundle: LoadedBundle, clf: BatchClassifier) {
+  private constructor(
+    private readonly opts: HubOptions,
+    bundle: LoadedBundle,
+    clf: BatchClassifier,
+    start: { staged?: string; pathRoot?: string; stateReal?: string },
+  ) {
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
     this.bundle = bundle;
+    if (start.staged) this.staged.add(start.staged);
+    this.pathRoot = start.pathRoot;
+    this.stateReal = start.stateReal;
+    this.keyFingerprint = keyFingerprint(opts.publicKeyPem);
     this.store = opts.stateDir
-      ? new FileStore(join(opts.stateDir, 'offline-queue'), { maxRecords: opts.offlineMax })
+      ? new FileStore(join(opts.stateDir, 'offline-queue'), {
+          maxRecords: opts.offlineMax,
+          onRepair: (lost, msg) => this.storeRepaired(lost, msg),
+        })
       : new MemoryStore(opts.offlineMax);
     this.seq = new SeqCounter(opts.stateDir ? join(opts.stateDir, 'seq') : undefined);
     this.batcher = new Batcher(clf, (b) => this.onBatch(b), opts);
     this.batcher.onError((e) => this.fail('inference', e));
     this.publisher = new Publisher({ ...opts, log: this.log }, this.store);
-    this.publisher.setBundle(bundle.manifest.model.version);
-    this.publisher.onDownlink((p) => {
-      this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
-    });
+    const demoKey = this.keyFingerprint === DEMO_KEY_FINGERPRINT;
+    this.publisher.setStatus({ bundle: bundle.manifest.model.version, keyFingerprint: this.keyFingerprint, ...(demoKey ? { demoKey } : {}) });
+    this.health.onChange(() => this.publisher.setStatus({ health: this.health.state, reason: this.health.reason }));
+    if (opts.downlink ?? true) {
+      this.publisher.onDownlink((p) => {
+        this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
+      });
+    }
     if (opts.burstMs && opts.burstMs > 0) {
       this.burst = new BurstSummariser(opts.burstMs, (a) => {
         this.stats.alerts++;
-        this.publisher.enqueue([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
+        this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
       });
     }
     const every = opts.statsIntervalMs ?? 10_000;
@@ -137,11 +141,16 @@ export class Hub {
     for (const [k, v] of [['site', opts.site], ['hub', opts.hub]] as const) {
       if (!isValidId(v)) throw new IdsError('BAD_OPTION', `--${k} "${v}" must be 1-64 letters, digits, '.', '_' or '-'`);
     }
-    const bundle = await loadBundle(await chooseStartBundle(opts), opts);
+    const { stateReal, pathRoot } = checkStateAndRoot(opts);
+    const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+    const choice = await chooseStartBundle(opts.bundleDir, opts.stateDir, opts.publicKeyPem, log);
+    const bundle = await loadBundle(choice.dir, opts);
     checkAlertStatics(opts.hub, opts.site, bundle.manifest.labels, bundle.manifest.model.version);
     const maxRows = opts.maxBatch ?? 256;
     const clf = opts.classifierFactory ? opts.classifierFactory(bundle, maxRows) : new Classifier(bundle, maxRows);
-    return new Hub(opts, bundle, clf);
+    // A folder the hub unpacked earlier stays in its care: removed once another bundle replaces it.
+    const staged = choice.record?.owned ? choice.record.dir : undefined;
+    return new Hub(opts, bundle, clf, { staged, pathRoot, stateReal });
   }
 
   get sink(): FlowSink {
@@ -172,6 +181,25 @@ export class Hub {
     }
   }
 
+  /**
+   * Marks a part of the hub (an input, the offline queue) as not doing its job: status and stats say `degraded`
+   * with the reason until `recover(part)`. Inputs call these when they lose and regain their stream.
+   */
+  degrade(reason: string, part = 'input'): void {
+    if (this.health.reason !== `${part}: ${reason}`) this.log(`degraded: ${part}: ${reason}`);
+    this.health.degrade(part, reason);
+    this.publishStats();
+  }
+
+  recover(part = 'input'): void {
+    const was = this.health.state;
+    this.health.recover(part);
+    if (was !== this.health.state) {
+      this.log(`${part} recovered: hub ${this.health.state}`);
+      this.publishStats();
+    }
+  }
+
   async runPackets(source: string | NodeJS.ReadableStream): Promise<PacketInputResult> {
     const res = await readPackets(source, this.batcher, {
       wasm: this.bundle.preprocessBytes,
@@ -189,6 +217,26 @@ export class Hub {
     if (where === 'bundle') this.stats.bundlesRejected++;
     this.stats.lastError = msg;
     this.log(msg);
+    // An input that cannot be read is a hub that sees nothing: say so in status, not only in a counter.
+    if (where === 'input') this.degrade((e as Error).message ?? String(e));
+  }
+
+  /** Hands alerts to the store-and-forward queue; if the queue cannot take them they are counted, never silent. */
+  private deliver(payloads: string[]): void {
+    try {
+      this.publisher.enqueue(payloads);
+    } catch (e) {
+      this.unstored += payloads.length;
+      this.degrade(`cannot store alerts (${this.unstored} lost so far): ${(e as Error).message}`, 'offline queue');
+    }
+  }
+
+  private storeRepaired(lost: number, msg: string): void {
+    this.log(msg);
+    this.stats.lastError = msg;
+    // Rewrite the sequence file too (the whole state folder may be gone), so a restart never reuses a number.
+    this.seq.persist();
+    if (lost > 0) this.degrade(msg, 'offline queue');
   }
 
   private onBatch(b: Batch): void {
@@ -234,7 +282,7 @@ export class Hub {
       out.push(encodeModelAlert(a));
     }
     this.stats.alerts += out.length;
-    this.publisher.enqueue(out);
+    this.deliver(out);
     // Latency: arrival → alert handed to the MQTT client (or to the offline queue); Normal flows → verdict.
     const now = performance.now();
     for (let i = 0; i < rows; i++) this.stats.latency(now - b.arrival[i]);
@@ -245,7 +293,7 @@ export class Hub {
     this.lastArpEvidence = performance.now();
     this.stats.ruleAlerts++;
     this.stats.alerts++;
-    this.publisher.enqueue([
+    this.deliver([
       encodeAlert({
         v: 1,
         hub: this.opts.hub,
@@ -263,16 +311,29 @@ export class Hub {
     ]);
   }
 
-  /** Verifies a downlinked bundle and swaps it in between batches; a bad one is counted and the old one stays. */
+  /**
+   * Verifies a downlinked bundle and swaps it in between batches; a bad one is counted and the old one stays. Only
+   * a bundle newer than the running one (by release) is installed, unless allowDowngrade.
+   */
   async applyDownlink(payload: Uint8Array): Promise<boolean> {
-    let dir: string | undefined;
+    let staged: { dir: string; owned: boolean } | undefined;
     try {
-      dir = await stageDownlink(payload, this.opts.stateDir ?? '');
-      const next = await loadBundle(dir, this.opts);
-      if (next.manifest.model.version === this.modelVersion) {
+      staged = await stageDownlink(payload, {
+        stagingDir: this.opts.stateDir ? join(this.opts.stateDir, 'bundles') : '',
+        pathRoot: this.pathRoot,
+        forbidden: this.stateReal ? [this.stateReal] : [],
+      });
+      if (staged.owned) this.staged.add(staged.dir);
+      const running = this.bundle.manifest;
+      let same = false;
+      const next = await loadBundle(staged.dir, this.opts, (m) => {
         // A retained downlink comes again on every reconnect: nothing to do for the bundle already running.
+        same = m.model.version === running.model.version;
+        if (!same) this.checkOrder(m, running);
+      });
+      if (same) {
         await releaseBundle(next);
-        if (this.opts.stateDir && dir.startsWith(this.opts.stateDir)) rmSync(dir, { recursive: true, force: true });
+        this.discard(staged.dir);
         this.log(`downlink: bundle ${this.modelVersion} is already running`);
         return true;
       }
@@ -280,30 +341,47 @@ export class Hub {
       const maxRows = this.opts.maxBatch ?? 256;
       const clf = this.opts.classifierFactory ? this.opts.classifierFactory(next, maxRows) : new Classifier(next, maxRows);
       this.batcher.swap(clf);
+      const previous = this.bundle;
       this.bundle = next;
       this.stats.bundlesLoaded++;
       this.publisher.setBundle(next.manifest.model.version);
-      this.log(`bundle ${next.manifest.model.version} loaded from the downlink (${dir})`);
-      this.pruneStaged(dir);
-      if (this.opts.stateDir) writeFileSync(join(this.opts.stateDir, ACTIVE_BUNDLE_FILE), dir);
+      this.log(`bundle ${next.manifest.model.version} (release ${bundleRelease(next.manifest)}) loaded from the downlink (${staged.dir})`);
+      for (const d of [...this.staged]) this.discard(d);
+      if (this.opts.stateDir) {
+        const rollback = !isNewerBundle(next.manifest, previous.manifest);
+        writeActiveBundle(this.opts.stateDir, {
+          dir: staged.dir,
+          owned: staged.owned,
+          ...(rollback ? { rolledBackFrom: bundleRelease(previous.manifest) } : {}),
+        });
+      }
       return true;
     } catch (e) {
       this.fail('bundle', e);
-      if (dir && this.opts.stateDir && dir.startsWith(this.opts.stateDir)) rmSync(dir, { recursive: true, force: true });
+      if (staged) this.discard(staged.dir);
       this.publishStats();
       return false;
     }
   }
 
-  /** Keeps only the active downlinked bundle folder. */
-  private pruneStaged(keep: string): void {
-    if (!this.opts.stateDir) return;
-    const root = join(this.opts.stateDir, 'bundles');
-    try {
-      for (const d of readdirSync(root)) if (join(root, d) !== keep) rmSync(join(root, d), { recursive: true, force: true });
-    } catch {
-      // nothing staged
-    }
+  /** The version policy: refuses a bundle that is not newer than the running one, unless allowDowngrade. */
+  private checkOrder(next: BundleManifest, running: BundleManifest): void {
+    if (this.opts.allowDowngrade || isNewerBundle(next, running)) return;
+    throw new IdsError(
+      'BAD_BUNDLE',
+      `downlink: bundle ${next.model.version} (release ${bundleRelease(next)}) is not newer than the running ` +
+        `${running.model.version} (release ${bundleRelease(running)}); a hub started with --allow-downgrade accepts a rollback`,
+    );
+  }
+
+  /**
+   * Removes a bundle folder only if this hub unpacked it itself (tracked, never judged by its name), and never
+   * the one running; a `path` bundle is never in the set.
+   */
+  private discard(dir: string): void {
+    if (!this.staged.has(dir) || dir === this.bundle.dir) return;
+    this.staged.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
   }
 
   /** Waits for downlinks being applied (tests). */
@@ -314,9 +392,14 @@ export class Hub {
   publishStats(): void {
     const s = this.stats.snapshot(
       { hub: this.opts.hub, site: this.opts.site },
-      { queueDepth: this.batcher.depth, dropped: this.batcher.dropped + this.store.dropped(), offlineQueued: this.store.size() },
+      {
+        queueDepth: this.batcher.depth,
+        dropped: this.batcher.dropped + this.store.dropped() + this.unstored,
+        offlineQueued: this.store.size(),
+      },
     );
-    this.publisher.publishStats(encodeStats(s));
+    const reason = this.health.reason?.slice(0, 256);
+    this.publisher.publishStats(encodeStats({ ...s, state: this.health.state, ...(reason ? { reason } : {}) }));
   }
 
   /** Classifies everything queued and waits until the broker has acknowledged every alert (or the timeout). */
@@ -336,4 +419,32 @@ export class Hub {
     await this.publisher.close();
     await this.store.close();
   }
+}
+
+/**
+ * The state folder and --downlink-root, checked once at start: the root must be an existing folder and must not be
+ * (or lie inside) the state folder, whose real path the downlink then refuses to touch.
+ */
+function checkStateAndRoot(opts: HubOptions): { stateReal?: string; pathRoot?: string } {
+  let stateReal: string | undefined;
+  if (opts.stateDir) {
+    try {
+      mkdirSync(opts.stateDir, { recursive: true });
+      stateReal = realpathSync(opts.stateDir);
+    } catch (e) {
+      throw new IdsError('BAD_OPTION', `--queue-dir ${opts.stateDir}: ${(e as Error).message}`);
+    }
+  }
+  if (opts.downlinkRoot === undefined) return { stateReal };
+  let pathRoot: string;
+  try {
+    pathRoot = realpathSync(opts.downlinkRoot);
+    if (!statSync(pathRoot).isDirectory()) throw new Error('not a folder');
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `--downlink-root ${opts.downlinkRoot}: ${(e as Error).message}`);
+  }
+  if (stateReal && (pathRoot === stateReal || isStrictlyInside(stateReal, pathRoot))) {
+    throw new IdsError('BAD_OPTION', `--downlink-root ${opts.downlinkRoot} must not be the state folder or inside it`);
+  }
+  return { stateReal, pathRoot };
 }

@@ -8,7 +8,7 @@
  * records are dropped (counted). A crash can lose at most the last unflushed `head` update, so a few acked
  * records may be sent again: consumers remove QoS 1 duplicates by (hub, seq) anyway.
  */
-import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 
@@ -39,6 +39,11 @@ export interface StoreOptions {
   segmentRecords?: number;
   /** How often (ms) the head position is written after acks. Default 200; 0 = on every ack. */
   headFlushMs?: number;
+  /**
+   * Told when the queue folder vanished under a running hub and was recreated: `lost` records that were only on
+   * disk are gone (counted in dropped); records still in memory were written again.
+   */
+  onRepair?: (lost: number, message: string) => void;
 }
 
 /** In memory only (tests, and hubs told not to persist). Same semantics as FileStore. */
@@ -101,9 +106,11 @@ export class FileStore implements Store {
   private drops = 0;
   private headTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly onRepair: StoreOptions['onRepair'];
 
   constructor(dir: string, opts: StoreOptions = {}) {
     this.dir = dir;
+    this.onRepair = opts.onRepair;
     this.max = opts.maxRecords ?? 100_000;
     this.segRecords = opts.segmentRecords ?? 4096;
     this.headFlushMs = opts.headFlushMs ?? 200;
@@ -153,18 +160,14 @@ export class FileStore implements Store {
       if (!last || last.count >= this.segRecords) {
         last = { first: this.next, count: 0, lines: [] };
         this.segs.push(last);
-        closeSync(openSync(join(this.dir, segName(last.first)), 'a'));
+        this.append(last, '');
       }
       const take = Math.min(payloads.length - i, this.segRecords - last.count);
       const chunk = payloads.slice(i, i + take);
       for (const p of chunk) {
         if (p.includes('\n')) throw new IdsError('STORE_FAILED', 'offline queue: a record must be a single line');
       }
-      try {
-        appendFileSync(join(this.dir, segName(last.first)), chunk.join('\n') + '\n');
-      } catch (e) {
-        throw new IdsError('STORE_FAILED', `offline queue ${this.dir}: append failed: ${(e as Error).message}`, { cause: e });
-      }
+      this.append(last, chunk.join('\n') + '\n');
       if (last.lines) for (const p of chunk) last.lines.push(p);
       last.count += take;
       this.next += take;
@@ -180,6 +183,16 @@ export class FileStore implements Store {
 
   peek(fromId: number, max: number): StoredRecord[] {
     this.assertOpen();
+    try {
+      return this.peekOnce(fromId, max);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.repair();
+      return this.peekOnce(fromId, max);
+    }
+  }
+
+  private peekOnce(fromId: number, max: number): StoredRecord[] {
     const out: StoredRecord[] = [];
     let id = Math.max(fromId, this.head);
     for (const seg of this.segs) {
@@ -210,15 +223,77 @@ export class FileStore implements Store {
     this.head = h;
     this.dropSegmentsBehindHead();
     if (now || this.headFlushMs === 0) this.writeHead();
-    else this.headTimer ??= setTimeout(() => this.writeHead(), this.headFlushMs);
+    else this.headTimer ??= setTimeout(() => this.writeHeadQuietly(), this.headFlushMs);
   }
 
   private writeHead(): void {
     if (this.headTimer) clearTimeout(this.headTimer);
     this.headTimer = undefined;
+    try {
+      this.writeHeadFile();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new IdsError('STORE_FAILED', `offline queue ${this.dir}: ${(e as Error).message}`, { cause: e });
+      this.repair();
+    }
+  }
+
+  /** From the timer: a failure must not crash the hub; a stale head only means acked records are sent again. */
+  private writeHeadQuietly(): void {
+    try {
+      this.writeHead();
+    } catch {
+      // retried on the next ack and at close
+    }
+  }
+
+  private writeHeadFile(): void {
     const tmp = join(this.dir, 'head.tmp');
     writeFileSync(tmp, String(this.head));
     renameSync(tmp, join(this.dir, 'head'));
+  }
+
+  /** Appends to a segment file, recreating the queue folder once if it was removed under us. */
+  private append(seg: Segment, text: string): void {
+    const file = join(this.dir, segName(seg.first));
+    try {
+      try {
+        appendFileSync(file, text);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        this.repair();
+        appendFileSync(file, text);
+      }
+    } catch (e) {
+      throw new IdsError('STORE_FAILED', `offline queue ${this.dir}: append failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * The folder (or some segment files) vanished under a running hub, e.g. removed by hand or by a cleanup job:
+   * recreate it, write again every segment still held in memory, and drop (counted) the records that were only
+   * on disk, up to the newest lost segment so the ids stay contiguous.
+   */
+  private repair(): void {
+    mkdirSync(this.dir, { recursive: true });
+    let cut = -1;
+    for (let i = 0; i < this.segs.length; i++) {
+      const seg = this.segs[i];
+      const file = join(this.dir, segName(seg.first));
+      if (existsSync(file)) continue;
+      if (seg.lines && seg.lines.length === seg.count) writeFileSync(file, seg.lines.map((l) => l + '\n').join(''));
+      else cut = i;
+    }
+    let lost = 0;
+    if (cut >= 0) {
+      const end = this.segs[cut].first + this.segs[cut].count;
+      lost = Math.max(0, end - this.head);
+      this.segs.splice(0, cut + 1);
+      this.drops += lost;
+      this.head = Math.max(this.head, end);
+    }
+    this.writeHeadFile();
+    this.onRepair?.(lost, `offline queue ${this.dir} was removed while running: recreated` +
+      (lost ? `, ${lost} queued alerts that were only on disk are lost` : ', nothing lost'));
   }
 
   private dropSegmentsBehindHead(): void {

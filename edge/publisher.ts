@@ -9,7 +9,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { IdsError } from '../shared/errors.ts';
-import { encodeStatus } from '../shared/payloads.ts';
+import { encodeStatus, type Status } from '../shared/payloads.ts';
 import { MAX_DOWNLINK_BYTES } from './downlink.ts';
 import { DEFAULT_PREFIX, assertValidId, hubTopic } from '../shared/topics.ts';
 import type { Store } from './offline-queue.ts';
@@ -37,6 +37,14 @@ export interface PublisherOptions {
   log?: (line: string) => void;
 }
 
+export interface StatusFields {
+  bundle?: string;
+  health?: 'online' | 'degraded';
+  reason?: string;
+  keyFingerprint?: Status['keyFingerprint'];
+  demoKey?: boolean;
+}
+
 export class Publisher {
   readonly topics: { alert: string; stats: string; status: string; bundle: string };
   private readonly client: MqttClient;
@@ -50,7 +58,8 @@ export class Publisher {
   /** Id ranges [from, to) dropped by the store before they were sent (skipped when acks advance). */
   private gaps: [number, number][] = [];
   private inflight = 0;
-  private bundleVersion: string | undefined;
+  /** What status carries besides ids and state: bundle version, health, key fingerprint. */
+  private statusFields: StatusFields = {};
   private downlink: ((payload: Buffer) => void) | undefined;
   private ackWaiters: (() => void)[] = [];
   private readonly log: (line: string) => void;
@@ -110,14 +119,20 @@ export class Publisher {
     return this.client.connected;
   }
 
-  private statusPayload(state: 'online' | 'offline'): string {
-    return encodeStatus({ v: 1, hub: this.opts.hub, site: this.opts.site, ts: Date.now(), state, bundle: this.bundleVersion });
+  /** Connected: the hub's health (online or degraded with its reason); the will and a clean close: offline. */
+  private statusPayload(state: 'connected' | 'offline'): string {
+    const { health, reason, ...rest } = this.statusFields;
+    const s = state === 'offline' ? 'offline' : (health ?? 'online');
+    return encodeStatus({
+      v: 1, hub: this.opts.hub, site: this.opts.site, ts: Date.now(), state: s, ...rest,
+      ...(s === 'degraded' && reason ? { reason: reason.slice(0, 256) } : {}),
+    });
   }
 
   private onConnect(): void {
     this.wasConnected = true;
     this.log(`mqtt: connected to ${this.opts.broker}`);
-    this.client.publish(this.topics.status, this.statusPayload('online'), { qos: 1, retain: true });
+    this.client.publish(this.topics.status, this.statusPayload('connected'), { qos: 1, retain: true });
     if (this.downlink) this.client.subscribe(this.topics.bundle, { qos: 1 });
     this.pump();
   }
@@ -135,11 +150,16 @@ export class Publisher {
 
   /** Sets the bundle version reported in status (and republishes it when connected). */
   setBundle(version: string): void {
-    this.bundleVersion = version;
+    this.setStatus({ bundle: version });
+  }
+
+  /** Changes what status reports (bundle, health, key) and republishes it when connected. */
+  setStatus(patch: StatusFields): void {
+    this.statusFields = { ...this.statusFields, ...patch };
     // The last will is sent by the broker later: keep its bundle version current for the next connect.
     const will = this.client.options.will;
     if (will) will.payload = Buffer.from(this.statusPayload('offline'));
-    if (this.client.connected) this.client.publish(this.topics.status, this.statusPayload('online'), { qos: 1, retain: true });
+    if (this.client.connected) this.client.publish(this.topics.status, this.statusPayload('connected'), { qos: 1, retain: true });
   }
 
   onDownlink(handler: (payload: Buffer) => void): void {

@@ -36,6 +36,11 @@ export class SeqCounter {
 
   private reserve(): void {
     this.reservedEnd = this.nextSeq + this.block;
+    this.persist();
+  }
+
+  /** Writes the end of the reserved block (again, e.g. after the state folder was removed under the hub). */
+  persist(): void {
     if (!this.file) return;
     try {
       mkdirSync(dirname(this.file), { recursive: true });

@@ -90,6 +90,10 @@ export const StatsSchema = z.object({
   unconfirmed: counter.default(0),
   /** The most recent such error, for operators. */
   lastError: shortText.optional(),
+  /** The hub's health as in its status (absent from hubs that predate it): degraded while a part cannot work. */
+  state: z.enum(['online', 'degraded']).optional(),
+  /** Why the hub is degraded. */
+  reason: shortText.optional(),
 });
 export type Stats = z.infer<typeof StatsSchema>;
 
@@ -98,8 +102,15 @@ export const StatusSchema = z.object({
   hub: id,
   site: id,
   ts: timestamp,
-  state: z.enum(['online', 'offline']),
+  /** degraded: connected, but an input, the offline queue or the state folder cannot do its job (see reason). */
+  state: z.enum(['online', 'degraded', 'offline']),
+  /** Why the hub is degraded. */
+  reason: shortText.optional(),
   bundle: shortText.optional(),
+  /** sha256 (hex) of the raw Ed25519 public key the hub verifies bundles with. */
+  keyFingerprint: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** True when that key is the committed demo key (whose private half is public): not for real use. */
+  demoKey: z.boolean().optional(),
 });
 export type Status = z.infer<typeof StatusSchema>;
 

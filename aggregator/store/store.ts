@@ -38,7 +38,7 @@ export interface HubUpdate {
   hub: string;
   /** Time of the message (receive time), ms. */
   seenAt: number;
-  state?: 'online' | 'offline';
+  state?: 'online' | 'degraded' | 'offline';
   bundle?: string;
   /** Set by stats messages: the stats JSON as received, and when. */
   stats?: string;
@@ -48,7 +48,7 @@ export interface HubUpdate {
 export interface HubRow {
   site: string;
   hub: string;
-  state: 'online' | 'offline' | 'unknown';
+  state: 'online' | 'degraded' | 'offline' | 'unknown';
   bundle: string | null;
   lastSeen: number;
   lastStatsAt: number | null;

@@ -9,6 +9,7 @@ import { encodeDownlink } from '../../edge/downlink.ts';
 import { Classifier } from '../../edge/classifier.ts';
 import { decodeAlert, decodeStats, decodeStatus, encodeStats } from '../../shared/payloads.ts';
 import { isIdsError } from '../../shared/errors.ts';
+import { keyFingerprint } from '../../shared/bundle-verify.ts';
 import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, FIXTURE_LABELS, type KeyPair } from './fixtures/bundle.ts';
 import { startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
 
@@ -100,6 +101,10 @@ test('CSV flows → hub → aedes → subscriber receives one alert per non-Norm
     assert.ok(status && decodeStatus(JSON.stringify(status.json)).ok);
     assert.equal(status!.json.state, 'online');
     assert.equal(status!.json.bundle, 'fixture-1');
+    // ...and which signer the hub trusts: sha256 of the raw Ed25519 key; not the demo key, so no demoKey flag.
+    assert.equal(status!.json.keyFingerprint, keyFingerprint(keys.publicKeyPem));
+    assert.match(status!.json.keyFingerprint, /^[0-9a-f]{64}$/);
+    assert.equal(status!.json.demoKey, undefined);
     // finish() published stats: malformed counted, latency measured.
     await until(() => sub.messages.some((m) => m.topic.endsWith('/stats')), 2000, 'stats');
     const stats = decodeStats(JSON.stringify(sub.messages.find((m) => m.topic.endsWith('/stats'))!.json));
@@ -331,7 +336,7 @@ test('downlink by URL: the hub GETs the bundle document, verifies it and swaps; 
     assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ url: `${base}/v2.json` }))), true);
     assert.equal(hub.modelVersion, 'fixture-2');
     // The same bundle again (a retained downlink after a reconnect) changes nothing.
-    assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ path: bundleV2 }))), true);
+    assert.equal(await hub.applyDownlink(Buffer.from(doc)), true);
     assert.equal(hub.stats.bundlesLoaded, 1);
   } finally {
     await hub.close();
