@@ -167,7 +167,8 @@ export class FileStore implements Store {
       for (const p of chunk) {
         if (p.includes('\n')) throw new IdsError('STORE_FAILED', 'offline queue: a record must be a single line');
       }
-      this.append(last, chunk.join('\n') + '\n');
+      // false: the folder was recreated and this segment's records were lost with it; go on in a new segment.
+      if (!this.append(last, chunk.join('\n') + '\n')) continue;
       if (last.lines) for (const p of chunk) last.lines.push(p);
       last.count += take;
       this.next += take;
@@ -252,8 +253,11 @@ export class FileStore implements Store {
     renameSync(tmp, join(this.dir, 'head'));
   }
 
-  /** Appends to a segment file, recreating the queue folder once if it was removed under us. */
-  private append(seg: Segment, text: string): void {
+  /**
+   * Appends to a segment file, recreating the queue folder once if it was removed under us; false when that
+   * repair dropped the segment (nothing was written).
+   */
+  private append(seg: Segment, text: string): boolean {
     const file = join(this.dir, segName(seg.first));
     try {
       try {
@@ -261,8 +265,10 @@ export class FileStore implements Store {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         this.repair();
+        if (!this.segs.includes(seg)) return false;
         appendFileSync(file, text);
       }
+      return true;
     } catch (e) {
       throw new IdsError('STORE_FAILED', `offline queue ${this.dir}: append failed: ${(e as Error).message}`, { cause: e });
     }

@@ -9,6 +9,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { MeterMode } from '../../asm/flowmeter-host.ts';
+import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../../shared/bundle-verify.ts';
 
 export interface HubSpec {
   site: string;
@@ -56,6 +57,8 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
   const hub = await Hub.start({
     bundleDir: s.bundleDir,
     publicKeyPem: s.publicKeyPem,
+    // As `iot-ids hub --insecure-demo-key`: no downlink on a key whose private half is public.
+    downlink: keyFingerprint(s.publicKeyPem) !== DEMO_KEY_FINGERPRINT,
     broker: s.broker,
     site: s.site,
     hub: s.hub,
@@ -100,7 +103,9 @@ export async function startChildHub(s: HubSpec): Promise<RunningHub> {
   const logFile = createWriteStream(join(dir, 'hub.log'));
   const child: ChildProcess = spawn(process.execPath, [
     BIN, 'hub', '--bundle', s.bundleDir, '--pcap', '-', '--broker', s.broker, '--site', s.site, '--hub', s.hub,
-    '--key', s.publicKeyFile, '--meter', s.meter, '--queue-dir', state, '--stats-ms', String(s.statsMs),
+    // The demo's committed key is trusted only when named as such (the hub then also keeps its downlink off).
+    ...(keyFingerprint(s.publicKeyPem) === DEMO_KEY_FINGERPRINT ? ['--insecure-demo-key'] : ['--key', s.publicKeyFile]),
+    '--meter', s.meter, '--queue-dir', state, '--stats-ms', String(s.statsMs),
   ], { stdio: ['pipe', 'pipe', 'pipe'], cwd: s.workDir, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
   child.stdout!.pipe(logFile, { end: false });
   child.stderr!.pipe(logFile, { end: false });
