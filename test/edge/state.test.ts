@@ -147,3 +147,11 @@ test('records that were only on disk when the folder vanished are counted as dro
   assert.deepEqual(store.peek(0, 10).map((r) => r.payload), ['r25']);
   await store.close();
 });
+
+test('the aggregator accepts a degraded status with its reason and key fingerprint', async () => {
+  const { classify } = await import('../../aggregator/validate.ts');
+  const status = { v: 1, hub: 'h', site: 's', ts: Date.now(), state: 'degraded', reason: 'input: capture corrupt', keyFingerprint: 'ab'.repeat(32) };
+  const c = classify('ids/v1/s/h/status', Buffer.from(JSON.stringify(status)), Date.now());
+  assert.equal(c.kind, 'status');
+  assert.equal(c.kind === 'status' && c.hub.state, 'degraded');
+});
