@@ -14,7 +14,7 @@ import { Health } from '../../edge/state.ts';
 import { FileStore } from '../../edge/offline-queue.ts';
 import { decodeStatus } from '../../shared/payloads.ts';
 import { buildFixtureBundle, devKeyPair, fixtureCsvRow, FIXTURE_CSV_HEADER, type KeyPair } from './fixtures/bundle.ts';
-import { Mosquitto, hasMosquitto, startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
+import { Mosquitto, freePort, hasMosquitto, startAedes, subscriber, until, type Broker } from './fixtures/brokers.ts';
 
 let root: string;
 let keys: KeyPair;
@@ -108,24 +108,29 @@ test('the whole state folder removed under a running hub: recreated, and every a
 
 test('the state folder removed while alerts wait for the broker: those in memory are written again and delivered', async (t) => {
   if (!hasMosquitto()) return t.skip('mosquitto not installed (apt-get install mosquitto)');
-  const mq = await Mosquitto.create();
-  await mq.kill();
+  const nowhere = `mqtt://127.0.0.1:${await freePort()}`;
   const state = join(mkdtempSync(join(root, 'wait-')), 'state');
-  const hub = await Hub.start(opts(mq.url, { hub: 'wait', stateDir: state, reconnectMs: 200 }));
-  let sub: Awaited<ReturnType<typeof subscriber>> | undefined;
+  // No broker: every alert waits in the queue (and in its memory).
+  const a = await Hub.start(opts(nowhere, { hub: 'wait', stateDir: state, reconnectMs: 200 }));
+  await a.runFlows(attacks(0, 300));
+  await until(() => a.store.size() === 300, 5000, '300 alerts queued');
+  rmSync(state, { recursive: true, force: true });
+  await a.runFlows(attacks(300, 100));
+  await until(() => a.store.size() === 400, 5000, '400 alerts queued');
+  assert.equal(a.health.state, 'online', 'nothing was lost');
+  await a.close();
+  // The same state folder, now with a broker and a subscriber already listening: all 400 arrive.
+  const mq = await Mosquitto.create();
+  const sub = await subscriber(mq.url, 'ids/v1/st/wait/alert');
+  const b = await Hub.start(opts(mq.url, { hub: 'wait', stateDir: state }));
   try {
-    await hub.runFlows(attacks(0, 300));
-    await until(() => hub.store.size() === 300, 5000, 'queued while the broker is away');
-    rmSync(state, { recursive: true, force: true });
-    await hub.runFlows(attacks(300, 100));
-    await mq.start();
-    sub = await subscriber(mq.url, 'ids/v1/st/wait/alert');
-    assert.ok(await hub.finish(15_000));
-    await until(() => new Set(sub!.messages.map((m) => m.json.seq)).size >= 400, 5000, '400 distinct alerts');
-    assert.equal(hub.health.state, 'online');
+    assert.equal(b.store.size(), 400, 'the recreated folder holds every queued alert');
+    assert.ok(await b.finish(15_000));
+    await until(() => new Set(sub.messages.map((m) => m.json.seq)).size >= 400, 5000, '400 distinct alerts');
+    assert.equal(new Set(sub.messages.map((m) => m.json.seq)).size, 400);
   } finally {
-    await hub.close();
-    sub?.client.end(true);
+    await b.close();
+    sub.client.end(true);
     await mq.stop();
   }
 });
