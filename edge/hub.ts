@@ -33,7 +33,7 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   publicKeyPem: string;
   /** Offline queue, sequence file and downlinked bundles live here; undefined = memory only (tests). */
   stateDir?: string;
-  /** Subscribe to the bundle downlink. Default true (the CLI turns it off for a hub on the demo key). */
+  /** Subscribe to the bundle downlink. Default: yes, except on the demo key (whose private half is public). */
   downlink?: boolean;
   /** The only folder `{"path": ...}` downlinks may name bundles under (strictly); undefined = the path form is refused. */
   downlinkRoot?: string;
@@ -121,7 +121,7 @@ export class Hub {
     const demoKey = this.keyFingerprint === DEMO_KEY_FINGERPRINT;
     this.publisher.setStatus({ bundle: bundle.manifest.model.version, keyFingerprint: this.keyFingerprint, ...(demoKey ? { demoKey } : {}) });
     this.health.onChange(() => this.publisher.setStatus({ health: this.health.state, reason: this.health.reason }));
-    if (opts.downlink ?? true) {
+    if (opts.downlink ?? !demoKey) {
       this.publisher.onDownlink((p) => {
         this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
       });

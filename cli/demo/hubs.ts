@@ -57,8 +57,6 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
   const hub = await Hub.start({
     bundleDir: s.bundleDir,
     publicKeyPem: s.publicKeyPem,
-    // As `iot-ids hub --insecure-demo-key`: no downlink on a key whose private half is public.
-    downlink: keyFingerprint(s.publicKeyPem) !== DEMO_KEY_FINGERPRINT,
     broker: s.broker,
     site: s.site,
     hub: s.hub,

@@ -204,3 +204,30 @@ test('--downlink-root must exist and must not be the state folder or inside it',
     await assert.rejects(Hub.start(hubOpts({ hub: 'opt', stateDir: state, downlinkRoot: r })), (e) => isIdsError(e, 'BAD_OPTION') && /--downlink-root/.test(e.message));
   }
 });
+
+test('a hub on the committed demo key does not subscribe to the downlink unless told to', async () => {
+  const { PROJECT_ROOT } = await import('../helpers/shared-data.ts');
+  const dev = {
+    privateKeyPem: readFileSync(join(PROJECT_ROOT, 'models', 'dev-key', 'private.pem'), 'utf8'),
+    publicKeyPem: readFileSync(join(PROJECT_ROOT, 'models', 'dev-key', 'public.pem'), 'utf8'),
+  };
+  const t = mkdtempSync(join(root, 'demo-'));
+  const d1 = await buildFixtureBundle(join(t, 'd1'), dev, 'demo-1', '2026-11-30T00:00:00Z');
+  const d2 = await buildFixtureBundle(join(t, 'd2'), dev, 'demo-2', '2026-12-01T00:00:00Z');
+  const base = { bundleDir: d1, publicKeyPem: dev.publicKeyPem };
+  const off = await Hub.start(hubOpts({ ...base, hub: 'demo-off', stateDir: join(t, 's1') }));
+  const on = await Hub.start(hubOpts({ ...base, hub: 'demo-on', stateDir: join(t, 's2'), downlink: true }));
+  const pub = await subscriber(broker.url, 'unused/topic');
+  try {
+    await until(() => off.publisher.connected && on.publisher.connected, 5000, 'connect');
+    for (const h of [off, on]) pub.client.publish(h.publisher.topics.bundle, encodeDownlink(files(d2)), { qos: 1 });
+    await until(() => on.modelVersion === 'demo-2', 10_000, 'the hub told to take downlinks swaps');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(off.modelVersion, 'demo-1');
+    assert.equal(off.stats.bundlesLoaded + off.stats.bundlesRejected, 0);
+  } finally {
+    pub.client.end(true);
+    await off.close();
+    await on.close();
+  }
+});
