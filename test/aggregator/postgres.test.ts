@@ -10,7 +10,10 @@ import { PostgresStore } from '../../aggregator/store/postgres.ts';
 import { Ingest } from '../../aggregator/ingest.ts';
 import { isPermanentStoreError } from '../../aggregator/store/store.ts';
 import { encodeAlert } from '../../shared/payloads.ts';
-import { PG_URL, alertPayload, postgresReachable, row, uniqueSchema } from './fixtures.ts';
+import { startAggregator } from '../../aggregator/aggregator.ts';
+import { PG_URL, alertPayload, postgresReachable, row, uniqueSchema, waitFor } from './fixtures.ts';
+import { hasMosquitto, startMosquitto } from './broker.ts';
+import { publisher } from './publisher.ts';
 
 const quiet = () => {};
 const topic = (site: string, hub: string) => `ids/v1/${site}/${hub}/alert`;
@@ -117,5 +120,41 @@ describe('postgres store', () => {
       assert.equal(JSON.parse(Buffer.from(d.payload).toString('utf8')).seq, 13);
       assert.match(d.error, /no_seq_13/);
     });
+  });
+
+  it('over the wire: poison from one hub stops nobody: other hubs are stored, shutdown is quick, nothing comes back after a restart', { timeout: 60_000 }, async (t) => {
+    if (skip) return t.skip(skip);
+    if (!hasMosquitto()) return t.skip('mosquitto not installed: skipped');
+    const broker = await startMosquitto();
+    const schema = uniqueSchema('wire');
+    const db = `${PG_URL}?schema=${schema}`;
+    const start = () => startAggregator({ broker: broker.url, db, clientId: `wire-${schema}`, log: quiet });
+    let agg = await start();
+    const pub = await publisher(broker.url);
+    try {
+      await pub.raw(topic('s1', 'h1'), raw(1, { count: 2 ** 31 }));
+      await pub.raw(topic('s1', 'h1'), raw(2, { evidence: { kind: 'arp-ip-conflict', ip: '10.0.0.1', macs: [], detail: '\u0000' } }));
+      await pub.raw(topic('s1', 'h1'), raw(3, { ts: 2 ** 53 - 1 }));
+      await pub.alerts([['s2', 'h2'], ['s3', 'h3']], 0, 50);
+      await pub.raw(topic('s1', 'h1'), good(4));
+      await waitFor(async () => (await agg.store.summary()).alerts === 101, 20_000, '101 good alerts stored');
+      assert.equal(agg.ingest.counters.invalidByReason.schema, 3);
+      const t0 = Date.now();
+      await agg.close();
+      assert.ok(Date.now() - t0 < 10_000, `close took ${Date.now() - t0} ms`);
+      // Everything was acked: a restart on the same session gets nothing back.
+      agg = await start();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(agg.ingest.counters.received, 0, 'no redelivery after the restart');
+      assert.equal((await agg.store.summary()).alerts, 101);
+    } finally {
+      await pub.close();
+      await agg.close();
+      const s = new PostgresStore({ connectionString: PG_URL, schema });
+      await s.open();
+      await s.dropSchema();
+      await s.close();
+      await broker.stop();
+    }
   });
 });
