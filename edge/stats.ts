@@ -75,7 +75,8 @@ export class HubStats {
       inputErrors: this.inputErrors,
       bundlesRejected: this.bundlesRejected,
       unconfirmed: this.unconfirmed,
-      ...(this.lastError ? { lastError: this.lastError.slice(0, 256) } : {}),
+      // An error message may quote hostile input: NUL is refused by the payload schema (PostgreSQL TEXT cannot hold it).
+      ...(this.lastError ? { lastError: this.lastError.slice(0, 256).replace(/\u0000/g, '\uFFFD') } : {}),
     };
     this.intervalFlows = 0;
     this.intervalStart = now;
