@@ -2,7 +2,8 @@
  * One aggregator instance in its own process, for the two-instance case of bench/aggregator.bench.ts (two
  * instances in one process would share one event loop and one core). Driven by the parent over IPC:
  *   {cmd:'register'}  connect, subscribe (shared group), disconnect: the broker queues our share from now on
- *   {cmd:'drain'}     connect and ingest into PostgreSQL; reports {stored, cpu} every 50 ms
+ *   {cmd:'drain'}     connect and ingest into PostgreSQL; reports {stored, cpu} (since this drain began) every 50 ms
+ *   {cmd:'pause'}     graceful disconnect (the broker queues again); the process stays, warm
  *   {cmd:'stop'}      graceful stop, then exit
  * Configuration from the environment: AGG_I_BROKER, AGG_I_PG, AGG_I_SCHEMA, AGG_I_GROUP, AGG_I_ID, AGG_I_WRITERS.
  */
@@ -35,6 +36,7 @@ process.on('message', async (m: { cmd: string }) => {
       await c.stop();
       send({ ok: 'register' });
     } else if (m.cmd === 'drain') {
+      if (report) clearInterval(report);
       ingest = new Ingest({ store, log: quiet });
       consumer = consumerOf(ingest);
       const cpu0 = process.cpuUsage();
@@ -45,6 +47,11 @@ process.on('message', async (m: { cmd: string }) => {
       }, 50);
       await consumer.start();
       send({ ok: 'drain' });
+    } else if (m.cmd === 'pause') {
+      if (report) clearInterval(report);
+      await consumer?.stop();
+      consumer = undefined;
+      send({ ok: 'pause' });
     } else if (m.cmd === 'stop') {
       if (report) clearInterval(report);
       await consumer?.stop();
