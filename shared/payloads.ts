@@ -35,12 +35,33 @@ export const FlowKeySchema = z.object({
 });
 export type FlowKey = z.infer<typeof FlowKeySchema>;
 
-/** Rule-based evidence raised beside the model (the ARP watcher, below the IP layer where flows are blind). */
+/**
+ * Rule-based evidence raised beside the model by the hub's watchers (edge/watchers/): ARP below the IP layer, and
+ * host behaviour that no single flow shows (sweeps, brute force, floods, reflection). `ip` is the host the finding
+ * is about (the scanner, the victim, the claimed address). The counting fields are optional so that evidence from
+ * hubs that predate them still validates.
+ */
+export const EVIDENCE_KINDS = [
+  'arp-ip-conflict', 'arp-unsolicited-reply', 'arp-gateway-claim',
+  'arp-mac-multi-ip', 'arp-binding-flip', 'arp-gratuitous-storm', 'arp-relay', 'arp-sweep',
+  'scan-sweep', 'scan-echo-sweep', 'scan-odd-flags', 'propagation', 'brute-force',
+  'syn-flood', 'synack-reflection', 'udp-amplification', 'udp-flood',
+] as const;
+
 export const EvidenceSchema = z.object({
-  kind: z.enum(['arp-ip-conflict', 'arp-unsolicited-reply', 'arp-gateway-claim']),
+  kind: z.enum(EVIDENCE_KINDS),
   ip: text(64),
   macs: z.array(text(32)).max(16),
   detail: shortText,
+  /** Events behind the finding (probes, sessions, packets) within the window. */
+  count: counter.optional(),
+  /** The window the count was taken over (ms). */
+  windowMs: counter.optional(),
+  /** Distinct hosts and ports involved (estimates for large numbers). */
+  hosts: counter.optional(),
+  ports: counter.optional(),
+  /** A few of the targets (or sources), "ip" or "ip:port". */
+  targets: z.array(text(64)).max(16).optional(),
 });
 export type Evidence = z.infer<typeof EvidenceSchema>;
 

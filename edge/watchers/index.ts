@@ -1,0 +1,105 @@
+/**
+ * All the hub's watchers behind one call per packet batch and one per finished flow. Each packet is decoded once
+ * (PacketView) and shown to every packet watcher; the ARP watcher keeps its own batch loop (ARP is rare and it
+ * predates the view). Findings come back in arrival order; each watcher's memory is fixed at construction.
+ */
+import type { FlowRecord, PacketBatch } from '../../shared/packets.ts';
+import type { Evidence } from '../../shared/payloads.ts';
+import { ArpWatcher, type ArpWatcherOptions } from './arp.ts';
+import { BruteForceWatcher, type BruteForceOptions } from './brute-force.ts';
+import { type Finding, MITM, SCAN } from './finding.ts';
+import { FloodWatcher, type FloodOptions } from './flood.ts';
+import { PacketView } from './packet-view.ts';
+import { PropagationWatcher, type PropagationOptions } from './propagation.ts';
+import { RelayWatcher, type RelayOptions } from './relay.ts';
+import { ScanWatcher, type ScanOptions } from './scan.ts';
+
+export type { Finding } from './finding.ts';
+
+/** Settings of every watcher (hub options `watchers`, or `--watchers FILE` as JSON); `false` turns one off. */
+export interface WatcherOptions {
+  arp?: ArpWatcherOptions | false;
+  scan?: ScanOptions | false;
+  propagation?: PropagationOptions | false;
+  bruteForce?: BruteForceOptions | false;
+  flood?: FloodOptions | false;
+  relay?: RelayOptions | false;
+}
+
+/** The ARP watcher's evidence as a finding: sweeps are scans, everything else is spoofing. */
+export function arpFinding(e: Evidence, tUs: number): Finding {
+  return { class: e.kind === 'arp-sweep' ? SCAN : MITM, host: e.ip, role: e.kind === 'arp-sweep' ? 'source' : 'victim', evidence: e, tUs };
+}
+
+export class Watchers {
+  readonly arp: ArpWatcher | undefined;
+  readonly scan: ScanWatcher | undefined;
+  readonly propagation: PropagationWatcher | undefined;
+  readonly bruteForce: BruteForceWatcher | undefined;
+  readonly flood: FloodWatcher | undefined;
+  readonly relay: RelayWatcher | undefined;
+  private readonly view = new PacketView();
+  private readonly out: Finding[] = [];
+  packets = 0;
+  flows = 0;
+
+  constructor(o: WatcherOptions = {}) {
+    if (o.arp !== false) this.arp = new ArpWatcher(o.arp);
+    if (o.scan !== false) this.scan = new ScanWatcher(o.scan);
+    if (o.propagation !== false) this.propagation = new PropagationWatcher(o.propagation);
+    if (o.bruteForce !== false) this.bruteForce = new BruteForceWatcher(o.bruteForce);
+    if (o.flood !== false) this.flood = new FloodWatcher(o.flood);
+    if (o.relay !== false) this.relay = new RelayWatcher(o.relay);
+  }
+
+  /** Findings of one packet batch; the returned array is reused by the next call. */
+  push(b: PacketBatch): Finding[] {
+    const out = this.out;
+    out.length = 0;
+    this.packets += b.count;
+    if (this.arp) {
+      const ev = this.arp.push(b);
+      for (const e of ev) out.push(arpFinding(e, b.timestampsUs[b.count - 1]));
+    }
+    const v = this.view;
+    const { scan, propagation, flood, relay } = this;
+    for (let i = 0; i < b.count; i++) {
+      if (!v.read(b, i)) continue;
+      scan?.packet(v, out);
+      propagation?.packet(v, out);
+      flood?.packet(v, out);
+      relay?.packet(v, out);
+    }
+    return out;
+  }
+
+  /** Findings from one finished flow (brute force); the returned array is reused by the next call. */
+  flow(f: FlowRecord): Finding[] {
+    const out = this.out;
+    out.length = 0;
+    this.flows++;
+    this.bruteForce?.flow(f, out);
+    return out;
+  }
+
+  stats() {
+    return {
+      packets: this.packets,
+      flows: this.flows,
+      arp: this.arp?.stats(),
+      scan: this.scan?.stats(),
+      propagation: this.propagation?.stats(),
+      bruteForce: this.bruteForce?.stats(),
+      flood: this.flood?.stats(),
+      relay: this.relay?.stats(),
+    };
+  }
+
+  /** The highest value each rule's measure reached: run over benign traffic, the worst case the defaults must clear. */
+  peaks() {
+    return {
+      arp: this.arp?.peak, scan: this.scan?.peak, propagation: this.propagation?.peak, bruteForce: this.bruteForce?.peak,
+      flood: this.flood?.peak, relay: this.relay?.peak,
+    };
+  }
+}

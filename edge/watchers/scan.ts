@@ -1,0 +1,302 @@
+/**
+ * Sweep and scan watcher (per source host; after Zeek's scan detection, which counts failed connection attempts).
+ *
+ * A scanner contacts many (host, port) pairs and most of them fail; a device at work talks to few peers and they
+ * answer. Per source A and per window the watcher keeps bitmaps (distinct counting, fixed size) of
+ *   tried    – (B, p) A sent a TCP SYN (no ACK) or a unicast UDP datagram to,
+ *   answered – (B, p) that sent A a SYN-ACK, a non-RST TCP segment, or UDP back,
+ *   failed   – (B, p) that refused: a TCP RST from B:p to A that no answer preceded (closed port, and the reply
+ *              to ACK/FIN/NULL/Xmas probes), or an ICMP unreachable quoting A→B:p;
+ * and counts failures = |failed ∪ (tried \ answered)|: unanswered or refused attempts. Separately it counts the
+ * distinct hosts A sends ICMP echo requests to (an echo sweep is answered by every live host, so answers do not
+ * excuse it), and "odd" probes: TCP segments without ACK whose flags no stack sends to open a connection (NULL,
+ * FIN, Xmas, SYN+FIN, …) and ICMP echo requests with a non-zero code — the probes of nmap's OS detection and
+ * FIN/NULL/Xmas scans.
+ *
+ * Findings (class Scan, role source; the host's flows are then upgraded to Scan by edge/verdicts.ts):
+ *   scan-sweep       failures ≥ `failures` in the short window, or ≥ `slowFailures` in the long one (slow scans);
+ *   scan-echo-sweep  echo requests to ≥ `echoHosts` distinct hosts in either window;
+ *   scan-odd-flags   ≥ `oddProbes` odd probes in the short window.
+ * Defaults (see edge/README.md "Watchers" for the measurement they rest on): Zeek raises at 25 failed hosts or 15
+ * failed ports in 5 min, but the worst benign capture here — a plug set up with no Internet, retrying TLS to 47
+ * cloud addresses — reaches 33 failures in a minute and 47 in 15 minutes; 64 and 128 keep twice that margin. nmap's
+ * default scan (1,000 ports), a /24 sweep and Mirai's scanner (~160 SYNs/s) pass 64 within seconds; echo sweeps
+ * (16 hosts; benign peak 2) and odd probes (3; benign peak 0) are their own rules because live hosts answer them.
+ */
+import type { PacketView } from './packet-view.ts';
+import { KIND_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, ipText, isBroadcastLike } from './packet-view.ts';
+import { HostTable, addDistinct, distinctEstimate, hasDistinct, mix3 } from './host-table.ts';
+import { type Finding, Reporter, SCAN } from './finding.ts';
+import { AMP_PORTS } from './flood.ts';
+
+export interface ScanOptions {
+  /** Short window (ms). Default 60 s. */
+  shortWindowMs?: number;
+  /** Long window for slow scans (ms). Default 15 min. */
+  longWindowMs?: number;
+  /** Unanswered or refused (host, port) attempts in the short window. Default 64. */
+  failures?: number;
+  /** … in the long window. Default 128. */
+  slowFailures?: number;
+  /** Distinct hosts sent an ICMP echo request, in either window. Default 16. */
+  echoHosts?: number;
+  /** Odd TCP/ICMP probes in the short window. Default 3. */
+  oddProbes?: number;
+  /** Sources tracked at once. Default 4096. */
+  maxSources?: number;
+  /** One finding per (kind, source) per this interval of capture time (ms). Default 60 s. */
+  reportEveryMs?: number;
+}
+
+const PAIR_BITS = 512;
+const PAIR_WORDS = PAIR_BITS / 32;
+const SMALL_BITS = 256;
+const SMALL_WORDS = SMALL_BITS / 32;
+// Word layout of one window: tried, answered, failed (pairs), echo hosts, hosts, ports.
+const W_TRIED = 0;
+const W_ANS = W_TRIED + PAIR_WORDS;
+const W_FAIL = W_ANS + PAIR_WORDS;
+const W_ECHO = W_FAIL + PAIR_WORDS;
+const W_HOSTS = W_ECHO + SMALL_WORDS;
+const W_PORTS = W_HOSTS + SMALL_WORDS;
+const WIN_WORDS = W_PORTS + SMALL_WORDS;
+const RING = 8;
+const W_RING = 2 * WIN_WORDS; // RING × (host, port)
+const WORDS = W_RING + 2 * RING;
+// Number layout of one window: start, tried ones, failed ones, echo ones, host ones, port ones, odd probes.
+const N_START = 0;
+const N_TRIED = 1;
+const N_FAIL = 2;
+const N_ECHO = 3;
+const N_HOSTS = 4;
+const N_PORTS = 5;
+const N_ODD = 6;
+const WIN_NUMS = 7;
+const N_RING = 2 * WIN_NUMS;
+const NUMS = N_RING + 1;
+
+const K_SWEEP = 1;
+const K_ECHO = 2;
+const K_ODD = 3;
+
+export class ScanWatcher {
+  readonly table: HostTable;
+  private readonly reporter: Reporter;
+  private readonly windowUs: [number, number];
+  private readonly o: Required<ScanOptions>;
+  /** Highest value each measure reached (any source): the benign worst case when run on benign traffic. */
+  readonly peak = { failures: 0, slowFailures: 0, echoHosts: 0, oddProbes: 0 };
+
+  private readonly service = new Uint8Array(65536);
+
+  constructor(opts: ScanOptions = {}) {
+    for (const port of AMP_PORTS) this.service[port] = 1;
+    this.o = {
+      shortWindowMs: 60_000, longWindowMs: 900_000, failures: 64, slowFailures: 128, echoHosts: 16, oddProbes: 3,
+      maxSources: 4096, reportEveryMs: 60_000, ...stripUndefined(opts),
+    };
+    this.windowUs = [this.o.shortWindowMs * 1000, this.o.longWindowMs * 1000];
+    this.table = new HostTable(this.o.maxSources, NUMS, WORDS);
+    this.reporter = new Reporter(this.o.reportEveryMs * 1000);
+  }
+
+  packet(p: PacketView, out: Finding[]): void {
+    if (p.kind !== KIND_IPV4 || !p.hasL4) return;
+    if (p.proto === PROTO_TCP) this.tcp(p, out);
+    else if (p.proto === PROTO_UDP) {
+      this.answer(p.dst, p.src, p.sport, p.tUs);
+      // A datagram from a service port to an ephemeral one is an answer (or reflected traffic), not a probe.
+      if (!isBroadcastLike(p.dst) && !(this.service[p.sport] === 1 && p.dport >= 1024)) {
+        this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
+      }
+    } else if (p.proto === PROTO_ICMP) this.icmp(p, out);
+  }
+
+  private tcp(p: PacketView, out: Finding[]): void {
+    const f = p.flags;
+    if ((f & TCP_ACK) === 0) {
+      if ((f & (TCP_SYN | TCP_FIN | TCP_RST)) === TCP_SYN) {
+        this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
+        // SYN with URG/PSH is not how a stack opens a connection (ECE/CWR are: ECN).
+        if ((f & 0x28) !== 0) this.odd(p.src, p.tUs, out);
+      } else if (f === TCP_RST) {
+        this.refused(p.dst, p.src, p.sport, p.tUs, out);
+      } else {
+        this.odd(p.src, p.tUs, out);
+      }
+      return;
+    }
+    if ((f & TCP_RST) !== 0) {
+      this.refused(p.dst, p.src, p.sport, p.tUs, out);
+      return;
+    }
+    this.answer(p.dst, p.src, p.sport, p.tUs);
+    // An ACK to a (host, port) that never talks back is a probe (ACK scan) or a session the peer has dropped;
+    // a SYN-ACK answers a SYN and is no attempt of its own.
+    if ((f & TCP_SYN) === 0) this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
+  }
+
+  private icmp(p: PacketView, out: Finding[]): void {
+    if (p.icmpType === 8) {
+      if (p.icmpCode !== 0) this.odd(p.src, p.tUs, out);
+      if (isBroadcastLike(p.dst)) return;
+      const s = this.slot(p.src, p.tUs);
+      for (let w = 0; w < 2; w++) {
+        const wb = s * WORDS + w * WIN_WORDS;
+        const nb = s * NUMS + w * WIN_NUMS;
+        if (addDistinct(this.table.word, wb + W_ECHO, SMALL_BITS, mix3(p.dst, 8, 0))) {
+          const n = ++this.table.num[nb + N_ECHO];
+          const hosts = distinctEstimate(n, SMALL_BITS);
+          if (hosts > this.peak.echoHosts) this.peak.echoHosts = hosts;
+          if (w === 0) this.remember(s, p.dst, 0);
+          if (hosts >= this.o.echoHosts) this.raise(K_ECHO, 'scan-echo-sweep', s, w, hosts, p.tUs, out);
+        }
+      }
+    } else if (p.icmpType === 3 && p.innerProto !== 0) {
+      // Unreachable: the quoted datagram went from innerSrc (the prober) to innerDst:innerDport.
+      this.refused(p.innerSrc, p.innerDst, p.innerProto === PROTO_ICMP ? 0 : p.innerDport, p.tUs, out);
+    }
+  }
+
+  /** The source's slot with both windows current. */
+  private slot(src: number, tUs: number): number {
+    const t = this.table;
+    const s = t.get(src, 0, 0, tUs);
+    for (let w = 0; w < 2; w++) {
+      const nb = s * NUMS + w * WIN_NUMS;
+      if (t.num[nb + N_START] === 0 || tUs - t.num[nb + N_START] > this.windowUs[w]) {
+        t.num.fill(0, nb, nb + WIN_NUMS);
+        t.num[nb + N_START] = tUs || 1;
+        const wb = s * WORDS + w * WIN_WORDS;
+        t.word.fill(0, wb, wb + WIN_WORDS);
+      }
+    }
+    return s;
+  }
+
+  private attempt(src: number, dst: number, port: number, tUs: number, _x: boolean, out: Finding[]): void {
+    const s = this.slot(src, tUs);
+    const h = mix3(dst, port, 1);
+    for (let w = 0; w < 2; w++) {
+      const wb = s * WORDS + w * WIN_WORDS;
+      if (!addDistinct(this.table.word, wb + W_TRIED, PAIR_BITS, h)) continue;
+      const nb = s * NUMS + w * WIN_NUMS;
+      this.table.num[nb + N_TRIED]++;
+      this.spread(s, w, dst, port);
+      this.check(s, w, tUs, out);
+    }
+  }
+
+  private answer(to: number, from: number, port: number, tUs: number): void {
+    const s = this.table.find(to);
+    if (s < 0) return;
+    const h = mix3(from, port, 1);
+    for (let w = 0; w < 2; w++) {
+      const nb = s * NUMS + w * WIN_NUMS;
+      if (tUs - this.table.num[nb + N_START] > this.windowUs[w]) continue;
+      addDistinct(this.table.word, s * WORDS + w * WIN_WORDS + W_ANS, PAIR_BITS, h);
+    }
+  }
+
+  private refused(prober: number, target: number, port: number, tUs: number, out: Finding[]): void {
+    const s = this.table.find(prober);
+    if (s < 0) return;
+    const h = mix3(target, port, 1);
+    for (let w = 0; w < 2; w++) {
+      const wb = s * WORDS + w * WIN_WORDS;
+      if (tUs - this.table.num[s * NUMS + w * WIN_NUMS + N_START] > this.windowUs[w]) continue;
+      // Only a refusal of something the prober tried counts (a RST answering a reflected SYN-ACK does not), and a
+      // RST closing a session that was answered is an ordinary end.
+      if (!hasDistinct(this.table.word, wb + W_TRIED, PAIR_BITS, h) || hasDistinct(this.table.word, wb + W_ANS, PAIR_BITS, h)) continue;
+      if (!addDistinct(this.table.word, wb + W_FAIL, PAIR_BITS, h)) continue;
+      this.table.num[s * NUMS + w * WIN_NUMS + N_FAIL]++;
+      this.spread(s, w, target, port);
+      if (w === 0) this.remember(s, target, port);
+      this.check(s, w, tUs, out);
+    }
+  }
+
+  private odd(src: number, tUs: number, out: Finding[]): void {
+    const s = this.slot(src, tUs);
+    const n = ++this.table.num[s * NUMS + N_ODD];
+    if (n > this.peak.oddProbes) this.peak.oddProbes = n;
+    if (n >= this.o.oddProbes) this.raise(K_ODD, 'scan-odd-flags', s, 0, n, tUs, out);
+  }
+
+  /** Distinct hosts and ports touched (for the evidence). */
+  private spread(s: number, w: number, host: number, port: number): void {
+    const t = this.table;
+    const wb = s * WORDS + w * WIN_WORDS;
+    const nb = s * NUMS + w * WIN_NUMS;
+    if (addDistinct(t.word, wb + W_HOSTS, SMALL_BITS, mix3(host, 0, 2))) t.num[nb + N_HOSTS]++;
+    if (addDistinct(t.word, wb + W_PORTS, SMALL_BITS, mix3(port, 0, 3))) t.num[nb + N_PORTS]++;
+  }
+
+  private remember(s: number, host: number, port: number): void {
+    const t = this.table;
+    const i = t.num[s * NUMS + N_RING]++ % RING;
+    t.word[s * WORDS + W_RING + 2 * i] = host;
+    t.word[s * WORDS + W_RING + 2 * i + 1] = port;
+  }
+
+  /** Failures = |failed ∪ (tried \ answered)|, computed only once the cheap upper bound reaches the threshold. */
+  private check(s: number, w: number, tUs: number, out: Finding[]): void {
+    const t = this.table;
+    const nb = s * NUMS + w * WIN_NUMS;
+    const limit = w === 0 ? this.o.failures : this.o.slowFailures;
+    const bound = t.num[nb + N_TRIED] + t.num[nb + N_FAIL];
+    if (bound < Math.min(limit, w === 0 ? this.peak.failures + 1 : this.peak.slowFailures + 1)) return;
+    const wb = s * WORDS + w * WIN_WORDS;
+    const words = t.word;
+    let ones = 0;
+    for (let k = 0; k < PAIR_WORDS; k++) {
+      ones += popcount(words[wb + W_FAIL + k] | (words[wb + W_TRIED + k] & ~words[wb + W_ANS + k]));
+    }
+    const failures = distinctEstimate(ones, PAIR_BITS);
+    if (w === 0 && failures > this.peak.failures) this.peak.failures = failures;
+    if (w === 1 && failures > this.peak.slowFailures) this.peak.slowFailures = failures;
+    if (failures >= limit) this.raise(K_SWEEP, 'scan-sweep', s, w, failures, tUs, out);
+  }
+
+  private raise(k: number, kind: 'scan-sweep' | 'scan-echo-sweep' | 'scan-odd-flags', s: number, w: number, count: number,
+    tUs: number, out: Finding[]): void {
+    const t = this.table;
+    const src = t.keyA(s);
+    if (!this.reporter.allow(k, src, tUs)) return;
+    this.reporter.count(kind);
+    const nb = s * NUMS + w * WIN_NUMS;
+    const hosts = distinctEstimate(t.num[nb + N_HOSTS], SMALL_BITS);
+    const ports = distinctEstimate(t.num[nb + N_PORTS], SMALL_BITS);
+    const targets: string[] = [];
+    const seen = Math.min(RING, t.num[s * NUMS + N_RING]);
+    for (let i = 0; i < seen; i++) {
+      const host = t.word[s * WORDS + W_RING + 2 * i];
+      const port = t.word[s * WORDS + W_RING + 2 * i + 1];
+      targets.push(port ? `${ipText(host)}:${port}` : ipText(host));
+    }
+    const windowMs = (w === 0 ? this.o.shortWindowMs : this.o.longWindowMs);
+    const ip = ipText(src);
+    const what = kind === 'scan-sweep' ? `${count} unanswered or refused attempts (${hosts} hosts, ${ports} ports)`
+      : kind === 'scan-echo-sweep' ? `echo requests to ${count} hosts` : `${count} probes with flags no connection uses`;
+    out.push({
+      class: SCAN, host: ip, role: 'source', tUs,
+      evidence: { kind, ip, macs: [], detail: `${ip}: ${what} within ${windowMs / 1000} s`, count, windowMs, hosts, ports, targets },
+    });
+  }
+
+  stats() {
+    return { sources: this.table.live, evicted: this.table.evicted, raised: { ...this.reporter.raised }, suppressed: this.reporter.suppressed, peak: { ...this.peak } };
+  }
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
+export function stripUndefined<T extends object>(o: T): Partial<T> {
+  const r: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (r as Record<string, unknown>)[k] = v;
+  return r;
+}
