@@ -3,12 +3,16 @@
  * wasm flow meter (push every batch, flush at the end), on the spoofed SYN flood (37,841 packets, one flow per
  * packet: the worst case for the flow table) and on a benign IoT capture. References measured in the same run:
  * the reader alone, and a plain-JS loop that parses Ethernet/IPv4/TCP-UDP and counts packets per 5-tuple in a Map.
+ * Each capture also runs with the hub's watchers in front of the meter (alternating with the plain runs): their
+ * cost per packet is the difference of the medians. Peak RSS covers both (the watchers' tables are fixed-size:
+ * a spoofed flood churns them, it does not grow them).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCaptureBuffer } from '../capture/reader.ts';
 import { FlowMeter, type MeterMode } from '../asm/flowmeter-host.ts';
+import { Watchers } from '../edge/watchers/index.ts';
 import { emit, median } from './report.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -54,14 +58,25 @@ function jsHashCount(buf: Uint8Array): number {
   return n + m.size * 0;
 }
 
-/** One pass; the meter is reused across runs (flush leaves it empty), as a hub keeps one meter running. */
-function meterRun(meter: FlowMeter, buf: Uint8Array) {
+/**
+ * One pass; the meter is reused across runs (flush leaves it empty), as a hub keeps one meter running. With
+ * `watchers`, every batch also goes through the hub's watchers first and every finished flow through their flow
+ * rules, exactly as edge/inputs/packets.ts does.
+ */
+function meterRun(meter: FlowMeter, buf: Uint8Array, watchers?: Watchers) {
   const before = meter.stats();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let flows = 0;
-  for (const b of readCaptureBuffer(buf)) flows += meter.push(b).length;
-  flows += meter.flush().length;
+  for (const b of readCaptureBuffer(buf)) {
+    if (watchers) {
+      watchers.push(b);
+      for (const f of meter.push(b)) watchers.flow(f);
+    }
+    else flows += meter.push(b).length;
+  }
+  if (watchers) for (const f of meter.flush()) watchers.flow(f);
+  else flows += meter.flush().length;
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
   const cpuMs = (c.user + c.system) / 1000;
@@ -86,7 +101,10 @@ export async function run(): Promise<void> {
     const packets = readerOnly(buf);
     for (const mode of cap.modes) {
       const meter = await FlowMeter.create({ mode });
+      const watched = await FlowMeter.create({ mode });
+      const watchers = new Watchers();
       meterRun(meter, buf); // warm-up: JIT, and the first touch of the flow pool's pages
+      meterRun(watched, buf, watchers);
 
       jsHashCount(buf);
       const meterMs: number[] = [];
@@ -95,10 +113,16 @@ export async function run(): Promise<void> {
       const jsMs: number[] = [];
       let last: ReturnType<typeof meterRun> | undefined;
       // Meter runs first, references after: the JS baseline's garbage would otherwise be collected inside them.
+      const watchMs: number[] = [];
+      const watchCpuMs: number[] = [];
+      // Alternating runs with and without the watchers, so both see the same moments of a shared machine.
       for (let r = 0; r < RUNS; r++) {
         last = meterRun(meter, buf);
         meterMs.push(last.ms);
         meterCpuMs.push(last.cpuMs);
+        const w = meterRun(watched, buf, watchers);
+        watchMs.push(w.ms);
+        watchCpuMs.push(w.cpuMs);
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
       }
       for (let r = 0; r < RUNS; r++) readerMs.push(timeIt(() => readerOnly(buf)));
@@ -119,6 +143,12 @@ export async function run(): Promise<void> {
         // Packets per second of this process's CPU time: on a machine shared by many jobs, wall time also counts
         // the time the scheduler gave to others.
         cpuPacketsPerSec: pps(median(meterCpuMs)),
+        // The same path with the hub's watchers (edge/watchers/) in front of the meter, and their cost per packet.
+        withWatchersPacketsPerSec: pps(median(watchMs)),
+        watcherUsPerPacket: Math.round(((median(watchMs) - median(meterMs)) * 1000 / packets) * 1000) / 1000,
+        watcherCpuUsPerPacket: Math.round(((median(watchCpuMs) - median(meterCpuMs)) * 1000 / packets) * 1000) / 1000,
+        watcherTables: watchers.stats().scan?.evicted !== undefined
+          ? { scanEvicted: watchers.stats().scan!.evicted, floodEvicted: watchers.stats().flood!.evicted } : undefined,
         peakRssBytes: peakRss,
         wasmMemoryBytes: last!.wasmMemoryBytes,
         reference: {

@@ -10,7 +10,15 @@ const main = defineCommand({
     train: () => import('../trainer/train-command.ts').then((m) => m.default),
     lab: () => import('../lab/lab-command.ts').then((m) => m.default),
     flows: () => import('../asm/flows-command.ts').then((m) => m.default),
-    bundle: () => import('../trainer/bundle/bundle-command.ts').then((m) => m.default),
+    // score-captures is the hub's (edge/): attached here so trainer/ never imports the hub runtime.
+    bundle: () =>
+      import('../trainer/bundle/bundle-command.ts').then((m) => ({
+        ...m.default,
+        subCommands: {
+          ...(m.default.subCommands as Record<string, unknown>),
+          'score-captures': () => import('../edge/score-captures-command.ts').then((s) => s.default),
+        },
+      })),
     hub: () => import('../edge/hub-command.ts').then((m) => m.default),
     aggregator: () => import('../aggregator/aggregator-command.ts').then((m) => m.default),
     demo: () => import('./demo-command.ts').then((m) => m.default),

@@ -3,6 +3,8 @@
  * of a (class, src, dst, dport, proto) key is published at once (no added latency); further ones within the
  * window are only counted, and when the window closes one alert with `count` = that number stands for them.
  * The source port is left out of the key (floods randomise it); the summary carries the last one seen.
+ * A caller may key windows itself: the hub keys flows of a host flagged by a watcher by (class, host), so one
+ * alert per finding per window stands for all of them (edge/verdicts.ts).
  * The table is bounded: past `maxKeys` open windows, verdicts are published individually (never dropped).
  */
 import type { AlertInput } from '../shared/payloads.ts';
@@ -25,9 +27,9 @@ export class BurstSummariser {
   ) {}
 
   /** True when `a` should be published now; false when it was folded into an open window. */
-  offer(a: AlertInput): boolean {
+  offer(a: AlertInput, key?: string): boolean {
     const f = a.flow;
-    const key = `${a.class}|${f.src}|${f.dst}|${f.dport}|${f.proto}|${a.source ?? 'model'}`;
+    key ??= `${a.class}|${f.src}|${f.dst}|${f.dport}|${f.proto}|${a.source ?? 'model'}`;
     const w = this.windows.get(key);
     const now = performance.now();
     if (w && now - w.opened < this.windowMs) {

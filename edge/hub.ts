@@ -22,6 +22,8 @@ import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
 import { readPackets, type PacketInputResult } from './inputs/packets.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 import type { FlowSink } from './inputs/sink.ts';
+import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
+import { HostFlags, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, type PublisherOptions } from './publisher.ts';
 import { SeqCounter } from './seq.ts';
@@ -55,10 +57,40 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   mitmNeedsArpMs?: number;
   /** Burst summarising window (ms); 0 = one alert per verdict (default). See edge/burst.ts. */
   burstMs?: number;
+  /** Watcher settings (edge/watchers/index.ts); packet input only. */
+  watchers?: WatcherOptions;
+  /** How findings flag hosts (edge/verdicts.ts). */
+  verdicts?: VerdictOptions;
+  /**
+   * Flows of a flagged host are summarised into one alert per (class, host) per this window (ms) with `count`;
+   * 0 = one alert per flow. Default 60,000: a flood or a scan gives a handful of alerts.
+   */
+  ruleBurstMs?: number;
+  /** Every flow's final verdict (class, or undefined for no alert) and the model's: scoring and tests. */
+  onVerdict?: (v: FlowVerdict) => void;
+  /** Every watcher finding: scoring and tests. */
+  onFinding?: (f: Finding) => void;
   log?: (line: string) => void;
   /** Swap in another classifier (tests of backpressure). */
   classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
 }
+
+/** One flow's outcome (HubOptions.onVerdict). Reused between calls: copy what you keep. */
+export interface FlowVerdict {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  /** The model's class ('unsure' below every threshold). */
+  model: string;
+  /** The class alerted (after flags and the MITM gate), or undefined when nothing is alerted. */
+  alerted: string | undefined;
+  /** Who decided the alerted class: the model, or a watcher flag that upgraded it. */
+  source: 'model' | 'rule';
+}
+
+export const DEFAULT_RULE_BURST_MS = 60_000;
 
 /**
  * The corroboration window packet input uses by default (`iot-ids hub --pcap`, the demo): on the real benign
@@ -87,7 +119,7 @@ export class Hub {
   private readonly alertBuf: string[] = [];
   private malformedLogged = 0;
   private readonly burst: BurstSummariser | undefined;
-  /** performance.now() of the ARP watcher's latest evidence. */
+  /** performance.now() of the latest ARP-level (MITM) finding. */
   private lastArpEvidence = -Infinity;
   /** Alerts that could not be stored (the offline queue failed): counted in stats.dropped, never silent. */
   private unstored = 0;
@@ -95,6 +127,10 @@ export class Hub {
   private readonly staged = new Set<string>();
   private readonly pathRoot: string | undefined;
   private readonly stateReal: string | undefined;
+  readonly watchers: Watchers;
+  readonly flags: HostFlags;
+  private readonly ruleBurst: BurstSummariser | undefined;
+  private readonly verdict: FlowVerdict = { src: '', dst: '', sport: 0, dport: 0, proto: 0, model: '', alerted: undefined, source: 'model' };
 
   private constructor(
     private readonly opts: HubOptions,
@@ -128,6 +164,15 @@ export class Hub {
     }
     if (opts.burstMs && opts.burstMs > 0) {
       this.burst = new BurstSummariser(opts.burstMs, (a) => {
+        this.stats.alerts++;
+        this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
+      });
+    }
+    this.watchers = new Watchers(opts.watchers);
+    this.flags = new HostFlags(opts.verdicts);
+    const ruleBurstMs = opts.ruleBurstMs ?? DEFAULT_RULE_BURST_MS;
+    if (ruleBurstMs > 0) {
+      this.ruleBurst = new BurstSummariser(ruleBurstMs, (a) => {
         this.stats.alerts++;
         this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
       });
@@ -205,7 +250,8 @@ export class Hub {
       wasm: this.bundle.preprocessBytes,
       meterMode: this.opts.meterMode,
       live: source === '-',
-      onEvidence: (e) => this.ruleAlert(e),
+      watchers: this.watchers,
+      onFinding: (f) => this.finding(f),
     });
     if (res.error) this.fail('input', res.error);
     return res;
@@ -244,42 +290,37 @@ export class Hub {
     const normal = labels.indexOf(NORMAL_LABEL);
     const window = this.opts.mitmNeedsArpMs ?? 0;
     const mitm = window > 0 && performance.now() - this.lastArpEvidence > window ? labels.indexOf(MITM_LABEL) : -1;
-    const c = labels.length;
-    const withProbs = this.opts.probabilities ?? true;
     const out = this.alertBuf;
     out.length = 0;
+    const tap = this.opts.onVerdict;
     this.stats.countFlows(rows);
     for (let i = 0; i < rows; i++) {
       const k = v.classIdx[i];
-      this.stats.countClass(k >= 0 ? labels[k] : 'unsure');
-      if (k === normal || k < 0) continue;
-      if (k === mitm) {
+      const model = k >= 0 ? labels[k] : 'unsure';
+      this.stats.countClass(model);
+      const flag = this.flags.forFlow(b.src[i], b.dst[i], b.arrival[i]);
+      let alerted: string | undefined;
+      if (flag) {
+        alerted = flag.class;
+        this.flaggedAlert(b, i, flag.class, flag.host, model === flag.class ? 'model' : 'rule', out);
+      } else if (k === mitm) {
         this.stats.unconfirmed++;
-        continue;
+      } else if (k !== normal && k >= 0) {
+        alerted = model;
+        this.modelAlert(b, i, k, out);
       }
-      let probabilities: Record<string, number> | undefined;
-      if (withProbs) {
-        probabilities = {};
-        for (let j = 0; j < c; j++) probabilities[labels[j]] = round4(v.probs[i * c + j]);
+      if (tap) {
+        const t = this.verdict;
+        t.src = b.src[i];
+        t.dst = b.dst[i];
+        t.sport = b.sport[i];
+        t.dport = b.dport[i];
+        t.proto = b.proto[i];
+        t.model = model;
+        t.alerted = alerted;
+        t.source = flag && model !== flag.class ? 'rule' : 'model';
+        tap(t);
       }
-      const a: AlertInput = {
-        v: 1,
-        hub: this.opts.hub,
-        site: this.opts.site,
-        seq: 0,
-        ts: Date.now(),
-        class: labels[k],
-        confidence: round4(v.confidence[i]),
-        probabilities,
-        flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
-        model: b.model,
-        count: 1,
-        source: 'model',
-      };
-      if (this.burst && !this.burst.offer(a)) continue;
-      // Numbered when published, so seq follows publish order and folded verdicts use no numbers.
-      a.seq = this.seq.next();
-      out.push(encodeModelAlert(a));
     }
     this.stats.alerts += out.length;
     this.deliver(out);
@@ -288,9 +329,61 @@ export class Hub {
     for (let i = 0; i < rows; i++) this.stats.latency(now - b.arrival[i]);
   }
 
+  private alertFor(b: Batch, i: number, cls: string, confidence: number, source: 'model' | 'rule'): AlertInput {
+    const { verdicts: v, labels } = b;
+    const c = labels.length;
+    let probabilities: Record<string, number> | undefined;
+    if (this.opts.probabilities ?? true) {
+      probabilities = {};
+      for (let j = 0; j < c; j++) probabilities[labels[j]] = round4(v.probs[i * c + j]);
+    }
+    return {
+      v: 1,
+      hub: this.opts.hub,
+      site: this.opts.site,
+      seq: 0,
+      ts: Date.now(),
+      class: cls,
+      confidence: round4(confidence),
+      probabilities,
+      flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
+      model: b.model,
+      count: 1,
+      source,
+    };
+  }
+
+  private modelAlert(b: Batch, i: number, k: number, out: string[]): void {
+    const a = this.alertFor(b, i, b.labels[k], b.verdicts.confidence[i], 'model');
+    if (this.burst && !this.burst.offer(a)) return;
+    // Numbered when published, so seq follows publish order and folded verdicts use no numbers.
+    a.seq = this.seq.next();
+    out.push(encodeModelAlert(a));
+  }
+
+  /** A flow of a flagged host: confirmed or upgraded, and summarised per (class, host). */
+  private flaggedAlert(b: Batch, i: number, cls: string, host: string, source: 'model' | 'rule', out: string[]): void {
+    const a = this.alertFor(b, i, cls, source === 'model' ? b.verdicts.confidence[i] : 1, source);
+    if (this.ruleBurst && !this.ruleBurst.offer(a, `${cls}|${host}`)) return;
+    a.seq = this.seq.next();
+    out.push(encodeAlert(a));
+  }
+
+  /** A watcher finding: flags its host for the verdicts, and is itself an alert with source 'rule'. */
+  finding(f: Finding): void {
+    this.flags.add(f);
+    this.opts.onFinding?.(f);
+    if (f.class === MITM_LABEL) this.lastArpEvidence = performance.now();
+    this.publishRule(f.class, f.host, f.evidence, f.evidence.kind.startsWith('arp-') ? 'arp-watcher' : 'watcher');
+  }
+
   /** ARP-watcher evidence → an alert with source 'rule' (MITM ARP spoofing lives below the flow layer). */
   ruleAlert(e: Evidence): void {
     this.lastArpEvidence = performance.now();
+    this.publishRule(MITM_LABEL, e.ip, e, 'arp-watcher');
+  }
+
+  private publishRule(cls: string, host: string, e: Evidence, model: string): void {
     this.stats.ruleAlerts++;
     this.stats.alerts++;
     this.deliver([
@@ -300,10 +393,10 @@ export class Hub {
         site: this.opts.site,
         seq: this.seq.next(),
         ts: Date.now(),
-        class: MITM_LABEL,
+        class: cls,
         confidence: 1,
-        flow: { src: e.ip, dst: '', sport: 0, dport: 0, proto: 0 },
-        model: 'arp-watcher',
+        flow: { src: host, dst: '', sport: 0, dport: 0, proto: 0 },
+        model,
         count: 1,
         source: 'rule',
         evidence: e,
@@ -402,10 +495,16 @@ export class Hub {
     this.publisher.publishStats(encodeStats({ ...s, state: this.health.state, ...(reason ? { reason } : {}) }));
   }
 
-  /** Classifies everything queued and waits until the broker has acknowledged every alert (or the timeout). */
-  async finish(timeoutMs = 60_000): Promise<boolean> {
+  /** Classifies everything queued and publishes open summaries (no broker wait). */
+  async drain(): Promise<void> {
     await this.batcher.drain();
     this.burst?.sweep(true);
+    this.ruleBurst?.sweep(true);
+  }
+
+  /** Classifies everything queued and waits until the broker has acknowledged every alert (or the timeout). */
+  async finish(timeoutMs = 60_000): Promise<boolean> {
+    await this.drain();
     const ok = await this.publisher.flush(timeoutMs);
     this.publishStats();
     return ok;
@@ -415,6 +514,7 @@ export class Hub {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.batcher.close();
     this.burst?.sweep(true);
+    this.ruleBurst?.sweep(true);
     await this.downlinkChain.catch(() => undefined);
     await this.publisher.close();
     await this.store.close();

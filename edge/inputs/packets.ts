@@ -1,6 +1,8 @@
 /**
  * Packets in (pcap/pcapng file or stdin, e.g. `tcpdump -i eth0 -w - | iot-ids hub --pcap -`): batches go
- * through the wasm flow meter (finished flows → the hub's raw rows) and the ARP watcher (evidence → rule alerts).
+ * through the watchers (edge/watchers/: findings → rule alerts and host flags) and then the wasm flow meter
+ * (finished flows → the watchers' flow rules, then the hub's raw rows). Watchers see a batch before its flows are
+ * queued, so a finding is in place before the flows it concerns reach the model.
  * A corrupt or truncated capture file ends this input with an IdsError('BAD_CAPTURE') that the hub counts; flows
  * already metered are flushed first, so nothing seen before the damage is lost. A live stream (or `resync`)
  * instead skips to the next good record and carries on; `onDegraded` / `onResynced` tell the hub when it is
@@ -10,16 +12,21 @@ import { readCapture } from '../../capture/reader.ts';
 import { FlowMeter, type MeterMode } from '../../asm/flowmeter-host.ts';
 import type { FlowRecord } from '../../shared/packets.ts';
 import type { Evidence } from '../../shared/payloads.ts';
-import { ArpWatcher, type ArpWatcherOptions } from '../arp-watcher.ts';
+import type { ArpWatcherOptions } from '../watchers/arp.ts';
+import { Watchers, type Finding } from '../watchers/index.ts';
 import { RAW_COLUMNS, RAW_DST_PORT, RAW_PROTOCOL, RAW_SRC_PORT, STAT_TO_RAW } from '../raw-columns.ts';
 import type { FlowSink } from './sink.ts';
 
 export interface PacketInputOptions {
   /** The bundle's preprocess.wasm (the meter runs the same verified module the scaler does). */
   wasm?: Uint8Array;
+  /** The hub's watchers (default: a set with default settings, `arp` applied). */
+  watchers?: Watchers;
   arp?: ArpWatcherOptions;
   /** Flow meter semantics (asm/FLOWMETER.md); default the meter's own (CICFlowMeter-compatible, as the training data). */
   meterMode?: MeterMode;
+  onFinding?: (f: Finding) => void;
+  /** Evidence of each finding (kept for callers that only want the evidence). */
   onEvidence?: (e: Evidence) => void;
   signal?: AbortSignal;
   /**
@@ -52,13 +59,21 @@ export interface PacketInputResult {
 export async function readPackets(source: string | NodeJS.ReadableStream, sink: FlowSink, opts: PacketInputOptions = {}):
   Promise<PacketInputResult> {
   const meter = await FlowMeter.create({ wasm: opts.wasm, mode: opts.meterMode });
-  const arp = new ArpWatcher(opts.arp);
+  const watchers = opts.watchers ?? new Watchers({ arp: opts.arp });
+  const found = (fs: readonly Finding[]): void => {
+    for (const x of fs) {
+      res.evidence++;
+      opts.onFinding?.(x);
+      opts.onEvidence?.(x.evidence);
+    }
+  };
   const row = new Float64Array(RAW_COLUMNS.length);
   const res: PacketInputResult = { packets: 0, flows: 0, accepted: 0, shed: 0, evidence: 0, resyncs: 0, skippedBytes: 0 };
 
   const deliver = async (flows: FlowRecord[]): Promise<void> => {
     for (const f of flows) {
       res.flows++;
+      found(watchers.flow(f));
       // Wait before filling the shared row: an idle-advance delivery may run during the wait.
       if (sink.overflow === 'block' && sink.full) await sink.room();
       row.fill(NaN);
@@ -99,10 +114,7 @@ export async function readPackets(source: string | NodeJS.ReadableStream, sink: 
       if (batch.count > 0) lastTsUs = batch.timestampsUs[batch.count - 1];
       lastWall = performance.now();
       await pending;
-      for (const e of arp.push(batch)) {
-        res.evidence++;
-        opts.onEvidence?.(e);
-      }
+      found(watchers.push(batch));
       await deliver(meter.push(batch));
     }
   } catch (e) {

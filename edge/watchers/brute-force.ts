@@ -10,9 +10,10 @@
  *   real Alexa app capture opens 28 in a minute to one server, with server byte counts all over the place).
  * Finding `brute-force` (class Mirai: IoTID20 files host brute force under Mirai; role source) at `sessions` or
  * more in `windowMs`. Any port: the service is whatever the attacker targets (telnet, SSH, FTP, HTTP auth, MQTT,
- * vendor ports). Default 20 alike sessions in 60 s: guessers run 4–64 sessions in parallel, so 20 come within
- * seconds (the real SSH-style brute force here: 65 in a minute), while the benign worst case is far lower
- * (edge/README.md "Watchers"); a device polling over a new connection every 3 s or faster would reach it.
+ * vendor ports). Two windows: 10 alike sessions in 60 s (sequential guessers such as Mirai's, a login every few
+ * seconds) and 5 in 10 s (parallel guessers: Hydra runs 16 at once; the real brute force here finishes 6 alike
+ * sessions in the same millisecond). The benign worst case is 4 alike sessions in a minute and 3 in 10 s (a
+ * plug's set-up); a device polling over a new connection every 6 s or faster would reach the minute rule.
  */
 import type { FlowRecord } from '../../shared/packets.ts';
 import { STAT_FEATURES, type Column } from '../../shared/features.ts';
@@ -20,8 +21,12 @@ import { HostTable, mix3 } from './host-table.ts';
 import { type Finding, MIRAI, Reporter } from './finding.ts';
 
 export interface BruteForceOptions {
+  /** Alike sessions in windowMs (sequential guessers). Default 10 in 60 s. */
   sessions?: number;
   windowMs?: number;
+  /** Alike sessions in burstWindowMs (parallel guessers: Hydra, Medusa, ncrack). Default 5 in 10 s. */
+  burstSessions?: number;
+  burstWindowMs?: number;
   maxPackets?: number;
   maxSessionMs?: number;
   maxPairs?: number;
@@ -51,20 +56,24 @@ function ipNumber(s: string): number {
 }
 
 const BUCKETS = 4;
+const WIN = 1 + 3 * BUCKETS;
 
 /**
- * Counts a session in the bucket of sessions whose server sent about as many bytes (within 3 %), replacing the
- * smallest bucket when none matches; returns that bucket's count. A refused login gets the same answer every
- * time; an app's varied requests do not.
+ * Counts a session in the bucket of sessions alike — the server sent as many bytes (within 3 % or 8 bytes: the same
+ * banner and the same refusal) and the client about as many (within 5 % or 32 bytes: another user name and password
+ * of similar length) — replacing the smallest bucket when none matches; returns that bucket's count. A refused
+ * login gets the same answer every time; an app's varied requests do not.
  */
-function alike(num: Float64Array, base: number, bytes: number): number {
+function alike(num: Float64Array, base: number, server: number, client: number): number {
   let smallest = base;
-  for (let b = base; b < base + 2 * BUCKETS; b += 2) {
-    if (num[b + 1] > 0 && Math.abs(num[b] - bytes) <= Math.max(8, 0.03 * bytes)) return ++num[b + 1];
-    if (num[b + 1] < num[smallest + 1]) smallest = b;
+  for (let b = base; b < base + 3 * BUCKETS; b += 3) {
+    if (num[b + 2] > 0 && Math.abs(num[b] - server) <= Math.max(8, 0.03 * server) &&
+      Math.abs(num[b + 1] - client) <= Math.max(32, 0.05 * client)) return ++num[b + 2];
+    if (num[b + 2] < num[smallest + 2]) smallest = b;
   }
-  num[smallest] = bytes;
-  num[smallest + 1] = 1;
+  num[smallest] = server;
+  num[smallest + 1] = client;
+  num[smallest + 2] = 1;
   return 1;
 }
 
@@ -74,14 +83,16 @@ export class BruteForceWatcher {
   private readonly o: Required<BruteForceOptions>;
   /** Highest session count reached in one window for one (source, service): the benign worst case. */
   peak = 0;
+  peakBurst = 0;
 
   constructor(opts: BruteForceOptions = {}) {
     this.o = {
-      sessions: opts.sessions ?? 20, windowMs: opts.windowMs ?? 60_000, maxPackets: opts.maxPackets ?? 60,
+      sessions: opts.sessions ?? 10, windowMs: opts.windowMs ?? 60_000, burstSessions: opts.burstSessions ?? 5,
+      burstWindowMs: opts.burstWindowMs ?? 10_000, maxPackets: opts.maxPackets ?? 60,
       maxSessionMs: opts.maxSessionMs ?? 60_000, maxPairs: opts.maxPairs ?? 4096, reportEveryMs: opts.reportEveryMs ?? 60_000,
     };
-    // nums: [window start µs, then BUCKETS × (server bytes, sessions)]
-    this.table = new HostTable(this.o.maxPairs, 1 + 2 * BUCKETS, 0);
+    // nums, per window (long, burst): [window start µs, then BUCKETS × (server bytes, client bytes, sessions)]
+    this.table = new HostTable(this.o.maxPairs, 2 * WIN, 0);
     this.reporter = new Reporter(this.o.reportEveryMs * 1000);
   }
 
@@ -95,21 +106,31 @@ export class BruteForceWatcher {
     if (src < 0 || dst < 0) return;
     const t = this.table;
     const s = t.get(src, dst, f.dstPort, f.startUs);
-    const nb = s * (1 + 2 * BUCKETS);
-    if (t.num[nb] === 0 || f.startUs - t.num[nb] > this.o.windowMs * 1000) {
-      t.num.fill(0, nb, nb + 1 + 2 * BUCKETS);
-      t.num[nb] = f.startUs || 1;
+    let n = 0;
+    let windowMs = 0;
+    for (let w = 0; w < 2; w++) {
+      const nb = s * 2 * WIN + w * WIN;
+      const span = w === 0 ? this.o.windowMs : this.o.burstWindowMs;
+      if (t.num[nb] === 0 || f.startUs - t.num[nb] > span * 1000) {
+        t.num.fill(0, nb, nb + WIN);
+        t.num[nb] = f.startUs || 1;
+      }
+      const k = alike(t.num, nb + 1, x[BWD_BYTES], x[FWD_BYTES]);
+      if (w === 0 && k > this.peak) this.peak = k;
+      if (w === 1 && k > this.peakBurst) this.peakBurst = k;
+      if (k >= (w === 0 ? this.o.sessions : this.o.burstSessions) && n === 0) {
+        n = k;
+        windowMs = span;
+      }
     }
-    const n = alike(t.num, nb + 1, x[BWD_BYTES]);
-    if (n > this.peak) this.peak = n;
-    if (n < this.o.sessions || !this.reporter.allow(mix3(dst, f.dstPort, 1), src, f.startUs)) return;
+    if (n === 0 || !this.reporter.allow(mix3(dst, f.dstPort, 1), src, f.startUs)) return;
     this.reporter.count('brute-force');
     out.push({
       class: MIRAI, host: f.srcIp, role: 'source', tUs: f.startUs,
       evidence: {
-        kind: 'brute-force', ip: f.srcIp, macs: [], count: n, windowMs: this.o.windowMs, hosts: 1, ports: 1,
+        kind: 'brute-force', ip: f.srcIp, macs: [], count: n, windowMs, hosts: 1, ports: 1,
         targets: [`${f.dstIp}:${f.dstPort}`],
-        detail: `${f.srcIp}: ${n} short login-sized sessions to ${f.dstIp}:${f.dstPort} within ${this.o.windowMs / 1000} s`,
+        detail: `${f.srcIp}: ${n} short login-sized sessions to ${f.dstIp}:${f.dstPort} within ${windowMs / 1000} s`,
       },
     });
   }

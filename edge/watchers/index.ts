@@ -42,6 +42,8 @@ export class Watchers {
   private readonly out: Finding[] = [];
   packets = 0;
   flows = 0;
+  /** Capture time of the latest packet (µs). */
+  lastUs = 0;
 
   constructor(o: WatcherOptions = {}) {
     if (o.arp !== false) this.arp = new ArpWatcher(o.arp);
@@ -57,6 +59,7 @@ export class Watchers {
     const out = this.out;
     out.length = 0;
     this.packets += b.count;
+    if (b.count > 0) this.lastUs = b.timestampsUs[b.count - 1];
     if (this.arp) {
       const ev = this.arp.push(b);
       for (const e of ev) out.push(arpFinding(e, b.timestampsUs[b.count - 1]));
@@ -98,7 +101,7 @@ export class Watchers {
   /** The highest value each rule's measure reached: run over benign traffic, the worst case the defaults must clear. */
   peaks() {
     return {
-      arp: this.arp?.peak, scan: this.scan?.peak, propagation: this.propagation?.peak, bruteForce: this.bruteForce?.peak,
+      arp: this.arp?.peak, scan: this.scan?.peak, propagation: this.propagation?.peak, bruteForce: this.bruteForce && { minute: this.bruteForce.peak, burst: this.bruteForce.peakBurst },
       flood: this.flood?.peak, relay: this.relay?.peak,
     };
   }
