@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { IdsError } from '../shared/errors.ts';
 import { DEFAULT_PREFIX } from '../shared/topics.ts';
 import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts';
-import { Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
+import { DEFAULT_RULE_BURST_MS, Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
+import type { WatcherOptions } from './watchers/index.ts';
 import { intOption } from '../shared/options.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 
@@ -74,6 +75,8 @@ export const hubArgs = {
   'mitm-needs-arp': { type: 'string', description: 'alert a model MITM verdict only if the ARP watcher saw spoofing within the last SECONDS (default 600 with --pcap; 0 = always alert, the default with --flows, which carry no ARP)' },
   'burst-ms': { type: 'string', description: 'summarise repeated alerts (class, src, dst, dport, proto) per window of MS into one with count (default 0 = off)' },
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
+  watchers: { type: 'string', description: 'watcher settings as JSON or a JSON file (edge/README.md "Watchers"), e.g. {"scan":{"failures":100},"relay":false}' },
+  'rule-burst-ms': { type: 'string', description: 'flows of a host flagged by a watcher: one alert per (class, host) per MS with count (default 60000; 0 = one per flow)' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
 } as const;
 
@@ -91,6 +94,30 @@ export default defineCommand({
     if (args['exit-at-end']) process.exit(0);
   },
 });
+
+const WATCHERS = ['arp', 'scan', 'propagation', 'bruteForce', 'flood', 'relay'];
+
+/** --watchers: inline JSON or a JSON file; each key a watcher's settings object, or false to turn it off. */
+export function watcherSettings(v: string | undefined): WatcherOptions | undefined {
+  if (v === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v.trim().startsWith('{') ? v : readFileSync(v, 'utf8'));
+  } catch (e) {
+    throw new IdsError('BAD_OPTION', `--watchers: not JSON or a readable JSON file (${(e as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new IdsError('BAD_OPTION', '--watchers must be a JSON object');
+  for (const [k, x] of Object.entries(parsed)) {
+    if (!WATCHERS.includes(k)) throw new IdsError('BAD_OPTION', `--watchers: unknown watcher "${k}" (one of ${WATCHERS.join(', ')})`);
+    if (x !== false && (typeof x !== 'object' || x === null || Array.isArray(x))) throw new IdsError('BAD_OPTION', `--watchers: "${k}" must be an object or false`);
+    for (const [name, val] of Object.entries(x === false ? {} : x)) {
+      const ok = typeof val === 'number' ? Number.isFinite(val) && val >= 0
+        : Array.isArray(val) && val.every((e) => typeof e === 'number' || typeof e === 'string');
+      if (!ok) throw new IdsError('BAD_OPTION', `--watchers: ${k}.${name} must be a number ≥ 0 or a list`);
+    }
+  }
+  return parsed as WatcherOptions;
+}
 
 function meterMode(v: string | undefined): MeterMode {
   // Corrected by default: compat drops one-packet flows (spoofed SYN floods, scans) and ends flows only on
@@ -147,6 +174,8 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     overflow: shed,
     statsIntervalMs: int('stats-ms', s('stats-ms'), 10_000),
     burstMs: int('burst-ms', s('burst-ms'), 0),
+    ruleBurstMs: int('rule-burst-ms', s('rule-burst-ms'), DEFAULT_RULE_BURST_MS),
+    watchers: watcherSettings(s('watchers')),
     mitmNeedsArpMs: int('mitm-needs-arp', s('mitm-needs-arp'), pcap ? PACKET_MITM_NEEDS_ARP_MS / 1000 : 0) * 1000,
     meterMode: meterMode(s('meter')),
     log,
@@ -173,7 +202,7 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
 
   if (pcap !== undefined) {
     const r = await hub.runPackets(pcap);
-    log(`input ended: ${r.packets} packets, ${r.flows} flows, ${r.shed} shed, ${r.evidence} ARP evidence` +
+    log(`input ended: ${r.packets} packets, ${r.flows} flows, ${r.shed} shed, ${r.evidence} watcher findings` +
       (r.error ? `, capture error: ${r.error.message}` : ''));
   } else {
     const r = await hub.runFlows(flows!);
