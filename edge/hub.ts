@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 import { isValidId } from '../shared/topics.ts';
 import { MITM_LABEL, NORMAL_LABEL } from '../shared/labels.ts';
-import { encodeAlert, encodeStats, type AlertInput, type Evidence } from '../shared/payloads.ts';
+import { AlertSchema, encodeAlert, encodeStats, type AlertInput, type Evidence } from '../shared/payloads.ts';
 import { BurstSummariser } from './burst.ts';
 import { checkAlertStatics, encodeModelAlert } from './alert-codec.ts';
 import { Batcher, type Batch, type BatcherOptions } from './batcher.ts';
@@ -23,7 +23,7 @@ import { readPackets, type PacketInputResult } from './inputs/packets.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 import type { FlowSink } from './inputs/sink.ts';
 import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
-import { HostFlags, type VerdictOptions } from './verdicts.ts';
+import { HostFlags, flaggedClass, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, type PublisherOptions } from './publisher.ts';
 import { SeqCounter } from './seq.ts';
@@ -301,8 +301,8 @@ export class Hub {
       const flag = this.flags.forFlow(b.src[i], b.dst[i], b.arrival[i]);
       let alerted: string | undefined;
       if (flag) {
-        alerted = flag.class;
-        this.flaggedAlert(b, i, flag.class, flag.host, model === flag.class ? 'model' : 'rule', out);
+        alerted = flaggedClass(flag.class, model);
+        this.flaggedAlert(b, i, alerted, flag.host, model === alerted ? 'model' : 'rule', out);
       } else if (k === mitm) {
         this.stats.unconfirmed++;
       } else if (k !== normal && k >= 0) {
@@ -318,7 +318,7 @@ export class Hub {
         t.proto = b.proto[i];
         t.model = model;
         t.alerted = alerted;
-        t.source = flag && model !== flag.class ? 'rule' : 'model';
+        t.source = flag && model !== alerted ? 'rule' : 'model';
         tap(t);
       }
     }
@@ -384,24 +384,30 @@ export class Hub {
   }
 
   private publishRule(cls: string, host: string, e: Evidence, model: string): void {
+    const a: AlertInput = {
+      v: 1,
+      hub: this.opts.hub,
+      site: this.opts.site,
+      seq: 0,
+      ts: Date.now(),
+      class: cls,
+      confidence: 1,
+      flow: { src: host, dst: '', sport: 0, dport: 0, proto: 0 },
+      model,
+      count: 1,
+      source: 'rule',
+      evidence: e,
+    };
+    const ok = AlertSchema.safeParse(a);
+    if (!ok.success) {
+      // A watcher bug must not stop the input: the finding is counted as an input error, the capture goes on.
+      this.fail('input', new Error(`finding ${e.kind} not encodable: ${ok.error.issues[0]?.message}`));
+      return;
+    }
     this.stats.ruleAlerts++;
     this.stats.alerts++;
-    this.deliver([
-      encodeAlert({
-        v: 1,
-        hub: this.opts.hub,
-        site: this.opts.site,
-        seq: this.seq.next(),
-        ts: Date.now(),
-        class: cls,
-        confidence: 1,
-        flow: { src: host, dst: '', sport: 0, dport: 0, proto: 0 },
-        model,
-        count: 1,
-        source: 'rule',
-        evidence: e,
-      }),
-    ]);
+    a.seq = this.seq.next();
+    this.deliver([encodeAlert(a)]);
   }
 
   /**

@@ -37,6 +37,15 @@ export interface Flag {
 
 const RANK: Record<string, number> = { [DOS]: 4, [MIRAI]: 3, [SCAN]: 2, [MITM]: 1 };
 
+/**
+ * The class a flagged flow is alerted with: the flag's, except that a flood flag (DoS) keeps a model verdict of
+ * Mirai — IoTID20 files a bot's floods under Mirai, and the model may tell the bot's flood from a flooding tool's
+ * where the watcher only sees the volume.
+ */
+export function flaggedClass(flagClass: string, model: string): string {
+  return flagClass === DOS && model === MIRAI ? MIRAI : flagClass;
+}
+
 export class HostFlags {
   private readonly flags = new Map<string, Flag>();
   private readonly holdUs: number;

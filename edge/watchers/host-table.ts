@@ -124,6 +124,6 @@ export function hasDistinct(words: Uint32Array, base: number, bits: number, h: n
 
 /** Linear counting: distinct values behind `ones` set bits of `bits`. */
 export function distinctEstimate(ones: number, bits: number): number {
-  if (ones >= bits) return bits * Math.log(bits);
+  if (ones >= bits) return Math.round(bits * Math.log(bits)); // saturated: "at least this many"
   return Math.round(-bits * Math.log(1 - ones / bits));
 }

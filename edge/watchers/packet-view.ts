@@ -50,6 +50,8 @@ export class PacketView {
   sport = 0;
   dport = 0;
   flags = 0;
+  /** Layer-4 payload bytes per the IP total length (not the captured length). */
+  payloadLen = 0;
   icmpType = 0;
   icmpCode = 0;
   /** ICMP unreachable / time exceeded: the quoted datagram's protocol, addresses and ports (0 when cut). */
@@ -98,17 +100,19 @@ export class PacketView {
     const fragOffset = ((d[p + 6] & 0x1f) << 8) | d[p + 7];
     const l4 = p + ihl;
     this.hasL4 = false;
-    this.sport = this.dport = this.flags = this.icmpType = this.icmpCode = 0;
+    this.sport = this.dport = this.flags = this.icmpType = this.icmpCode = this.payloadLen = 0;
     this.innerProto = this.innerSrc = this.innerDst = this.innerSport = this.innerDport = 0;
     if (fragOffset !== 0) return true;
     if (this.proto === PROTO_TCP && l4 + 14 <= end) {
       this.sport = (d[l4] << 8) | d[l4 + 1];
       this.dport = (d[l4 + 2] << 8) | d[l4 + 3];
       this.flags = d[l4 + 13];
+      this.payloadLen = Math.max(0, this.ipLen - ihl - (d[l4 + 12] >> 4) * 4);
       this.hasL4 = true;
     } else if (this.proto === PROTO_UDP && l4 + 4 <= end) {
       this.sport = (d[l4] << 8) | d[l4 + 1];
       this.dport = (d[l4 + 2] << 8) | d[l4 + 3];
+      this.payloadLen = Math.max(0, this.ipLen - ihl - 8);
       this.hasL4 = true;
     } else if (this.proto === PROTO_ICMP && l4 + 2 <= end) {
       this.icmpType = d[l4];

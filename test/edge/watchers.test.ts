@@ -208,3 +208,25 @@ test('every real attack capture raises a right-family finding; no benign capture
   t.diagnostic(`benign worst cases: ${JSON.stringify(peaks)}`);
   assert.deepEqual(fp, []);
 });
+
+test('UDP floods: walking source ports with 256-byte data is DoS, random ports with 512 bytes is Mirai; ICMP floods; an ACK scan is no flood', async () => {
+  const hping: Pkt[] = [];
+  for (let i = 0; i < 2500; i++) hping.push({ frame: udpFrame(hop(A, B), { sport: 2000 + i, dport: 5683, payload: new Uint8Array(256) }), t: i * 0.001 });
+  const h = (await run(hping)).found.filter((f) => f.evidence.kind === 'udp-flood');
+  assert.equal(h.length, 1);
+  assert.equal(h[0].class, 'DoS');
+  assert.equal(h[0].host, '192.168.1.20');
+
+  const mirai: Pkt[] = [];
+  for (let i = 0; i < 2500; i++) mirai.push({ frame: udpFrame(hop(A, B), { sport: (i * 7919) & 0xffff, dport: (i * 104729) & 0xffff, payload: new Uint8Array(512) }), t: i * 0.001 });
+  const m = (await run(mirai)).found.filter((f) => f.evidence.kind === 'udp-flood');
+  assert.equal(m[0]?.class, 'Mirai');
+
+  const ping: Pkt[] = [];
+  for (let i = 0; i < 2500; i++) ping.push({ frame: icmpFrame(hop(A, B), { type: 8, code: 0, rest: i, payload: new Uint8Array(56) }), t: i * 0.001 });
+  assert.ok((await run(ping)).found.some((f) => f.evidence.kind === 'icmp-flood' && f.class === 'DoS'));
+
+  const ackScan: Pkt[] = [];
+  for (let p = 1; p <= 3000; p++) ackScan.push({ frame: syn(A, B, 40000, p, TCP_ACK), t: p * 0.001 });
+  assert.deepEqual(kinds((await run(ackScan)).found), ['scan-sweep']);
+});
