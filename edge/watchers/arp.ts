@@ -15,7 +15,9 @@
  *   every 12 s, 6,800 times a day.
  * - arp-mac-multi-ip: one MAC answers (op 2, solicited or not) for `multiIps` or more IPs within the window while
  *   one of those IPs is bound to another MAC: a poisoner answering for its own address and the one it steals.
- *   (Several IPs alone are not enough: a router doing proxy ARP answers for many.)
+ *   (Several IPs alone are not enough: a router doing proxy ARP answers for many.) Also raised when a MAC repeats
+ *   unsolicited replies for one IP (`repeatThreshold`) while it speaks as another IP in the same window: arpspoof
+ *   poisoning a single direction, seen at the victim, where the stolen address has no live binding to conflict with.
  * - arp-binding-flip: an IP's claimed MAC changes `flips` or more times within the window (A → B → A: the real owner
  *   and a poisoner taking turns). A DHCP re-binding changes it once.
  * - arp-gratuitous-storm: one MAC sends `gratuitousStorm` or more gratuitous ARPs within the window (devices send
@@ -49,7 +51,7 @@ export interface ArpWatcherOptions {
   flips?: number;
   /** Gratuitous ARPs from one MAC within the window (arp-gratuitous-storm). Default 30. */
   gratuitousStorm?: number;
-  /** Distinct IPs one sender asks for within sweepWindowMs (arp-sweep). Default 32. */
+  /** Distinct IPs one sender asks for within sweepWindowMs (arp-sweep). Default 16 (benign peak 3). */
   sweepHosts?: number;
   /** Default 30 s. */
   sweepWindowMs?: number;
@@ -142,6 +144,8 @@ export class ArpWatcher {
   /** Sender IP → distinct IPs it asked for. */
   private readonly asksBySender: CappedMap<Spread>;
   private readonly flipsByIp: CappedMap<Flips>;
+  /** MAC → IPs it spoke as (sender of any ARP) in the window. */
+  private readonly sendersByMac: CappedMap<Spread>;
   private readonly gratuitousByMac: CappedMap<Counter>;
   /** Highest value each measure reached: the benign worst case when run on benign traffic. */
   readonly peak = { multiIps: 0, flips: 0, gratuitous: 0, sweepHosts: 0 };
@@ -163,11 +167,12 @@ export class ArpWatcher {
     this.multiIps = opts.multiIps ?? 2;
     this.flipLimit = opts.flips ?? 2;
     this.gratuitousStorm = opts.gratuitousStorm ?? 30;
-    this.sweepHosts = opts.sweepHosts ?? 32;
+    this.sweepHosts = opts.sweepHosts ?? 16;
     this.sweepWindowMs = opts.sweepWindowMs ?? 30_000;
     this.answersByMac = new CappedMap(cap, evict);
     this.asksBySender = new CappedMap(cap, evict);
     this.flipsByIp = new CappedMap(cap, evict);
+    this.sendersByMac = new CappedMap(cap, evict);
     this.gratuitousByMac = new CappedMap(cap, evict);
   }
 
@@ -219,6 +224,8 @@ export class ArpWatcher {
       return; // RARP and friends
     }
     if (senderIp === '0.0.0.0') return; // an address probe claims nothing
+    // Link-local addresses are what a device uses until DHCP answers: speaking as one as well is no second identity.
+    if (!senderIp.startsWith('169.254.')) this.spread(this.sendersByMac, senderMac, senderIp, nowMs, this.windowMs, 16);
     const prev = this.bindings.get(senderIp);
     const otherOwner = prev && prev.mac !== senderMac && nowMs - prev.lastMs <= this.graceMs ? prev : undefined;
 
@@ -260,6 +267,15 @@ export class ArpWatcher {
     this.claimsByMac.touch(mac, claims);
 
     if (c.count < this.repeat) return;
+    // Repeated unsolicited replies for one IP from a MAC that also speaks as another IP: a host announcing an
+    // address that is not its own (arpspoof poisoning one direction, seen where only that direction passes).
+    const spoke = this.sendersByMac.get(mac);
+    if (spoke && spoke.seen.size >= 2) {
+      const own = [...spoke.seen].filter((x) => x !== ip);
+      this.raise(out, nowMs, 'arp-mac-multi-ip', ip, [mac],
+        `${mac} keeps announcing ${ip} (${c.count} unsolicited replies) while it also speaks as ${own.join(', ')}`,
+        { count: c.count, windowMs: this.windowMs, hosts: spoke.seen.size, targets: [...spoke.seen] });
+    }
     const several = claims.size >= 2;
     if (!several && !conflict) return;
     const others = [...claims.keys()].filter((k) => k !== ip);

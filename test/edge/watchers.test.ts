@@ -163,6 +163,13 @@ test('ARP: a MAC answering for its own IP and a stolen one, and an IP flipping b
   ];
   const k = kinds((await run(pkts)).found);
   assert.ok(k.includes('arp-mac-multi-ip') && k.includes('arp-binding-flip'), k.join());
+
+  // One direction only, seen at the victim: the gateway's binding is never seen, but the poisoner also speaks as
+  // itself (it asks for the victim's address) while it keeps announcing the gateway's.
+  const oneWay: Pkt[] = [{ frame: arpFrame({ op: 1, senderMac: EVIL.mac, senderIp: EVIL.ip, targetIp: A.ip }), t: 0 }];
+  for (let i = 0; i < 4; i++) oneWay.push({ frame: reply(EVIL, GW.ip, A), t: 1 + 2 * i });
+  const f = (await run(oneWay)).found;
+  assert.ok(f.some((x) => x.evidence.kind === 'arp-mac-multi-ip' && x.evidence.ip === '192.168.1.1' && x.class === 'MITM ARP Spoofing'), JSON.stringify(f));
 });
 
 test('verdict flags: only flows that arrive after a finding are upgraded; the more severe class wins', () => {
