@@ -29,7 +29,7 @@ import { loadBundle, type LoadedBundle } from '../edge/bundle-loader.ts';
 import { Classifier } from '../edge/classifier.ts';
 import { FIXTURE_CSV_HEADER, fixtureCsvRow } from '../test/edge/fixtures/bundle.ts';
 import { emit, median, percentile } from './report.ts';
-import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES, type HostProbe } from './host-probe.ts';
+import { IDLE_PROBE_EXTERNAL, IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES, type HostProbe } from './host-probe.ts';
 import { cnnLstmBundle, tinyBundle } from './hub-fixtures.ts';
 
 const RUNS = Number(process.env.IOT_IDS_BENCH_RUNS ?? 3);
@@ -339,8 +339,9 @@ export async function run(): Promise<void> {
         modelUsPerFlow: +median(modelUs).toFixed(1), otherUsPerFlow: +median(otherUs).toFixed(1),
         flowsPerHubCpuSecond: Math.round(median(cpuFps)),
         projectedAtIdle: Math.round(median(projected)),
+        external: { hostProbeIdle: IDLE_PROBE_EXTERNAL },
         reference: { classifierAloneFlowsPerSec: Math.round(median(clf)), classifierAloneFlowsPerCpuSecond: Math.round(median(clfCpu)), brokerRawQos1PerSec: Math.round(median(raw)), broker: broker.kind,
-          hostProbeFlowsPerSec: Math.round(median(host)), hostProbeIdleFlowsPerSec: IDLE_PROBE_FLOWS_PER_SEC, hostProbeFeatures: PROBE_FEATURES },
+          hostProbeFlowsPerSec: Math.round(median(host)), hostProbeFeatures: PROBE_FEATURES },
       });
 
       for (const batchMs of BATCH_MS) {

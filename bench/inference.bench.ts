@@ -12,7 +12,7 @@
  * probe's (host-probe.ts: a fixed 78-feature workload, interleaved too) idle / measured rate.
  */
 import { emit, median } from './report.ts';
-import { IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES } from './host-probe.ts';
+import { IDLE_PROBE_EXTERNAL, IDLE_PROBE_FLOWS_PER_SEC, openHostProbe, PROBE_FEATURES } from './host-probe.ts';
 import { BENCH_FEATURES } from './hub-fixtures.ts';
 import { Rng } from '../shared/random.ts';
 import { buildCnnLstm } from '../trainer/model/cnn-lstm.ts';
@@ -73,7 +73,6 @@ export async function run(): Promise<void> {
     'ort-node fp32 flows per CPU-second': Math.round(cpuRef),
     note: 'same model, same run, interleaved',
     [`host probe (${PROBE_FEATURES} features) flows per CPU-second`]: Math.round(median(probeCpu)),
-    'host probe on an idle machine': IDLE_PROBE_FLOWS_PER_SEC,
   };
   const web8 = median(results['ort-web int8']);
   emit({
@@ -81,6 +80,7 @@ export async function run(): Promise<void> {
     target: TARGET, meetsTarget: web8 >= TARGET, ratioToReference: +(web8 / ref).toFixed(3),
     cpuFlowsPerSec: Math.round(median(cpuResults['ort-web int8'])),
     projectedIdle: Math.round((median(cpuResults['ort-web int8']) / median(probeCpu)) * IDLE_PROBE_FLOWS_PER_SEC),
+    external: { hostProbeIdle: IDLE_PROBE_EXTERNAL },
     modelBytes: int8.length, perRound: results['ort-web int8'].map(Math.round), ...common,
   });
   for (const name of ['ort-web fp32', 'ort-node int8', 'ort-node fp32']) {

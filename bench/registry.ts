@@ -8,4 +8,5 @@ export const BENCHES: Record<string, () => Promise<Bench>> = {
   inference: () => import('./inference.bench.ts'),
   hub: () => import('./hub.bench.ts'),
   aggregator: () => import('./aggregator.bench.ts'),
+  probe: () => import('./host-probe.ts'),
 };
