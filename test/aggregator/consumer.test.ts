@@ -12,6 +12,7 @@ import { PostgresStore } from '../../aggregator/store/postgres.ts';
 import type { Store } from '../../aggregator/store/store.ts';
 import { hasMosquitto, MOSQUITTO, startMosquitto } from './broker.ts';
 import { publisher } from './publisher.ts';
+import { MAX_PAYLOAD_BYTES } from '../../shared/payloads.ts';
 import { PG_URL, postgresReachable, tempDir, uniqueSchema, waitFor } from './fixtures.ts';
 
 const quiet = () => {};
@@ -27,6 +28,29 @@ async function instance(url: string, db: string | (() => Store), clientId: strin
 }
 
 describe('consumer', () => {
+  it('announces a Maximum Packet Size (MQTT 5): the broker never hands it a 2 MB payload, the alert after it arrives', async (t) => {
+    if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
+    const broker = await startMosquitto();
+    const tmp = tempDir();
+    const pub = await publisher(broker.url);
+    let a: Awaited<ReturnType<typeof instance>> | undefined;
+    try {
+      a = await instance(broker.url, join(tmp.dir, 'agg.db'), 'agg-maxpacket');
+      await pub.raw('ids/v1/site-a/hub-1/alert', Buffer.alloc(2 << 20, 0x20));
+      await pub.alerts([['site-a', 'hub-1']], 0, 1);
+      await waitFor(() => a!.ingest.counters.stored === 1, 10_000, 'the small alert stored');
+      // Without the limit it arrives whole and is only then counted invalid (too-large, > MAX_PAYLOAD_BYTES).
+      assert.equal(a.ingest.counters.received, 1, 'the 2 MB message never reached the aggregator');
+      assert.equal(a.ingest.counters.invalidByReason['too-large'], 0, `nothing over ${MAX_PAYLOAD_BYTES} bytes read`);
+    } finally {
+      await a?.consumer.stop();
+      await a?.store.close();
+      await pub.close();
+      await broker.stop();
+      tmp.cleanup();
+    }
+  });
+
   it('holds exactly N alerts after an abrupt stop while hubs keep publishing (persistent session, QoS 1)', async (t) => {
     if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
     const broker = await startMosquitto();
