@@ -62,7 +62,7 @@ function hubOpts(over: Partial<HubOptions>): HubOptions {
   };
 }
 
-test('traversal payloads (.., sibling prefix, the state dir, symlinks, the root itself) touch nothing outside the staging root', async () => {
+test('traversal payloads (.., sibling prefix, the state dir, symlinks, the root itself) touch nothing outside the staging root', { timeout: 120_000 }, async () => {
   const t = mkdtempSync(join(root, 'trav-'));
   const state = join(t, 'state');
   const dlRoot = join(t, 'root');
@@ -103,7 +103,7 @@ test('traversal payloads (.., sibling prefix, the state dir, symlinks, the root 
   }
 });
 
-test('without --downlink-root the path form is refused with the option named; files bundles that fail are removed, only they', async () => {
+test('without --downlink-root the path form is refused with the option named; files bundles that fail are removed, only they', { timeout: 120_000 }, async () => {
   const t = mkdtempSync(join(root, 'off-'));
   const state = join(t, 'state');
   const outside = victim(join(t, 'victim'));
@@ -127,7 +127,7 @@ test('without --downlink-root the path form is refused with the option named; fi
   );
 });
 
-test('a path bundle under the root is verified in place, installed, and never removed when replaced', async () => {
+test('a path bundle under the root is verified in place, installed, and never removed when replaced', { timeout: 120_000 }, async () => {
   const t = mkdtempSync(join(root, 'path-'));
   const dlRoot = join(t, 'root');
   const inPlace = join(dlRoot, 'v2');
@@ -146,7 +146,7 @@ test('a path bundle under the root is verified in place, installed, and never re
   }
 });
 
-test('a downgrade is refused; allowDowngrade accepts it; a restart keeps the rollback', async () => {
+test('a downgrade is refused; allowDowngrade accepts it; a restart keeps the rollback', { timeout: 120_000 }, async () => {
   const t = mkdtempSync(join(root, 'ver-'));
   const state = join(t, 'state');
   const hub = await Hub.start(hubOpts({ hub: 'ver', bundleDir: v2, stateDir: state }));
@@ -180,7 +180,7 @@ test('a downgrade is refused; allowDowngrade accepts it; a restart keeps the rol
   await newer.close();
 });
 
-test('with downlink off the hub does not subscribe: a valid newer bundle is never installed', async () => {
+test('with downlink off the hub does not subscribe: a valid newer bundle is never installed', { timeout: 120_000 }, async () => {
   const hub = await Hub.start(hubOpts({ hub: 'nodl', stateDir: mkdtempSync(join(root, 'nodl-')), downlink: false }));
   const pub = await subscriber(broker.url, 'unused/topic');
   try {
@@ -196,7 +196,7 @@ test('with downlink off the hub does not subscribe: a valid newer bundle is neve
   }
 });
 
-test('--downlink-root must exist and must not be the state folder or inside it', async () => {
+test('--downlink-root must exist and must not be the state folder or inside it', { timeout: 120_000 }, async () => {
   const t = mkdtempSync(join(root, 'opt-'));
   const state = join(t, 'state');
   mkdirSync(join(state, 'inside'), { recursive: true });
@@ -205,7 +205,7 @@ test('--downlink-root must exist and must not be the state folder or inside it',
   }
 });
 
-test('a hub on the committed demo key does not subscribe to the downlink unless told to', async () => {
+test('a hub on the committed demo key does not subscribe to the downlink unless told to', { timeout: 120_000 }, async () => {
   const { PROJECT_ROOT } = await import('../helpers/shared-data.ts');
   const dev = {
     privateKeyPem: readFileSync(join(PROJECT_ROOT, 'models', 'dev-key', 'private.pem'), 'utf8'),

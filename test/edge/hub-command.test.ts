@@ -44,7 +44,7 @@ function hub(args: string[], cwd = root): Promise<{ code: number | null; stderr:
   });
 }
 
-test('hub without --key refuses to start and names --key and --insecure-demo-key', async () => {
+test('hub without --key refuses to start and names --key and --insecure-demo-key', { timeout: 120_000 }, async () => {
   writeFileSync(join(root, 'one.csv'), [FIXTURE_CSV_HEADER, fixtureCsvRow(1, 1)].join('\n') + '\n');
   const r = await hub(['--bundle', bundle, '--flows', 'one.csv', '--site', 'k', '--hub', 'nokey', '--queue-dir', 'st-nokey', '--exit-at-end']);
   assert.equal(r.code, 2, r.stderr);
@@ -55,7 +55,7 @@ test('hub without --key refuses to start and names --key and --insecure-demo-key
   assert.match(both.stderr, /not both/);
 });
 
-test('--insecure-demo-key: the status says so and carries the demo key fingerprint; the downlink stays off', async () => {
+test('--insecure-demo-key: the status says so and carries the demo key fingerprint; the downlink stays off', { timeout: 120_000 }, async () => {
   // A bundle signed with the committed demo key, as the demo's.
   const dev = {
     privateKeyPem: readFileSync(join(PROJECT_ROOT, 'models', 'dev-key', 'private.pem'), 'utf8'),
@@ -80,7 +80,7 @@ test('--insecure-demo-key: the status says so and carries the demo key fingerpri
   }
 });
 
-test('hub --exit-at-end exits non-zero when its input cannot be read (as iot-ids flows does)', async () => {
+test('hub --exit-at-end exits non-zero when its input cannot be read (as iot-ids flows does)', { timeout: 120_000 }, async () => {
   const dir = join(root, 'bad');
   mkdirSync(dir);
   writeFileSync(join(dir, 'empty.csv'), '');

@@ -59,7 +59,7 @@ test('Health: parts degrade and recover on their own; the first problem is remem
   assert.equal(changes, 4);
 });
 
-test('hub.degrade / recover: the retained status says degraded with the reason, stats carry it, then online again', async () => {
+test('hub.degrade / recover: the retained status says degraded with the reason, stats carry it, then online again', { timeout: 120_000 }, async () => {
   const sub = await subscriber(aedes.url, 'ids/v1/st/deg/#');
   const hub = await Hub.start(opts(aedes.url, { hub: 'deg' }));
   try {
@@ -81,7 +81,7 @@ test('hub.degrade / recover: the retained status says degraded with the reason, 
   }
 });
 
-test('the whole state folder removed under a running hub: recreated, and every alert is still delivered once', async (t) => {
+test('the whole state folder removed under a running hub: recreated, and every alert is still delivered once', { timeout: 120_000 }, async (t) => {
   if (!hasMosquitto()) return t.skip('mosquitto not installed (apt-get install mosquitto)');
   const mq = await Mosquitto.create();
   const state = join(mkdtempSync(join(root, 'gone-')), 'state');
@@ -106,7 +106,7 @@ test('the whole state folder removed under a running hub: recreated, and every a
   }
 });
 
-test('the state folder removed while alerts wait for the broker: those in memory are written again and delivered', async (t) => {
+test('the state folder removed while alerts wait for the broker: those in memory are written again and delivered', { timeout: 120_000 }, async (t) => {
   if (!hasMosquitto()) return t.skip('mosquitto not installed (apt-get install mosquitto)');
   const nowhere = `mqtt://127.0.0.1:${await freePort()}`;
   const state = join(mkdtempSync(join(root, 'wait-')), 'state');
@@ -135,7 +135,7 @@ test('the state folder removed while alerts wait for the broker: those in memory
   }
 });
 
-test('records that were only on disk when the folder vanished are counted as dropped and reported', async () => {
+test('records that were only on disk when the folder vanished are counted as dropped and reported', { timeout: 120_000 }, async () => {
   const dir = join(mkdtempSync(join(root, 'lost-')), 'q');
   const first = new FileStore(dir, { segmentRecords: 10 });
   first.put(Array.from({ length: 25 }, (_, i) => `r${i}`));
@@ -153,7 +153,7 @@ test('records that were only on disk when the folder vanished are counted as dro
   await store.close();
 });
 
-test('the aggregator accepts a degraded status with its reason and key fingerprint', async () => {
+test('the aggregator accepts a degraded status with its reason and key fingerprint', { timeout: 120_000 }, async () => {
   const { classify } = await import('../../aggregator/validate.ts');
   const status = { v: 1, hub: 'h', site: 's', ts: Date.now(), state: 'degraded', reason: 'input: capture corrupt', keyFingerprint: 'ab'.repeat(32) };
   const c = classify('ids/v1/s/h/status', Buffer.from(JSON.stringify(status)), Date.now());

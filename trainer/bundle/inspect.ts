@@ -1,5 +1,5 @@
 /** A human-readable summary of a bundle manifest (`iot-ids bundle inspect`). */
-import type { BundleManifest } from '../../shared/manifest.ts';
+import { bundleRelease, type BundleManifest } from '../../shared/manifest.ts';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '?');
 
@@ -7,7 +7,8 @@ export function summarizeManifest(m: BundleManifest, status: string): string {
   const L: string[] = [];
   const model = m.model ?? ({} as BundleManifest['model']);
   L.push(`bundle schema v${m.schemaVersion} (${status})`);
-  L.push(`model     ${model.name} ${model.version} · ${model.precision} · opset ${model.opset} · created ${model.createdAt}`);
+  L.push(`model     ${model.name} ${model.version} · ${model.precision} · opset ${model.opset} · created ${model.createdAt}` +
+    ` · release ${bundleRelease({ model })}${model.release === undefined ? ' (from createdAt)' : ''}`);
   L.push(`io        ${model.inputName} [${(model.inputShape ?? []).join(', ')}] → ${model.outputName}`);
   const p = m.preprocessing;
   if (p?.features) {
