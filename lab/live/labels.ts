@@ -73,7 +73,7 @@ export function ruleMatches(r: MatchRule, f: Pick<FlowRecord, 'srcIp' | 'dstIp' 
 
 export function labelFor(t: Truth, f: FlowRecord): FlowLabels {
   const inWindow = f.startUs >= t.startUs - 1_000_000 && f.startUs <= t.endUs + TAIL_US;
-  if (inWindow && t.attack.some((r) => ruleMatches(r, f, t.attacker))) return { label: 'Anomaly', cat: t.cat, subCat: t.subCat };
+  if (t.cat !== 'Normal' && inWindow && t.attack.some((r) => ruleMatches(r, f, t.attacker))) return { label: 'Anomaly', cat: t.cat, subCat: t.subCat };
   return { label: 'Normal', cat: 'Normal', subCat: 'Normal' };
 }
 

@@ -34,7 +34,7 @@ const Rule = z.object({
 export const ScenarioSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
   description: z.string(),
-  cat: z.enum(['Scan', 'DoS', 'Mirai', 'MITM ARP Spoofing']),
+  cat: z.enum(['Normal', 'Scan', 'DoS', 'Mirai', 'MITM ARP Spoofing']),
   subCat: z.string().min(1),
   tool: z.string().min(1),
   /** argv run in the attacker's namespace; `{cam}` → the host's address, `{attacker}`, `{mac:gw}`, `{file:NAME}`. */
