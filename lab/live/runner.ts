@@ -5,14 +5,14 @@
  * waits for the runner's pid to disappear.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { LiveLabError } from './errors.ts';
 import { labelCapture, makeTruth, writeTruth, type LabelCounts, type Truth } from './labels.ts';
-import { checkNetns, checkSeal, createLab, destroyNamespaces, HOSTS, labNamespaces, macOf, NETNS_PREFIX, run, type Lab } from './network.ts';
+import { checkNetns, checkSeal, createLab, destroyNamespaces, HOSTS, labNamespaces, macOf, NETNS_PREFIX, type Lab } from './network.ts';
 import { startRecording } from './recorder.ts';
 import type { Scenario } from './scenario.ts';
 import { startDevice, startServices, MOSQUITTO } from './services.ts';
@@ -46,17 +46,25 @@ function toolArgv(argv0: string): string[] {
   return [argv0];
 }
 
-/** Names of the tools the scenarios need that this machine lacks (with the Debian package that has each). */
-export function missingTools(scenarios: Scenario[]): string[] {
-  const pkg: Record<string, string> = { nmap: 'nmap', masscan: 'masscan', hping3: 'hping3', arpspoof: 'dsniff', tcpdump: 'tcpdump', '/usr/bin/python3': 'python3', [MOSQUITTO]: 'mosquitto' };
-  const need = new Set(['tcpdump', MOSQUITTO, ...scenarios.map((s) => toolArgv(s.command[0])[0]).filter((t) => t !== process.execPath)]);
-  const missing: string[] = [];
-  for (const t of need) {
-    const r = run('sh', ['-c', `command -v ${t} || test -x ${t}`], { allowFail: true });
-    if (!r.trim() && !t.startsWith('/')) missing.push(`${t} (Debian package ${pkg[t] ?? t})`);
-    else if (t.startsWith('/') && run('sh', ['-c', `test -x ${t} && echo ok`], { allowFail: true }).trim() !== 'ok') missing.push(`${t} (Debian package ${pkg[t] ?? t})`);
+const PACKAGES: Record<string, string> = { nmap: 'nmap', masscan: 'masscan', hping3: 'hping3', arpspoof: 'dsniff', tcpdump: 'tcpdump', '/usr/bin/python3': 'python3', [MOSQUITTO]: 'mosquitto' };
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return missing;
+}
+
+/** A command name on PATH (plus the sbin folders, where hping3 and arpspoof live), or an absolute path. */
+const installed = (t: string): boolean =>
+  t.includes('/') ? executable(t) : [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].some((d) => d && executable(join(d, t)));
+
+/** The tools the scenarios need that this machine lacks, each with the Debian package that has it. */
+export function missingTools(scenarios: Scenario[]): string[] {
+  const need = new Set(['ip', 'timeout', 'tcpdump', MOSQUITTO, ...scenarios.map((s) => toolArgv(s.command[0])[0])]);
+  return [...need].filter((t) => !installed(t)).map((t) => `${t} (Debian package ${PACKAGES[t] ?? t})`);
 }
 
 export function expand(argv: string[], files: Record<string, string>): string[] {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
-import { expand } from '../../../lab/live/runner.ts';
+import { expand, missingTools } from '../../../lab/live/runner.ts';
 import { isLiveLabError } from '../../../lab/live/errors.ts';
 
 const all = loadScenarios();
@@ -53,4 +53,10 @@ test('a bad scenario file is refused with its name and field', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('missingTools names an absent tool with its package and finds the installed ones', () => {
+  const fake = { ...all[0], command: ['no-such-scanner-here', '-x'] };
+  assert.deepEqual(missingTools([fake]).filter((m) => m.startsWith('no-such')), ['no-such-scanner-here (Debian package no-such-scanner-here)']);
+  assert.ok(!missingTools([{ ...all[0], command: ['sh'] }]).some((m) => m.startsWith('sh ')));
 });
