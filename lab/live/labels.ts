@@ -9,6 +9,7 @@ import { FlowMeter, type MeterMode } from '../../asm/flowmeter-host.ts';
 import { formatFlowCsvRow, LABELED_FLOW_CSV_HEADER, type FlowLabels } from '../../asm/flow-csv.ts';
 import { readCapture } from '../../capture/reader.ts';
 import type { FlowRecord } from '../../shared/packets.ts';
+import { STAT_FEATURES } from '../../shared/features.ts';
 import { HOSTS, INTERNET_CIDR, LAN_CIDR, hostByName } from './network.ts';
 import type { MatchRule, Scenario } from './scenario.ts';
 
@@ -71,8 +72,13 @@ export function ruleMatches(r: MatchRule, f: Pick<FlowRecord, 'srcIp' | 'dstIp' 
   );
 }
 
+const DURATION = STAT_FEATURES.indexOf('Flow_Duration');
+
 export function labelFor(t: Truth, f: FlowRecord): FlowLabels {
-  const inWindow = f.startUs >= t.startUs - 1_000_000 && f.startUs <= t.endUs + TAIL_US;
+  // A flow belongs to the attack when its life overlaps the attack's window: a session that began before an ARP
+  // poisoning and went on through it was relayed from then on (flows started after the window are not).
+  const endUs = f.startUs + (DURATION >= 0 ? (f.features[DURATION] ?? 0) : 0);
+  const inWindow = endUs >= t.startUs - 1_000_000 && f.startUs <= t.endUs + TAIL_US;
   if (t.cat !== 'Normal' && inWindow && t.attack.some((r) => ruleMatches(r, f, t.attacker))) return { label: 'Anomaly', cat: t.cat, subCat: t.subCat };
   return { label: 'Normal', cat: 'Normal', subCat: 'Normal' };
 }

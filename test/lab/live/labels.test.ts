@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { labelFor, makeTruth, TAIL_US } from '../../../lab/live/labels.ts';
 import { loadScenarios } from '../../../lab/live/scenario.ts';
 import type { FlowRecord } from '../../../shared/packets.ts';
+import { STAT_FEATURES } from '../../../shared/features.ts';
 
 const scenarios = loadScenarios();
 const get = (n: string) => scenarios.find((s) => s.name === n)!;
@@ -32,4 +33,9 @@ test('spoofed and reflected flows are labelled by the scenario rules, not by the
   const mitm = makeTruth(get('arpspoof-gateway'), '', T0, T0 + 10_000_000, 0);
   assert.equal(labelFor(mitm, flow('198.18.0.14', '198.19.1.1', T0 + 1)).cat, 'MITM ARP Spoofing');
   assert.equal(labelFor(mitm, flow('198.18.0.14', '198.18.0.13', T0 + 1, 6, 40000, 1883)).cat, 'Normal', 'LAN traffic is not relayed');
+  const long = flow('198.18.0.14', '198.19.1.1', T0 - 30_000_000);
+  long.features = new Float64Array(STAT_FEATURES.length);
+  assert.equal(labelFor(mitm, long).cat, 'Normal', 'ended before the poisoning');
+  long.features[STAT_FEATURES.indexOf('Flow_Duration')] = 35_000_000;
+  assert.equal(labelFor(mitm, long).cat, 'MITM ARP Spoofing', 'began before the poisoning and went on through it');
 });
