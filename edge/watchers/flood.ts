@@ -11,7 +11,7 @@
  *                      answer on that port solicited);
  *   udp-flood          UDP to the victim ≥ `udpFlood` spread over ≥ `udpFloodPorts` destination or source ports
  *                      (floods randomise or walk the ports: Mirai's generic flood both, hping3 the source port; a
- *                      video stream keeps one pair);
+ *                      video stream keeps one pair), or mostly of a bot's payload size (Mirai's udpplain);
  *   ack-flood          TCP segments with data and without SYN to the victim ≥ `ackFlood` over as many port pairs
  *                      while the victim sends back fewer than a tenth as many (Mirai's ACK flood: no session behind
  *                      them; empty ACKs to many ports are an ACK scan, which the scan watcher reports);
@@ -221,7 +221,9 @@ export class FloodWatcher {
     // Spread: a flood randomises or walks destination or source ports; a stream keeps its pair.
     const ports = Math.max(distinctEstimate(t.num[nb + N_DPORTS], SMALL_BITS), distinctEstimate(t.num[nb + N_SPORTS], SMALL_BITS));
     if (ports >= this.o.udpFloodPorts && udp > this.peak.udpSpread) this.peak.udpSpread = udp;
-    if (udp >= this.o.udpFlood && ports >= this.o.udpFloodPorts) {
+    // A bot's flood needs no port spread to be told apart from a stream: its datagrams carry the bot's payload size
+    // (Mirai's "udpplain" sends from a few connected sockets).
+    if (udp >= this.o.udpFlood && (ports >= this.o.udpFloodPorts || this.floodClass(nb) === MIRAI)) {
       this.raise(K_UDP, 'udp-flood', this.floodClass(nb), s, udp, `${udp} UDP datagrams over ${ports} ports`, p, out);
     }
   }

@@ -50,6 +50,8 @@ export class PacketView {
   sport = 0;
   dport = 0;
   flags = 0;
+  /** TCP sequence number. */
+  seq = 0;
   /** Layer-4 payload bytes per the IP total length (not the captured length). */
   payloadLen = 0;
   icmpType = 0;
@@ -107,6 +109,7 @@ export class PacketView {
       this.sport = (d[l4] << 8) | d[l4 + 1];
       this.dport = (d[l4 + 2] << 8) | d[l4 + 3];
       this.flags = d[l4 + 13];
+      this.seq = u32(d, l4 + 4);
       this.payloadLen = Math.max(0, this.ipLen - ihl - (d[l4 + 12] >> 4) * 4);
       this.hasL4 = true;
     } else if (this.proto === PROTO_UDP && l4 + 4 <= end) {

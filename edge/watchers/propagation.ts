@@ -7,7 +7,10 @@
  *
  * Finding (class Mirai, role source): `propagation` at `hosts` distinct destinations in the short window (default 8
  * in 60 s: Mirai's scanner sends ~160 SYNs/s, so it passes 8 in well under a second) or `slowHosts` in the long one
- * (default 20 in 15 min, for throttled bots).
+ * (default 20 in 15 min, for throttled bots) — when the scan is a bot's: most of its login-port SYNs carry Mirai's
+ * fingerprint (sequence number = the target's address), or it probes almost nothing but login ports (fewer than
+ * 1 SYN to another port per 10). A general scanner sweeping the Internet on a port list (masscan -p 22,23,80,8080)
+ * is left to the scan watcher, which reports it as Scan.
  */
 import type { PacketView } from './packet-view.ts';
 import { KIND_IPV4, PROTO_TCP, TCP_ACK, TCP_SYN, ipText, isPrivate } from './packet-view.ts';
@@ -25,6 +28,7 @@ export interface PropagationOptions {
 }
 
 const BITS = 256;
+const N_LOGIN = 6, N_PRINT = 7, N_OTHER = 8, NUMS = 9;
 const WORDS = BITS / 32;
 
 export class PropagationWatcher {
@@ -40,18 +44,25 @@ export class PropagationWatcher {
     for (const p of opts.ports ?? [22, 23, 2222, 2323]) this.ports[p] = 1;
     this.limits = [opts.hosts ?? 8, opts.slowHosts ?? 20];
     this.windowUs = [(opts.windowMs ?? 60_000) * 1000, (opts.slowWindowMs ?? 900_000) * 1000];
-    // nums: per window [start, ones, last target]
-    this.table = new HostTable(opts.maxSources ?? 1024, 6, 2 * WORDS);
+    // nums: per window [start, ones, last target], then login-port SYNs, fingerprinted ones, SYNs to other ports
+    this.table = new HostTable(opts.maxSources ?? 1024, NUMS, 2 * WORDS);
     this.reporter = new Reporter((opts.reportEveryMs ?? 60_000) * 1000);
   }
 
   packet(p: PacketView, out: Finding[]): void {
     if (p.kind !== KIND_IPV4 || p.proto !== PROTO_TCP || !p.hasL4 || (p.flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return;
-    if (this.ports[p.dport] === 0 || isPrivate(p.dst)) return;
+    if (isPrivate(p.dst)) return;
     const t = this.table;
+    if (this.ports[p.dport] === 0) {
+      const o = t.find(p.src);
+      if (o >= 0) t.num[o * NUMS + N_OTHER]++;
+      return;
+    }
     const s = t.get(p.src, 0, 0, p.tUs);
+    t.num[s * NUMS + N_LOGIN]++;
+    if (p.seq === p.dst) t.num[s * NUMS + N_PRINT]++;
     for (let w = 0; w < 2; w++) {
-      const nb = s * 6 + w * 3;
+      const nb = s * NUMS + w * 3;
       if (t.num[nb] === 0 || p.tUs - t.num[nb] > this.windowUs[w]) {
         t.num[nb] = p.tUs || 1;
         t.num[nb + 1] = 0;
@@ -61,7 +72,10 @@ export class PropagationWatcher {
       const n = distinctEstimate(++t.num[nb + 1], BITS);
       t.num[nb + 2] = p.dst;
       if (w === 0 && n > this.peak) this.peak = n;
-      if (n < this.limits[w] || !this.reporter.allow(1, p.src, p.tUs)) continue;
+      if (n < this.limits[w]) continue;
+      const login = t.num[s * NUMS + N_LOGIN];
+      if (!(t.num[s * NUMS + N_PRINT] * 2 >= login || t.num[s * NUMS + N_OTHER] * 10 < login)) continue;
+      if (!this.reporter.allow(1, p.src, p.tUs)) continue;
       this.reporter.count('propagation');
       const ip = ipText(p.src);
       const windowMs = this.windowUs[w] / 1000;

@@ -93,6 +93,13 @@ test('telnet SYNs to many Internet hosts are propagation (Mirai); a flood of spo
   }
   const p = (await run(bot)).found;
   assert.ok(p.some((f) => f.evidence.kind === 'propagation' && f.class === 'Mirai' && f.host === '192.168.1.10'), JSON.stringify(p));
+  // A general scanner on a port list (masscan -p 22,23,80,8080) is a scan, not a bot spreading.
+  const masscan: Pkt[] = [];
+  for (let i = 0; i < 40; i++) {
+    const target = { mac: GW.mac, ip: ipv4FromInt((50 << 24) + i * 7919) };
+    for (const port of [22, 23, 80, 8080]) masscan.push({ frame: syn(A, target, 30000, port), t: i * 0.005 });
+  }
+  assert.deepEqual(kinds((await run(masscan)).found), ['scan-sweep']);
 
   const flood: Pkt[] = [];
   for (let i = 0; i < 3000; i++) {
