@@ -211,7 +211,11 @@ export async function scoreAll(o: ScoreOptions & { expect?: string; benign?: str
       const truth = readJson(truthFile) as { cat?: string; startUs?: number; start?: string; attacker?: string };
       const startUs = truth.startUs ?? (truth.start ? Date.parse(truth.start) * 1000 : undefined);
       if (!truth.cat || startUs === undefined) throw new IdsError('BAD_OPTION', `${truthFile}: needs cat and startUs`);
-      const s = await scoreCapture(pcap, basename(join(o.lab, d)), 'lab', { families: [truth.cat], attackFlows: truth.attacker ? `src:${truth.attacker}` : 'none' }, o, startUs);
+      // A scenario of the devices' own life (cat Normal) is scored like a benign capture: every alert is false.
+      const normal = truth.cat === NORMAL_LABEL;
+      const s = normal
+        ? await scoreCapture(pcap, basename(join(o.lab, d)), 'benign', undefined, o)
+        : await scoreCapture(pcap, basename(join(o.lab, d)), 'lab', { families: [truth.cat], attackFlows: truth.attacker ? `src:${truth.attacker}` : 'none' }, o, startUs);
       run.lab.push(s);
       o.progress?.(s);
     }
@@ -226,9 +230,10 @@ export async function scoreAll(o: ScoreOptions & { expect?: string; benign?: str
   }
   t.benignAlertedShare = t.benignFlows ? t.benignAlerted / t.benignFlows : 0;
   t.benignModelNonNormalShare = t.benignFlows ? run.benign.reduce((a, s) => a + s.modelNonNormal, 0) / t.benignFlows : 0;
-  t.labScenarios = run.lab.length;
-  t.labDetected = run.lab.filter((s) => s.caught).length;
-  t.labWithin10s = run.lab.filter((s) => s.caught && (s.timeToDetectS ?? Infinity) <= 10).length;
+  const attacks = run.lab.filter((s) => s.kind === 'lab');
+  t.labScenarios = attacks.length;
+  t.labDetected = attacks.filter((s) => s.caught).length;
+  t.labWithin10s = attacks.filter((s) => s.caught && (s.timeToDetectS ?? Infinity) <= 10).length;
   return run;
 }
 
@@ -265,6 +270,10 @@ export function formatRun(r: ScoreRun): string {
   if (r.lab.length) {
     lines.push('| lab scenario | family | flows | alerted | findings | detected | time to detect |', '|---|---|---|---|---|---|---|');
     for (const s of r.lab) {
+      if (s.kind === 'benign') {
+        lines.push(`| ${s.capture} | Normal (no attack) | ${s.flows} | ${s.alertedFlows} (false) | ${Object.keys(s.findingKinds).join(', ') || '-'} | - | - |`);
+        continue;
+      }
       lines.push(`| ${s.capture} | ${s.families?.join('/')} | ${s.flows} | ${s.alertedFlows} | ${Object.keys(s.findingKinds).join(', ') || '-'} | ` +
         `${s.caught ? 'yes' : 'NO'} | ${s.timeToDetectS == null ? '-' : `${s.timeToDetectS.toFixed(1)} s`} |`);
     }
