@@ -10,10 +10,11 @@
  *   real Alexa app capture opens 28 in a minute to one server, with server byte counts all over the place).
  * Finding `brute-force` (class Mirai: IoTID20 files host brute force under Mirai; role source) at `sessions` or
  * more in `windowMs`. Any port: the service is whatever the attacker targets (telnet, SSH, FTP, HTTP auth, MQTT,
- * vendor ports). Two windows: 10 alike sessions in 60 s (sequential guessers such as Mirai's, a login every few
- * seconds) and 5 in 10 s (parallel guessers: Hydra runs 16 at once; the real brute force here finishes 6 alike
- * sessions in the same millisecond). The benign worst case is 4 alike sessions in a minute and 3 in 10 s (a
- * plug's set-up); a device polling over a new connection every 6 s or faster would reach the minute rule.
+ * vendor ports). Two windows: 20 alike sessions in 60 s (sequential guessers, a login every few seconds; the real
+ * brute force here makes 65 in a minute) and 5 in 10 s (parallel guessers: Hydra runs 16 at once; the real brute
+ * force finishes 6 alike sessions in the same millisecond). The benign worst cases are 4 alike sessions in a
+ * minute and 3 in 10 s (a plug's set-up) in the real captures, and 11 in a minute in the live lab (a phone app
+ * polling a camera's web page); a device polling over a new connection every 3 s or faster would reach the rule.
  */
 import type { FlowRecord } from '../../shared/packets.ts';
 import { STAT_FEATURES, type Column } from '../../shared/features.ts';
@@ -21,7 +22,7 @@ import { HostTable, mix3 } from './host-table.ts';
 import { type Finding, MIRAI, Reporter } from './finding.ts';
 
 export interface BruteForceOptions {
-  /** Alike sessions in windowMs (sequential guessers). Default 10 in 60 s. */
+  /** Alike sessions in windowMs (sequential guessers). Default 20 in 60 s. */
   sessions?: number;
   windowMs?: number;
   /** Alike sessions in burstWindowMs (parallel guessers: Hydra, Medusa, ncrack). Default 5 in 10 s. */
@@ -87,7 +88,7 @@ export class BruteForceWatcher {
 
   constructor(opts: BruteForceOptions = {}) {
     this.o = {
-      sessions: opts.sessions ?? 10, windowMs: opts.windowMs ?? 60_000, burstSessions: opts.burstSessions ?? 5,
+      sessions: opts.sessions ?? 20, windowMs: opts.windowMs ?? 60_000, burstSessions: opts.burstSessions ?? 5,
       burstWindowMs: opts.burstWindowMs ?? 10_000, maxPackets: opts.maxPackets ?? 60,
       maxSessionMs: opts.maxSessionMs ?? 60_000, maxPairs: opts.maxPairs ?? 4096, reportEveryMs: opts.reportEveryMs ?? 60_000,
     };

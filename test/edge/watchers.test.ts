@@ -134,7 +134,7 @@ test('a login service hit by many alike short sessions is brute force; varied se
     seq += 0;
     return out;
   };
-  for (let i = 0; i < 12; i++) pkts.push(...session(i, i * 3, 40, 30 + (i % 3)));
+  for (let i = 0; i < 22; i++) pkts.push(...session(i, i * 2.7, 40, 30 + (i % 3)));
   const bf = (await run(pkts)).found;
   assert.ok(bf.some((f) => f.evidence.kind === 'brute-force' && f.class === 'Mirai' && f.evidence.targets![0] === '192.168.1.20:22'), JSON.stringify(bf));
 
