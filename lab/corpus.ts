@@ -18,9 +18,11 @@ import { IdsError } from '../shared/errors.ts';
 import { LINKTYPE_ETHERNET, type FlowRecord, type PacketBatch } from '../shared/packets.ts';
 import { Rng } from '../shared/random.ts';
 import { listCaptures, replayCapture } from './background.ts';
-import { REAL_ATTACKS, SCENARIOS, scenarioFor, type Scenario } from './scenarios.ts';
+import { REAL_ATTACKS, SCENARIOS, type Scenario } from './scenarios.ts';
 import { FrameList, PayloadPool } from './wire.ts';
 import { relayCapture } from './relay.ts';
+import { listDevices, splitDevices, filesOf, type DeviceSplit } from './benign-split.ts';
+import { writeHeldOut, type HeldOutReport } from './held-out.ts';
 
 export interface LabOptions {
   seed: number;
@@ -34,6 +36,15 @@ export interface LabOptions {
   dataDir: string;
   /** Include the real attack captures (default true). */
   real?: boolean;
+  /**
+   * Split the real benign captures by device (lab/benign-split.ts): only the train side is replayed into the
+   * corpus; the validation and test devices are metered apart (lab/held-out.ts). Absent: every capture replays.
+   */
+  deviceSplit?: { test: number; validation: number };
+  /** Replace scenarios' shares of `--flows` (by scenario name). */
+  shares?: Record<string, number>;
+  /** Replace the share of a replaying scenario's flows made from the real captures (by scenario name; 0 = none). */
+  replayShares?: Record<string, number>;
   log?: (line: string) => void;
 }
 
@@ -50,6 +61,8 @@ export interface LabReport {
   byCat: Record<string, number>;
   bySubCat: Record<string, number>;
   sources: SourceReport[];
+  /** Per side of the device split, when there is one. */
+  heldOut?: HeldOutReport[];
   seconds: number;
 }
 
@@ -147,7 +160,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const chosen = opts.scenarios?.length ? opts.scenarios : SCENARIOS.map((s) => s.name);
   const unknown = chosen.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new IdsError('BAD_OPTION', `--scenario ${unknown.join(',')}: expected one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  const scenarios = SCENARIOS.filter((s) => chosen.includes(s.name));
+  const scenarios = withOverrides(SCENARIOS.filter((s) => chosen.includes(s.name)), opts);
   const budget = new Map<Scenario, number>();
   const shares = scenarios.reduce((a, s) => a + s.share, 0);
   let left = opts.flows;
@@ -162,13 +175,17 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const sources: SourceReport[] = [];
   // A fresh meter per source: no state (or clock) crosses from one pcap to the next.
   const newMeter = () => FlowMeter.create({ mode: opts.mode });
+  const benignDir = join(opts.dataDir, 'pcaps', 'benign');
+  let split: DeviceSplit | undefined;
+  if (opts.deviceSplit && existsSync(benignDir)) split = splitDevices(listDevices(benignDir), { seed: opts.seed, ...opts.deviceSplit });
+  const replayFiles = split ? filesOf(split, 'train').map((f) => join(benignDir, f)) : undefined;
   try {
     if (opts.real ?? true) await addRealAttacks(opts, scenarios, budget, newMeter, csv, sources, log);
     for (const [k, s] of scenarios.entries()) {
       let want = budget.get(s)! - sources.filter((r) => r.subCat === s.subCat).reduce((a, r) => a + r.flows, 0);
       if (want <= 0) continue;
       if (s.replay) {
-        const rep = await replayScenario(s, Math.round(want * s.replay.share), opts, LAB_EPOCH_US - 86_400_000_000 * (k + 1), await newMeter(), csv);
+        const rep = await replayScenario(s, Math.round(want * s.replay.share), opts, replayFiles, LAB_EPOCH_US - 86_400_000_000 * (k + 1), await newMeter(), csv);
         sources.push(rep);
         want -= rep.flows;
         log(`${s.name} (replayed captures): ${rep.flows} flows, ${rep.packets} packets (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
@@ -181,13 +198,37 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   } finally {
     csv.close();
   }
+  let heldOut: HeldOutReport[] | undefined;
+  if (split) {
+    const replayed = sources.filter((r) => r.source.includes('-replay.pcap') && r.cat === 'Normal').reduce((a, r) => a + r.flows, 0);
+    heldOut = await writeHeldOut(split, benignDir, opts.out, opts.mode, replayed);
+    for (const h of heldOut) log(`benign ${h.side}: ${h.devices} devices, ${h.captures} captures${h.side === 'train' ? `, ${h.flows} Normal flows replayed` : `, ${h.flows} flows`}`);
+  }
   const byCat: Record<string, number> = {};
   const bySubCat: Record<string, number> = {};
   for (const r of sources) {
     byCat[r.cat] = (byCat[r.cat] ?? 0) + r.flows;
     bySubCat[r.subCat] = (bySubCat[r.subCat] ?? 0) + r.flows;
   }
-  return { flows: csv.rows, byCat, bySubCat, sources, seconds: (performance.now() - t0) / 1000 };
+  return { flows: csv.rows, byCat, bySubCat, sources, ...(heldOut ? { heldOut } : {}), seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The scenarios with `--share` / `--replay-share` applied (each name checked, each value a finite number ≥ 0). */
+function withOverrides(scenarios: Scenario[], opts: LabOptions): Scenario[] {
+  const check = (what: string, o: Record<string, number> | undefined) => {
+    for (const [name, v] of Object.entries(o ?? {})) {
+      if (!SCENARIOS.some((s) => s.name === name)) throw new IdsError('BAD_OPTION', `--${what} ${name}: expected one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
+      if (!(Number.isFinite(v) && v >= 0) || (what === 'replay-share' && v > 1)) throw new IdsError('BAD_OPTION', `--${what} ${name}=${v}: expected a number ≥ 0${what === 'replay-share' ? ' and ≤ 1' : ''}`);
+    }
+  };
+  check('share', opts.shares);
+  check('replay-share', opts.replayShares);
+  return scenarios.map((s) => {
+    const share = opts.shares?.[s.name] ?? s.share;
+    const r = opts.replayShares?.[s.name];
+    const replay = r === undefined ? s.replay : r === 0 ? undefined : { share: r, relay: s.replay?.relay ?? s.cat !== 'Normal' };
+    return { ...s, share, replay };
+  });
 }
 
 async function generateScenario(s: Scenario, want: number, seed: number, startUs: number, out: string, meter: FlowMeter, csv: CsvOut): Promise<SourceReport> {
@@ -219,11 +260,14 @@ async function generateScenario(s: Scenario, want: number, seed: number, startUs
   return { source: `pcaps/${s.name}.pcap`, cat: s.cat, subCat: s.subCat, packets, flows };
 }
 
-/** Replays the real benign captures (under the MITM relay when the scenario says so) until `want` flows. */
-async function replayScenario(s: Scenario, want: number, opts: LabOptions, startUs: number, meter: FlowMeter, csv: CsvOut): Promise<SourceReport> {
+/**
+ * Replays the real benign captures (`only`: the train side of a device split) under the MITM relay when the
+ * scenario says so, until `want` flows.
+ */
+async function replayScenario(s: Scenario, want: number, opts: LabOptions, only: string[] | undefined, startUs: number, meter: FlowMeter, csv: CsvOut): Promise<SourceReport> {
   const dir = join(opts.dataDir, 'pcaps', 'benign');
   if (!existsSync(dir)) throw new IdsError('EMPTY_INPUT', `benign captures not found at ${dir}: the Normal class is made from them`);
-  const files = listCaptures(dir);
+  const files = only ?? listCaptures(dir);
   if (files.length === 0) throw new IdsError('EMPTY_INPUT', `no captures in ${dir}`);
   const rng = new Rng(seedFor(opts.seed, `${s.name}-replay`));
   const writer = new PcapWriter(join(opts.out, 'pcaps', `${s.name}-replay.pcap`));
@@ -254,7 +298,7 @@ async function replayScenario(s: Scenario, want: number, opts: LabOptions, start
     if (flows === before) break; // the captures hold no flows at all
   }
   await writer.close();
-  return { source: `pcaps/${s.name}-replay.pcap (${files.length} benign captures${s.replay?.relay ? ', relayed' : ''})`, cat: s.cat, subCat: s.subCat, packets, flows };
+  return { source: `pcaps/${s.name}-replay.pcap (${files.length} benign captures${only ? ' of the train devices' : ''}${s.replay?.relay ? ', relayed' : ''})`, cat: s.cat, subCat: s.subCat, packets, flows };
 }
 
 /** Real attack captures, labelled by capture; each sub-category takes at most half its budget from them. */
@@ -266,8 +310,8 @@ async function addRealAttacks(opts: LabOptions, scenarios: Scenario[], budget: M
   }
   const rng = new Rng(seedFor(opts.seed, 'real-attacks'));
   for (const sub of new Set(REAL_ATTACKS.map((r) => r.subCat))) {
-    const s = scenarioFor(sub);
-    if (!scenarios.includes(s)) continue;
+    const s = scenarios.find((x) => x.subCat === sub);
+    if (!s) continue;
     const cap = Math.floor(budget.get(s)! / 2);
     const found: { file: string; recs: FlowRecord[]; packets: number }[] = [];
     for (const r of REAL_ATTACKS.filter((x) => x.subCat === sub)) {
