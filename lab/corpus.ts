@@ -23,6 +23,7 @@ import { FrameList, PayloadPool } from './wire.ts';
 import { relayCapture } from './relay.ts';
 import { listDevices, splitDevices, filesOf, type DeviceSplit } from './benign-split.ts';
 import { writeHeldOut, type HeldOutReport } from './held-out.ts';
+import { mixLive, type LiveScenarioReport } from './live-mix.ts';
 
 export interface LabOptions {
   seed: number;
@@ -41,6 +42,11 @@ export interface LabOptions {
    * corpus; the validation and test devices are metered apart (lab/held-out.ts). Absent: every capture replays.
    */
   deviceSplit?: { test: number; validation: number };
+  /**
+   * Live-lab recordings to mix in (lab/live-mix.ts): whole scenarios split per family, `test` share to
+   * live-test.csv, the rest into flows.csv (at most `maxPerScenario` flows each), on top of `--flows`.
+   */
+  live?: { dir: string; test: number; maxPerScenario: number };
   /** Replace scenarios' shares of `--flows` (by scenario name). */
   shares?: Record<string, number>;
   /** Replace the share of a replaying scenario's flows made from the real captures (by scenario name; 0 = none). */
@@ -63,6 +69,8 @@ export interface LabReport {
   sources: SourceReport[];
   /** Per side of the device split, when there is one. */
   heldOut?: HeldOutReport[];
+  /** Per live-lab scenario, when recordings were mixed in. */
+  live?: LiveScenarioReport[];
   seconds: number;
 }
 
@@ -176,6 +184,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   // A fresh meter per source: no state (or clock) crosses from one pcap to the next.
   const newMeter = () => FlowMeter.create({ mode: opts.mode });
   const benignDir = join(opts.dataDir, 'pcaps', 'benign');
+  let live: LiveScenarioReport[] | undefined;
   let split: DeviceSplit | undefined;
   if (opts.deviceSplit && existsSync(benignDir)) split = splitDevices(listDevices(benignDir), { seed: opts.seed, ...opts.deviceSplit });
   const replayFiles = split ? filesOf(split, 'train').map((f) => join(benignDir, f)) : undefined;
@@ -195,6 +204,10 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       sources.push(rep);
       log(`${s.name}: ${rep.flows} flows, ${rep.packets} packets (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
+    if (opts.live) {
+      live = mixLive(opts.live.dir, { seed: opts.seed, test: opts.live.test, maxPerScenario: opts.live.maxPerScenario, mode: opts.mode }, (row) => csv.line(row), join(opts.out, 'live-test.csv'));
+      for (const l of live) log(`live ${l.scenario} (${l.family}): ${l.side}, ${l.used} of ${l.flows} flows`);
+    }
   } finally {
     csv.close();
   }
@@ -210,7 +223,12 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     byCat[r.cat] = (byCat[r.cat] ?? 0) + r.flows;
     bySubCat[r.subCat] = (bySubCat[r.subCat] ?? 0) + r.flows;
   }
-  return { flows: csv.rows, byCat, bySubCat, sources, ...(heldOut ? { heldOut } : {}), seconds: (performance.now() - t0) / 1000 };
+  // Live rows carry their own labels per flow; only the class totals can name them without reading them again.
+  for (const l of live?.filter((x) => x.side === 'train') ?? []) {
+    const scale = l.flows ? l.used / l.flows : 0;
+    for (const [cat, n] of Object.entries(l.byCat)) byCat[cat] = (byCat[cat] ?? 0) + Math.round(n * scale);
+  }
+  return { flows: csv.rows, byCat, bySubCat, sources, ...(heldOut ? { heldOut } : {}), ...(live ? { live } : {}), seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The scenarios with `--share` / `--replay-share` applied (each name checked, each value a finite number ≥ 0). */

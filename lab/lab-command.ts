@@ -43,6 +43,7 @@ export function formatReport(r: LabReport): string {
   for (const [k, v] of Object.entries(r.byCat).sort()) lines.push(`  ${k.padEnd(22)} ${String(v).padStart(8)}`);
   lines.push('per sub-category:');
   for (const [k, v] of Object.entries(r.bySubCat).sort()) lines.push(`  ${k.padEnd(22)} ${String(v).padStart(8)}`);
+  for (const l of r.live ?? []) lines.push(`live ${l.scenario} (${l.family}): ${l.side}, ${l.used} of ${l.flows} flows`);
   for (const h of r.heldOut ?? []) lines.push(`benign ${h.side}: ${h.devices} devices, ${h.captures} captures, ${h.flows} flows`);
   lines.push('sources:');
   for (const s of r.sources) lines.push(`  ${s.source.padEnd(60)} ${s.subCat.padEnd(22)} ${String(s.flows).padStart(7)} flows ${String(s.packets).padStart(9)} packets`);
@@ -62,6 +63,9 @@ export default defineCommand({
     real: { type: 'boolean', description: 'include the real attack captures (--no-real: leave them out)', default: true },
     'test-devices': { type: 'string', description: 'split the real benign captures by device: this share of each collection\'s devices is held out for test (benign-test.csv, benign-test/, split.json), never replayed into flows.csv' },
     'val-devices': { type: 'string', description: 'with the device split: this share is held out for validation (benign-validation.csv)' },
+    live: { type: 'string', description: 'mix in live-lab recordings (DIR/<scenario>/flows.csv): whole scenarios split per family between flows.csv and live-test.csv' },
+    'live-test': { type: 'string', description: 'with --live: share of each family\'s scenarios held out for test (default 0.3)' },
+    'live-max': { type: 'string', description: 'with --live: at most this many flows of one training scenario (default 1500)' },
     share: { type: 'string', description: 'override scenario shares of --flows, e.g. normal=4,mitm-arp-spoofing=1' },
     'replay-share': { type: 'string', description: 'override the share of a scenario made from replayed real captures, e.g. mitm-arp-spoofing=0' },
   },
@@ -86,6 +90,11 @@ export default defineCommand({
         dataDir: resolve(args.data),
         real: args.real,
         deviceSplit: deviceSplitOf(args['test-devices'], args['val-devices']),
+        live: args.live ? {
+          dir: resolve(args.live),
+          test: numberOption('live-test', args['live-test'], { min: 0, max: 0.9 }) ?? 0.3,
+          maxPerScenario: intOption('live-max', args['live-max'], { min: 1 }) ?? 1500,
+        } : undefined,
         shares: parseAssignments('share', args.share),
         replayShares: parseAssignments('replay-share', args['replay-share']),
         log: (l) => process.stderr.write(`${l}\n`),

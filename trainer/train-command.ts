@@ -77,6 +77,8 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
     resume: !!args.resume,
     baseline: args.baseline !== false,
     export: !!args.export,
+    benignVal: listOption(args['benign-val']).flatMap((d) => d.split(',')).filter(Boolean),
+    benignAlertTarget: numberOption('benign-alert-target', args['benign-alert-target'], { min: 0, max: 1 }),
   };
 }
 
@@ -108,6 +110,8 @@ export default defineCommand({
     resume: { type: 'boolean', description: 'continue an interrupted run from OUT/checkpoints' },
     backend: { type: 'string', description: 'auto | wasm | cpu | node' },
     export: { type: 'boolean', description: 'export to ONNX and bundle after training' },
+    'benign-val': { type: 'string', description: 'flows of benign devices no training row came from (a device-split lab corpus\'s benign-validation.csv): alert thresholds are raised until at most --benign-alert-target of them alert' },
+    'benign-alert-target': { type: 'string', description: 'share of --benign-val flows allowed to alert (default 0.01)' },
     baseline: { type: 'boolean', default: true, description: 'train the random-forest baseline (--no-baseline to skip)' },
   },
   async run({ args }) {

@@ -42,6 +42,12 @@ export interface RunOptions extends RecipeOverrides {
   baseline?: boolean;
   forest?: ForestOptions;
   export?: boolean;
+  /**
+   * Flows of benign devices kept out of training (a device-split corpus's benign-validation.csv): thresholds are
+   * raised until at most `benignAlertTarget` of them alert (eval/benign-calibration.ts).
+   */
+  benignVal?: string[];
+  benignAlertTarget?: number;
   progress?: boolean;
   signal?: AbortSignal;
   /** Status lines (loading, split sizes, results); default: none. */
@@ -186,10 +192,21 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
   let metrics = argmaxMetrics;
   let tuned: TunedThresholds | null = null;
   const normal = ds.labels.indexOf(NORMAL_LABEL);
+  let benignCalibration: TrainReport['benignCalibration'];
   if (recipe.tuneThresholds && val && normal >= 0) {
-    tuned = tuneThresholds(ds.labels, loop.predictProba(model, val.X, val.rows, val.features), val.y, normal);
-    metrics = computeMetrics(ds.labels, test.y, applyThresholds(proba, test.rows, C, normal, tuned.thresholds));
+    const valProba = loop.predictProba(model, val.X, val.rows, val.features);
+    tuned = tuneThresholds(ds.labels, valProba, val.y, normal);
     log(`thresholds (tuned on validation, macro-F1 ${tuned.valMacroF1Argmax.toFixed(4)} → ${tuned.valMacroF1.toFixed(4)}): ${ds.labels.map((l, i) => (i === normal ? '' : `${l} ${tuned!.thresholds[i]}`)).filter(Boolean).join(', ')}`);
+    if (opts.benignVal?.length) {
+      const { loadBenignRows } = await import('./data/benign-rows.ts');
+      const { calibrateOnBenign } = await import('./eval/benign-calibration.ts');
+      const b = await loadBenignRows(opts.benignVal, ds.features, scaler, opts.ports);
+      const cal = calibrateOnBenign(C, normal, tuned.thresholds, opts.benignAlertTarget ?? 0.01, loop.predictProba(model, b.X, b.rows, ds.features.length), valProba, val.y);
+      tuned = { ...tuned, thresholds: cal.thresholds };
+      benignCalibration = { files: opts.benignVal, ...cal, thresholds: Object.fromEntries(ds.labels.map((l, i) => [l, cal.thresholds[i]])) };
+      log(`thresholds raised for held-out benign devices (${b.rows} flows, target ${(100 * cal.target).toFixed(2)} %): alerted ${(100 * cal.before).toFixed(2)} % → ${(100 * cal.after).toFixed(2)} %, validation accuracy ${cal.validationCorrectBefore.toFixed(4)} → ${cal.validationCorrectAfter.toFixed(4)}: ${ds.labels.map((l, i) => (i === normal ? '' : `${l} ${cal.thresholds[i]}`)).filter(Boolean).join(', ')}`);
+    }
+    metrics = computeMetrics(ds.labels, test.y, applyThresholds(proba, test.rows, C, normal, tuned.thresholds));
   }
   lap('evaluate', t0);
   const thresholds = tuned ? Object.fromEntries(ds.labels.map((l, i) => [l, tuned!.thresholds[i]])) : null;
@@ -216,6 +233,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     ...metricsForReport(metrics),
     decision: tuned ? 'thresholds tuned on validation' : 'argmax',
     thresholds,
+    ...(benignCalibration ? { benignCalibration } : {}),
     argmax: { accuracy: argmaxMetrics.accuracy, macroF1: argmaxMetrics.macroF1, weightedF1: argmaxMetrics.weightedF1, perClass: argmaxMetrics.perClass, confusion: argmaxMetrics.confusion },
     baseline: baseline ? baselineForReport(baseline) : null,
     model: { name: 'cnn-lstm', backend, features: ds.features, pruned, trainSamplesPerSec: median(result.history.map((h) => h.samplesPerSec)) },

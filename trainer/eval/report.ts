@@ -21,6 +21,17 @@ export interface TrainReport extends ReportMetrics {
   decision: 'argmax' | 'thresholds tuned on validation';
   /** Per class alert threshold (the bundle manifest's), when tuned; null for plain arg-max. */
   thresholds: Record<string, number> | null;
+  /** Present when thresholds were raised for held-out benign devices (--benign-val; eval/benign-calibration.ts). */
+  benignCalibration?: {
+    files: string[];
+    target: number;
+    rows: number;
+    before: number;
+    after: number;
+    validationCorrectBefore: number;
+    validationCorrectAfter: number;
+    thresholds: Record<string, number>;
+  };
   /** The same model's figures with plain arg-max (equal to the headline when decision is 'argmax'). */
   argmax: Pick<ReportMetrics, 'accuracy' | 'macroF1' | 'weightedF1' | 'perClass' | 'confusion'>;
   baseline: (ReportMetrics & { name: string; description: string; trainSeconds: number; predictSeconds: number }) | null;
@@ -129,6 +140,16 @@ export function reportMarkdown(r: TrainReport): string {
         `class below its threshold falls back to Normal): ${Object.entries(r.thresholds).filter(([l]) => l !== 'Normal').map(([l, t]) => `${l} ${t}`).join(', ')}. ` +
         `With plain arg-max the same model scores accuracy ${f4(r.argmax.accuracy)}, macro-F1 ${f4(r.argmax.macroF1)}.`,
     );
+    const bc = r.benignCalibration;
+    if (bc) {
+      const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+      out.push('');
+      out.push(
+        `The thresholds were then raised for benign devices no training row came from (${bc.files.map((f) => `\`${f}\``).join(', ')}, ` +
+          `${bc.rows} flows): alerted ${pct(bc.before)} → ${pct(bc.after)} (target ${pct(bc.target)}); validation-split accuracy ` +
+          `${f4(bc.validationCorrectBefore)} → ${f4(bc.validationCorrectAfter)}.`,
+      );
+    }
     out.push('');
   }
   if (b) {
