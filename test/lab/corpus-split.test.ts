@@ -9,6 +9,7 @@ import { listCaptures } from '../../lab/background.ts';
 import { readCaptureBuffer } from '../../capture/reader.ts';
 import { DEFAULT_WASM_PATH } from '../../asm/flowmeter-host.ts';
 import { isIdsError } from '../../shared/errors.ts';
+import { ATTACKER } from '../../lab/network.ts';
 import { sharedData } from '../helpers/shared-data.ts';
 
 const fake: BenignDevice[] = [
@@ -109,6 +110,24 @@ test('a device-split corpus: held-out devices never reach the replayed pcaps; th
       else assert.ok(!replayed.has(mac), `${id} (${side}) MAC ${mac} replayed into the training corpus`);
     }
     assert.ok(trainSeen > 0, 'the check can fail: train devices do appear on the wire');
+
+    // Every IP frame of the MITM pcaps crossed the attacker (lab/relay.ts): a flow the relay never touched would
+    // be ordinary traffic under the MITM label.
+    const attacker = Array.from(ATTACKER.mac, (x) => x.toString(16).padStart(2, '0')).join(':');
+    for (const f of ['mitm-arp-spoofing.pcap', 'mitm-arp-spoofing-replay.pcap']) {
+      let ip = 0;
+      for (const batch of readCaptureBuffer(readFileSync(join(out, 'pcaps', f)))) {
+        for (let i = 0; i < batch.count; i++) {
+          const o = batch.offsets[i];
+          const d = batch.data;
+          if (!((d[o + 12] === 0x08 && d[o + 13] === 0) || (d[o + 12] === 0x86 && d[o + 13] === 0xdd))) continue;
+          ip++;
+          const macs = [0, 6].map((k) => Array.from(d.subarray(o + k, o + k + 6), (x) => x.toString(16).padStart(2, '0')).join(':'));
+          assert.ok(macs.includes(attacker), `${f}: IP frame ${macs.join(' -> ')} not relayed`);
+        }
+      }
+      assert.ok(ip > 0, `${f}: relayed frames`);
+    }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
