@@ -79,6 +79,7 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
     export: !!args.export,
     benignVal: listOption(args['benign-val']).flatMap((d) => d.split(',')).filter(Boolean),
     benignAlertTarget: numberOption('benign-alert-target', args['benign-alert-target'], { min: 0, max: 1 }),
+    benignMaxRecallDrop: numberOption('benign-max-recall-drop', args['benign-max-recall-drop'], { min: 0, max: 1 }),
   };
 }
 
@@ -112,6 +113,7 @@ export default defineCommand({
     export: { type: 'boolean', description: 'export to ONNX and bundle after training' },
     'benign-val': { type: 'string', description: 'flows of benign devices no training row came from (a device-split lab corpus\'s benign-validation.csv): alert thresholds are raised until at most --benign-alert-target of them alert' },
     'benign-alert-target': { type: 'string', description: 'share of --benign-val flows allowed to alert (default 0.01)' },
+    'benign-max-recall-drop': { type: 'string', description: 'with --benign-val: the most validation recall an attack class may give up (default 0.02)' },
     baseline: { type: 'boolean', default: true, description: 'train the random-forest baseline (--no-baseline to skip)' },
   },
   async run({ args }) {

@@ -48,6 +48,8 @@ export interface RunOptions extends RecipeOverrides {
    */
   benignVal?: string[];
   benignAlertTarget?: number;
+  /** The most validation recall (absolute) an attack class may give up to the benign calibration (default 0.02). */
+  benignMaxRecallDrop?: number;
   progress?: boolean;
   signal?: AbortSignal;
   /** Status lines (loading, split sizes, results); default: none. */
@@ -201,10 +203,10 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
       const { loadBenignRows } = await import('./data/benign-rows.ts');
       const { calibrateOnBenign } = await import('./eval/benign-calibration.ts');
       const b = await loadBenignRows(opts.benignVal, ds.features, scaler, opts.ports);
-      const cal = calibrateOnBenign(C, normal, tuned.thresholds, opts.benignAlertTarget ?? 0.01, loop.predictProba(model, b.X, b.rows, ds.features.length), valProba, val.y);
+      const cal = calibrateOnBenign(C, normal, tuned.thresholds, opts.benignAlertTarget ?? 0.01, loop.predictProba(model, b.X, b.rows, ds.features.length), valProba, val.y, opts.benignMaxRecallDrop ?? 0.02);
       tuned = { ...tuned, thresholds: cal.thresholds };
       benignCalibration = { files: opts.benignVal, ...cal, thresholds: Object.fromEntries(ds.labels.map((l, i) => [l, cal.thresholds[i]])) };
-      log(`thresholds raised for held-out benign devices (${b.rows} flows, target ${(100 * cal.target).toFixed(2)} %): alerted ${(100 * cal.before).toFixed(2)} % → ${(100 * cal.after).toFixed(2)} %, validation accuracy ${cal.validationCorrectBefore.toFixed(4)} → ${cal.validationCorrectAfter.toFixed(4)}: ${ds.labels.map((l, i) => (i === normal ? '' : `${l} ${cal.thresholds[i]}`)).filter(Boolean).join(', ')}`);
+      log(`thresholds raised for held-out benign devices (${b.rows} flows, target ${(100 * cal.target).toFixed(2)} %, each class's validation recall within ${cal.maxRecallDrop}): alerted ${(100 * cal.before).toFixed(2)} % → ${(100 * cal.after).toFixed(2)} %, validation accuracy ${cal.validationCorrectBefore.toFixed(4)} → ${cal.validationCorrectAfter.toFixed(4)}: ${ds.labels.map((l, i) => (i === normal ? '' : `${l} ${cal.thresholds[i]}`)).filter(Boolean).join(', ')}`);
     }
     metrics = computeMetrics(ds.labels, test.y, applyThresholds(proba, test.rows, C, normal, tuned.thresholds));
   }

@@ -25,6 +25,7 @@ export interface TrainReport extends ReportMetrics {
   benignCalibration?: {
     files: string[];
     target: number;
+    maxRecallDrop: number;
     rows: number;
     before: number;
     after: number;
@@ -146,7 +147,8 @@ export function reportMarkdown(r: TrainReport): string {
       out.push('');
       out.push(
         `The thresholds were then raised for benign devices no training row came from (${bc.files.map((f) => `\`${f}\``).join(', ')}, ` +
-          `${bc.rows} flows): alerted ${pct(bc.before)} → ${pct(bc.after)} (target ${pct(bc.target)}); validation-split accuracy ` +
+          `${bc.rows} flows): alerted ${pct(bc.before)} → ${pct(bc.after)} (target ${pct(bc.target)}, no attack class giving up more than ` +
+          `${pct(bc.maxRecallDrop)} of its validation recall); validation-split accuracy ` +
           `${f4(bc.validationCorrectBefore)} → ${f4(bc.validationCorrectAfter)}.`,
       );
     }
