@@ -1,6 +1,7 @@
 /**
- * Real-tool recordings of the live lab (`iot-ids lab live --out DIR`: `DIR/<scenario>/flows.csv`, labelled per
- * flow) mixed into a corpus. A recording is never both trained on and tested on: whole scenarios are split, per
+ * Real-tool recordings of the live lab (`iot-ids lab live --out DIR`: `DIR/<scenario>/flows.csv`, or
+ * `flows-compat.csv` for a compat-mode corpus, labelled per flow) mixed into a corpus. A recording is never both
+ * trained on and tested on: whole scenarios are split, per
  * attack family (the most common non-Normal Cat of the scenario's flows), with the same seeded rule as the benign
  * devices (a family with one scenario trains). Train scenarios' rows join flows.csv, at most `maxPerScenario` each
  * (a seeded sample: a flood must not drown the corpus); test scenarios' rows go whole to `live-test.csv`.
@@ -24,10 +25,10 @@ export interface LiveScenarioReport {
 
 const CAT_COLUMN = LABELED_FLOW_CSV_HEADER.split(',').length - 2;
 
-/** The scenario's flows file: one metered in the corpus's mode when the recording has it, else flows.csv. */
+/** The scenario's flows in the corpus's meter mode: the live lab writes flows.csv (corrected) and flows-compat.csv. */
 function flowsFile(dir: string, mode: MeterMode | undefined): string | undefined {
-  for (const name of [`flows.${mode ?? 'corrected'}.csv`, 'flows.csv']) if (existsSync(join(dir, name))) return join(dir, name);
-  return undefined;
+  const f = join(dir, mode === 'cicflowmeter-compat' ? 'flows-compat.csv' : 'flows.csv');
+  return existsSync(f) ? f : undefined;
 }
 
 function readRows(path: string): string[] {
