@@ -46,7 +46,7 @@ export interface LabOptions {
    * Live-lab recordings to mix in (lab/live-mix.ts): whole scenarios split per family, `test` share to
    * live-test.csv, the rest into flows.csv (at most `maxPerScenario` flows each), on top of `--flows`.
    */
-  live?: { dir: string; test: number; maxPerScenario: number };
+  live?: { dir: string; test: number; maxPerScenario: number; skip?: string[] };
   /** Replace scenarios' shares of `--flows` (by scenario name). */
   shares?: Record<string, number>;
   /** Replace the share of a replaying scenario's flows made from the real captures (by scenario name; 0 = none). */
@@ -205,7 +205,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       log(`${s.name}: ${rep.flows} flows, ${rep.packets} packets (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
     if (opts.live) {
-      live = mixLive(opts.live.dir, { seed: opts.seed, test: opts.live.test, maxPerScenario: opts.live.maxPerScenario, mode: opts.mode }, (row) => csv.line(row), join(opts.out, 'live-test.csv'));
+      live = mixLive(opts.live.dir, { seed: opts.seed, test: opts.live.test, maxPerScenario: opts.live.maxPerScenario, skip: opts.live.skip, mode: opts.mode }, (row) => csv.line(row), join(opts.out, 'live-test.csv'));
       for (const l of live) log(`live ${l.scenario} (${l.family}): ${l.side}, ${l.used} of ${l.flows} flows`);
     }
   } finally {

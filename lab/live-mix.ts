@@ -5,6 +5,9 @@
  * attack family (the most common non-Normal Cat of the scenario's flows), with the same seeded rule as the benign
  * devices (a family with one scenario trains). Train scenarios' rows join flows.csv, at most `maxPerScenario` each
  * (a seeded sample: a flood must not drown the corpus); test scenarios' rows go whole to `live-test.csv`.
+ * `skip` leaves scenarios out by name: attacks whose single flows are ordinary traffic (a reflected DNS or SSDP
+ * answer, a version probe's complete session) teach a flow model to call real devices' answers attacks, and are
+ * the watchers' to see (many sources answering one victim, one source probing many services).
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,9 +54,10 @@ function familyOf(rows: string[]): { family: string; byCat: Record<string, numbe
  * Appends train scenarios' rows via `write` and writes test scenarios' rows to `testCsv`; returns one report per
  * scenario (sorted by name).
  */
-export function mixLive(dir: string, opts: { seed: number; test: number; maxPerScenario: number; mode?: MeterMode }, write: (row: string) => void, testCsv: string): LiveScenarioReport[] {
+export function mixLive(dir: string, opts: { seed: number; test: number; maxPerScenario: number; mode?: MeterMode; skip?: string[] }, write: (row: string) => void, testCsv: string): LiveScenarioReport[] {
   if (!existsSync(dir)) throw new IdsError('BAD_OPTION', `--live ${dir}: no such folder`);
-  const scenarios = readdirSync(dir).sort().filter((n) => statSync(join(dir, n)).isDirectory() && flowsFile(join(dir, n), opts.mode));
+  const skip = new Set(opts.skip ?? []);
+  const scenarios = readdirSync(dir).sort().filter((n) => !skip.has(n) && statSync(join(dir, n)).isDirectory() && flowsFile(join(dir, n), opts.mode));
   if (scenarios.length === 0) throw new IdsError('EMPTY_INPUT', `--live ${dir}: no <scenario>/flows.csv in it`);
   const loaded = scenarios.map((s) => {
     const rows = readRows(flowsFile(join(dir, s), opts.mode)!);
