@@ -371,7 +371,8 @@ export class Hub {
 
   /** A watcher finding: flags its host for the verdicts, and is itself an alert with source 'rule'. */
   finding(f: Finding): void {
-    this.flags.add(f);
+    const cls = this.flags.add(f);
+    if (cls !== f.class) f = { ...f, class: cls };
     this.opts.onFinding?.(f);
     if (f.class === MITM_LABEL) this.lastArpEvidence = performance.now();
     this.publishRule(f.class, f.host, f.evidence, f.evidence.kind.startsWith('arp-') ? 'arp-watcher' : 'watcher');

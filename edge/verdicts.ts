@@ -8,7 +8,8 @@
  *     becomes Scan, a reflection the model calls Scan becomes DoS.
  * Only flags raised before the flow reached the hub count (a live hub cannot alert in the past), so a replayed
  * capture gives the same verdicts as the live traffic would. When both endpoints are flagged the more severe class
- * wins (DoS, Mirai, Scan, MITM ARP Spoofing).
+ * wins (DoS, Mirai, Scan, MITM ARP Spoofing), except that a brute-force finding on a host already flagged as a
+ * scanner (or the reverse) leaves it a scanner: nmap's version probes and scripts look like a brute force.
  * Flows of flagged hosts are summarised: one alert per (class, host) per `ruleBurstMs` with `count`, so a flood of
  * 37,000 flows gives a handful of alerts. Unflagged flows keep the model's verdict, and a model MITM verdict still
  * needs ARP evidence on the hub within `mitmNeedsArpMs` (hub option; the MITM gate is the hub-wide case of the
@@ -59,19 +60,32 @@ export class HostFlags {
     this.max = opts.maxHosts ?? 4096;
   }
 
-  /** Records a finding; a more severe class replaces a flag, a finding of the same class extends it. */
-  add(f: Finding, now = performance.now()): void {
+  /**
+   * Records a finding; a more severe class replaces a flag, a finding of the same class extends it. Returns the
+   * class the finding stands for (its own, or Scan for a scanner's brute-force-like sessions).
+   */
+  add(f: Finding, now = performance.now()): string {
     if (f.tUs > this.nowUs) this.nowUs = f.tUs;
-    const rank = RANK[f.class] ?? 0;
+    let cls = f.class;
     const old = this.flags.get(f.host);
-    if (old && old.untilUs >= this.nowUs && old.rank > rank) return;
-    const keep = old && old.class === f.class && old.untilUs >= this.nowUs;
+    const live = old && old.untilUs >= this.nowUs ? old : undefined;
+    // A host that sweeps ports or sends OS-detection probes and also opens many alike sessions is a scanning tool
+    // running its scripts (nmap -A, -sV), not a password guesser: it stays (or becomes) a scanner.
+    if (live && live.class === SCAN && f.evidence.kind === 'brute-force') cls = SCAN;
+    if (live && live.kind === 'brute-force' && (f.evidence.kind === 'scan-odd-flags' || f.evidence.kind === 'scan-sweep')) {
+      this.flags.delete(f.host);
+    }
+    const rank = RANK[cls] ?? 0;
+    const cur = this.flags.get(f.host);
+    if (cur && cur.untilUs >= this.nowUs && cur.rank > rank) return cls;
+    const keep = cur && cur.class === cls && cur.untilUs >= this.nowUs;
     this.flags.delete(f.host);
-    this.flags.set(f.host, { host: f.host, class: f.class, rank, kind: f.evidence.kind, since: keep ? old.since : now, untilUs: f.tUs + this.holdUs });
+    this.flags.set(f.host, { host: f.host, class: cls, rank, kind: keep ? cur.kind : f.evidence.kind, since: keep ? cur.since : now, untilUs: f.tUs + this.holdUs });
     if (this.flags.size > this.max) {
       this.flags.delete(this.flags.keys().next().value as string);
       this.evicted++;
     }
+    return cls;
   }
 
   /** The flag that applies to a flow that arrived at `arrival` (performance.now()), or undefined. */

@@ -189,6 +189,10 @@ test('verdict flags: only flows that arrive after a finding are upgraded; the mo
   assert.equal(flags.forFlow('10.0.0.2', '10.0.0.1', 101)?.class, 'Scan', 'answers to the scanner too');
   flags.add(f('DoS', '10.0.0.2', 1.1e6), 102);
   assert.equal(flags.forFlow('10.0.0.1', '10.0.0.2', 103)?.class, 'DoS');
+  // A scanner's scripted sessions look like a brute force: it stays a scanner.
+  const bf: Finding = { class: 'Mirai', host: '10.0.0.1', role: 'source', tUs: 1.2e6, evidence: { kind: 'brute-force', ip: '10.0.0.1', macs: [], detail: '' } };
+  assert.equal(flags.add(bf, 103), 'Scan');
+  assert.equal(flags.forFlow('10.0.0.1', '10.0.0.7', 104)?.class, 'Scan');
   flags.add(f('Scan', '10.0.0.9', 5e6), 104); // capture time moves past the hold
   assert.equal(flags.forFlow('10.0.0.1', '10.0.0.3', 105), undefined, 'expired');
 });
