@@ -6,10 +6,12 @@
  * cover only 198.18.0.0/15 (RFC 2544's benchmark range), and `checkSeal` proves it before anything is sent.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { LiveLabError } from './errors.ts';
 
 /** Every lab namespace is named PREFIX + run id + '-' + host, so a leftover cleanup finds them all. */
 export const NETNS_PREFIX = 'iotlab-';
+const NETNS_DIR = '/run/netns';
 export const LAN_CIDR = '198.18.0.0/24';
 export const INTERNET_CIDR = '198.19.0.0/16';
 const WAN_GW = '198.18.254.1';
@@ -84,14 +86,17 @@ export function checkNetns(): void {
   spawnSync('ip', ['netns', 'del', probe]);
 }
 
-/** Lab namespaces present now (all runs, or one run's). */
+/**
+ * Lab namespaces present now (all runs, or one run's). Read from /run/netns, where `ip netns` keeps them: `ip netns
+ * list` can fail or come back short while another process is deleting namespaces.
+ */
 export function labNamespaces(id?: string): string[] {
-  const out = run('ip', ['netns', 'list'], { allowFail: true });
   const prefix = id ? `${NETNS_PREFIX}${id}-` : NETNS_PREFIX;
-  return out
-    .split('\n')
-    .map((l) => l.split(' ')[0])
-    .filter((n) => n.startsWith(prefix));
+  try {
+    return readdirSync(NETNS_DIR).filter((n) => n.startsWith(prefix));
+  } catch {
+    return []; // no /run/netns: no namespace was ever made here
+  }
 }
 
 /** Kills every process in the namespaces, then deletes them (their veths and the bridge go with them). */

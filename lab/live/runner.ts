@@ -27,6 +27,8 @@ export interface LiveOptions {
   scenarios: Scenario[];
   out: string;
   log?: (line: string) => void;
+  /** The run id in the namespace names (default: random); tests pass one to look for their own namespaces. */
+  id?: string;
 }
 
 export interface ScenarioReport {
@@ -172,7 +174,7 @@ export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {
   checkNetns();
   const missing = missingTools(opts.scenarios);
   if (missing.length) throw new LiveLabError('MISSING_TOOL', `not installed: ${missing.join(', ')}`);
-  const id = randomBytes(2).toString('hex');
+  const id = opts.id ?? randomBytes(2).toString('hex');
   const tmp = mkdtempSync(join(tmpdir(), 'iot-ids-live-'));
   startWatchdog(id);
   const onSignal = (sig: NodeJS.Signals) => {

@@ -33,7 +33,8 @@ export function startDevice(ns: string, behaviour: string, seconds: number): Pro
   const p = inNs(ns, seconds, [process.execPath, '--import', 'tsx', DEVICE_MAIN, '--as', behaviour, '--seconds', String(seconds)]);
   return new Promise((res, rej) => {
     let out = '';
-    const t = setTimeout(() => rej(new LiveLabError('STEP_FAILED', `device ${behaviour} did not start within 60 s`)), 60_000);
+    // Generous: seven TypeScript processes start at once, and a shared 2-core machine can be slow to give them time.
+    const t = setTimeout(() => rej(new LiveLabError('STEP_FAILED', `device ${behaviour} did not start within 120 s`)), 120_000);
     p.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('up')) {
