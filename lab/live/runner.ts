@@ -85,7 +85,7 @@ export function expand(argv: string[], files: Record<string, string>): string[] 
 
 /** Starts a detached watchdog that removes this run's namespaces once the runner's pid is gone. */
 export function startWatchdog(id: string): void {
-  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for ns in $(ip netns list | awk '{print $1}' | grep '^${NETNS_PREFIX}${id}-'); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done`;
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for ns in $(ls /run/netns 2>/dev/null | grep '^${NETNS_PREFIX}${id}-'); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done`;
   spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
 }
 
