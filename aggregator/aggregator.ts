@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_PREFIX, incidentTopic } from '../shared/topics.ts';
 import { encodeIncident, type Incident } from '../shared/payloads.ts';
+import { AckPublisher } from './acks.ts';
 import { Consumer } from './consumer.ts';
 import { Correlator, type CorrelatorOptions } from './correlator.ts';
 import { Ingest } from './ingest.ts';
@@ -29,6 +30,15 @@ export interface AggregatorOptions {
   username?: string;
   password?: string;
   protocolVersion?: 4 | 5;
+  /**
+   * MQTT 5 session expiry, seconds: how long the broker keeps queueing for this instance while it is away.
+   * Default 7 days alone, GROUP_SESSION_EXPIRY_SEC in a group (see defaultSessionExpiry).
+   */
+  sessionExpirySec?: number;
+  /** Messages read and not yet committed before the consumer stops reading (default 2000). */
+  maxPending?: number;
+  /** Publish the per-hub ack watermark after each commit (default true). */
+  acks?: boolean;
   retentionHours?: number;
   /** SQLite only: run the writes on a worker thread (see store/sqlite-worker.ts). */
   sqliteThread?: boolean;
@@ -43,6 +53,7 @@ export interface Aggregator {
   store: Store;
   ingest: Ingest;
   consumer: Consumer;
+  acks?: AckPublisher;
   correlator: Correlator;
   live: LiveBus;
   http?: FastifyInstance;
@@ -52,8 +63,27 @@ export interface Aggregator {
   close(abrupt?: boolean): Promise<void>;
 }
 
-export const defaultClientId = (group?: string): string =>
-  group ? `iot-ids-aggregator-${group}-${hostname()}` : 'iot-ids-aggregator';
+/**
+ * The MQTT client id when none is given. Alone: `iot-ids-aggregator` (its session must outlive restarts). In a
+ * group every instance needs its own id, or two instances would take the id from each other every second; and
+ * the same id again after a restart, so it picks up its own session: host name plus HTTP port (two instances
+ * on one host cannot share a port), or the process id when the port is not fixed.
+ */
+export function defaultClientId(group?: string, httpPort?: number): string {
+  if (!group) return 'iot-ids-aggregator';
+  const instance = httpPort ? `${httpPort}` : `pid${process.pid}`;
+  return `iot-ids-aggregator-${group}-${hostname()}-${instance}`.slice(0, 128);
+}
+
+/**
+ * A group member's session lives this long after it is lost (MQTT 5). mosquitto keeps giving a dead member's
+ * session its share of new messages until the session expires, and nobody else can drain it; so it expires soon
+ * and hubs send again what no instance committed (the ack watermark stalls: edge/publisher.ts). A member that
+ * comes back within this time finds its session.
+ */
+export const GROUP_SESSION_EXPIRY_SEC = 15;
+
+export const defaultSessionExpiry = (group?: string): number => (group ? GROUP_SESSION_EXPIRY_SEC : 7 * 24 * 3600);
 
 export async function startAggregator(o: AggregatorOptions): Promise<Aggregator> {
   const now = o.now ?? Date.now;
@@ -84,8 +114,12 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
   const correlator = new Correlator({ ...o.correlation, now, onIncident });
   correlator.restore(await store.incidents('open'));
 
+  const acks = o.acks === false ? undefined : new AckPublisher({
+    store, prefix, log, publish: (topic, payload) => consumer?.publishNow(topic, payload, true) ?? false,
+  });
   const ingest = new Ingest({
     store, prefix, now, log, maxBatch: o.maxBatch, flushDelayMs: o.flushDelayMs,
+    onAlerts: acks && ((alerts) => acks.onCommitted(alerts)),
     onCommit: (c) => {
       if (c.alerts.length) {
         live.count(c.alerts.map((a) => a.class));
@@ -99,8 +133,9 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     },
   });
   consumer = new Consumer({
-    broker: o.broker, clientId: o.clientId ?? defaultClientId(o.group), ingest, prefix, group: o.group,
+    broker: o.broker, clientId: o.clientId ?? defaultClientId(o.group, o.http), ingest, prefix, group: o.group,
     username: o.username, password: o.password, protocolVersion: o.protocolVersion, log,
+    sessionExpirySec: o.sessionExpirySec ?? defaultSessionExpiry(o.group), maxPending: o.maxPending,
   });
   try {
     await consumer.start();
@@ -164,7 +199,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
   }
 
   return {
-    store, ingest, consumer, correlator, live, http, url,
+    store, ingest, consumer, acks, correlator, live, http, url,
     async close(abrupt = false) {
       clearInterval(second);
       if (retention) clearInterval(retention);
@@ -176,6 +211,8 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       // A store that is down must not hold shutdown: what cannot be written now stays unacked for redelivery.
       ingest.giveUpRetries();
       await consumer!.stop(abrupt);
+      // The round under way still reads the store (closed next); its publish goes nowhere once disconnected.
+      await acks?.close();
       await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
       await store.close();
     },

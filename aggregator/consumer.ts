@@ -8,7 +8,12 @@
  * allow one message per commit. So handleMessage hands the message to the Ingest batcher and calls back WITH AN
  * ERROR, which makes mqtt.js skip its PUBACK and move on to the next packet; when the batch commits, the consumer
  * sends the PUBACKs itself, in the order the messages arrived (what MQTT requires). The broker's in-flight window
- * (mosquitto `max_inflight_messages`, or our MQTT 5 Receive Maximum) bounds how many wait. A PUBACK owed on a
+ * (mosquitto `max_inflight_messages`, or our MQTT 5 Receive Maximum) should bound how many wait, but mosquitto
+ * 2.0.x does not enforce Receive Maximum when PUBACKs come back in batches (draining a 150k backlog, 50,851 messages
+ * were read while 342 were committed). So the consumer bounds it itself: when `maxPending` messages are read and
+ * not yet committed, it holds back mqtt.js's callback for the last one. mqtt.js handles packets one after another,
+ * so it stops parsing, its stream stops taking data and TCP pushes back on the broker; the first commit that
+ * brings the count to half the bound releases it. A PUBACK owed on a
  * connection that has since dropped is not sent: the broker redelivers and the store's unique key drops the copy.
  * `customHandleAcks` cannot do this: it runs before handleMessage for each packet in the same serial chain.
  */
@@ -33,6 +38,8 @@ export interface ConsumerOptions {
   receiveMaximum?: number;
   /** Session expiry for MQTT 5, seconds (default 7 days): how long the broker queues for us while we are away. */
   sessionExpirySec?: number;
+  /** Messages read and not yet committed before reading pauses (default 2000). */
+  maxPending?: number;
   log?: (line: string) => void;
 }
 
@@ -46,10 +53,20 @@ export class Consumer {
   /** Bumped on every (re)connect; acks owed to an older connection are dropped. */
   private connection = 0;
   readonly filters: string[];
+  private readonly maxPending: number;
+  /** QoS 1 messages handed to ingest whose commit has not called back yet. */
+  private pending = 0;
+  /** mqtt.js's callback for the message that reached the bound, held until commits catch up. */
+  private held: (() => void) | undefined;
+  /** Times reading was paused at the bound; the highest `pending` seen (tests and benches check the bound). */
+  pauses = 0;
+  maxPendingSeen = 0;
 
   constructor(private readonly opts: ConsumerOptions) {
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
     this.filters = (['alert', 'stats', 'status'] as const).map((c) => fleetFilter(c, prefix, opts.group));
+    this.maxPending = opts.maxPending ?? 2000;
+    if (!(this.maxPending >= 1)) throw new IdsError('BAD_OPTION', `maxPending must be ≥ 1, got ${this.maxPending}`);
   }
 
   get connected(): boolean {
@@ -89,12 +106,21 @@ export class Consumer {
       if (packet.qos === 1 && packet.messageId !== undefined) {
         const conn = this.connection;
         const id = packet.messageId;
+        this.pending++;
+        if (this.pending > this.maxPendingSeen) this.maxPendingSeen = this.pending;
         o.ingest.handle(topic, payload, () => {
+          this.pending--;
+          this.release();
           if (conn !== this.connection || !client.connected) return;
           this.cork(client);
           (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId: id });
         });
-        callback(DEFERRED);
+        if (this.pending >= this.maxPending && !this.held) {
+          this.pauses++;
+          this.held = () => callback(DEFERRED);
+        } else {
+          callback(DEFERRED);
+        }
       } else {
         // QoS 0 (stats by default) is fire-and-forget anyway; QoS 2 is not used by hubs and mqtt.js acks it.
         o.ingest.handle(topic, payload);
@@ -123,6 +149,14 @@ export class Consumer {
     });
   }
 
+  /** Resumes reading once commits have brought what waits down to half the bound (or at once when stopping). */
+  private release(force = false): void {
+    if (!this.held || (!force && this.pending > this.maxPending / 2)) return;
+    const h = this.held;
+    this.held = undefined;
+    h();
+  }
+
   /** A batch's PUBACKs leave in one write instead of one syscall each. */
   private corked = false;
   private cork(client: MqttClient): void {
@@ -135,6 +169,17 @@ export class Consumer {
       this.corked = false;
       s.uncork!();
     });
+  }
+
+  /**
+   * Publishes at QoS 1 without waiting for the broker (ack watermarks: the next commit publishes a newer one
+   * anyway). False when not connected: nothing is queued in memory for later.
+   */
+  publishNow(topic: string, payload: string, retain: boolean): boolean {
+    const c = this.client;
+    if (!c?.connected) return false;
+    c.publish(topic, payload, { qos: 1, retain }, () => undefined);
+    return true;
   }
 
   /** Publishes (incidents) at QoS 1; resolves when the broker has it or rejects on error. */
@@ -153,12 +198,14 @@ export class Consumer {
     if (!c) return;
     if (abrupt) {
       await this.opts.ingest.stop(true);
+      this.held = undefined;
       await new Promise<void>((r) => c.end(true, {}, () => r()));
       return;
     }
     // Pause the socket so no new messages arrive while the last batch commits and its PUBACKs go out.
     (c.stream as unknown as { pause?: () => void } | undefined)?.pause?.();
     await this.opts.ingest.flush();
+    this.release(true);
     await new Promise<void>((r) => c.end(false, {}, () => r()));
     await this.opts.ingest.stop(true);
   }

@@ -74,6 +74,8 @@ export interface IngestOptions {
   now?: () => number;
   log?: (line: string) => void;
   onCommit?: (c: Committed) => void;
+  /** Every alert of a committed batch, duplicates included (the ack watermark answers resent alerts too). */
+  onAlerts?: (alerts: readonly Alert[]) => void;
 }
 
 /** One received message in a batch: what it carries for the store, and its ack. */
@@ -304,6 +306,11 @@ export class Ingest {
       if (this.acksBroken) continue;
       this.counters.batches++;
       for (const e of b.entries) e.ack?.();
+      if (this.opts.onAlerts) {
+        const alerts: Alert[] = [];
+        for (const e of b.entries) if (e.alert) alerts.push(e.alert);
+        if (alerts.length) this.opts.onAlerts(alerts);
+      }
       if (this.opts.onCommit && (b.fresh.length || b.stats.length || b.statuses.length)) {
         try {
           this.opts.onCommit({ alerts: b.fresh, stats: b.stats, statuses: b.statuses, at: b.at });

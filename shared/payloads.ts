@@ -82,6 +82,11 @@ export const AlertSchema = z.object({
   count: z.number().int().min(1).max(MAX_INT32).default(1),
   source: z.enum(['model', 'rule']).default('model'),
   evidence: EvidenceSchema.optional(),
+  /**
+   * Added by the hub's publisher when it sends: the seq of the oldest alert it still holds unconfirmed. Every
+   * alert of this hub with a lower seq is committed or given up, so the ack watermark may pass numbers never used.
+   */
+  floor: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type Alert = z.infer<typeof AlertSchema>;
 export type AlertInput = z.input<typeof AlertSchema>;
@@ -151,6 +156,19 @@ export const IncidentSchema = z.object({
 });
 export type Incident = z.infer<typeof IncidentSchema>;
 
+/**
+ * End-to-end delivery watermark, published retained at QoS 1 by the aggregator on `{prefix}/{site}/{hub}/ack`:
+ * every alert of that hub with seq ≤ `seq` is committed to the database (or was given up by the hub, see
+ * Alert.floor). The hub drops alerts from its offline queue only once this passes them.
+ */
+export const AckSchema = z.object({
+  v: z.literal(PAYLOAD_VERSION),
+  site: id,
+  hub: id,
+  seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+export type Ack = z.infer<typeof AckSchema>;
+
 /** Why a payload was refused: too large, not JSON, a version other than ours, or any other schema violation. */
 export type DecodeFailure = 'too-large' | 'not-json' | 'bad-version' | 'schema';
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string; failure: DecodeFailure };
@@ -189,9 +207,11 @@ export const decodeAlert = (p: Uint8Array | string): Decoded<Alert> => decodeWit
 export const decodeStats = (p: Uint8Array | string): Decoded<Stats> => decodeWith(StatsSchema, p);
 export const decodeStatus = (p: Uint8Array | string): Decoded<Status> => decodeWith(StatusSchema, p);
 export const decodeIncident = (p: Uint8Array | string): Decoded<Incident> => decodeWith(IncidentSchema, p);
+export const decodeAck = (p: Uint8Array | string): Decoded<Ack> => decodeWith(AckSchema, p);
 
 /** Encoders validate too, so a hub cannot publish what the aggregator would refuse. */
 export const encodeAlert = (a: AlertInput): string => JSON.stringify(AlertSchema.parse(a));
 export const encodeStats = (s: z.input<typeof StatsSchema>): string => JSON.stringify(StatsSchema.parse(s));
 export const encodeStatus = (s: z.input<typeof StatusSchema>): string => JSON.stringify(StatusSchema.parse(s));
 export const encodeIncident = (i: z.input<typeof IncidentSchema>): string => JSON.stringify(IncidentSchema.parse(i));
+export const encodeAck = (a: z.input<typeof AckSchema>): string => JSON.stringify(AckSchema.parse(a));

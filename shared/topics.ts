@@ -1,13 +1,14 @@
 /**
  * The MQTT topic tree. Hubs publish under `{prefix}/{site}/{hub}/...`; the aggregator publishes fleet incidents.
  * Site and hub ids are single topic levels: no '/', '+', '#' or leading '$', so ACLs can pin a hub to its subtree.
+ * `ack` flows the other way: the aggregator publishes there, retained, the hub's delivery watermark (see AckSchema).
  */
 
 export const DEFAULT_PREFIX = 'ids/v1';
 
-export type HubChannel = 'alert' | 'stats' | 'status' | 'bundle';
+export type HubChannel = 'alert' | 'stats' | 'status' | 'bundle' | 'ack';
 
-export const CHANNEL_QOS: Readonly<Record<HubChannel, 0 | 1>> = { alert: 1, stats: 0, status: 1, bundle: 1 };
+export const CHANNEL_QOS: Readonly<Record<HubChannel, 0 | 1>> = { alert: 1, stats: 0, status: 1, bundle: 1, ack: 1 };
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -41,7 +42,7 @@ export interface ParsedHubTopic {
   channel: HubChannel;
 }
 
-/** Splits a received topic; undefined when it is not a hub topic under `prefix`. */
+/** Splits a received topic; undefined when it is not a hub topic under `prefix` (the aggregator never reads `ack`). */
 export function parseHubTopic(topic: string, prefix = DEFAULT_PREFIX): ParsedHubTopic | undefined {
   if (!topic.startsWith(prefix + '/')) return undefined;
   const parts = topic.slice(prefix.length + 1).split('/');

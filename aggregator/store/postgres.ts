@@ -13,7 +13,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates,
+  ACK_WALK_ROWS, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
 } from './store.ts';
 
 const SCHEMA = `
@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, updated_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, payload BYTEA NOT NULL, error TEXT NOT NULL, at BIGINT NOT NULL
+);
+`;
+
+// The delivery watermark per hub (store.ts advanceAckMark); its own table, so the alert write path is untouched.
+const ACK_SCHEMA = `
+CREATE TABLE IF NOT EXISTS ack_marks (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (site, hub)
 );
 `;
 
@@ -182,6 +189,7 @@ export class PostgresStore implements Store {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schemaLockKey(this.schema)]);
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
       await c.query(SCHEMA);
+      await c.query(ACK_SCHEMA);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});
@@ -352,6 +360,23 @@ export class PostgresStore implements Store {
       site: r.site as string, hub: r.hub as string, class: r.class as string, hour: num(r.hour),
       alerts: num(r.alerts), verdicts: num(r.verdicts),
     }));
+  }
+
+  async advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {
+    const cur = (await this.q('SELECT seq FROM ack_marks WHERE site = $1 AND hub = $2', [site, hub])).map((r) => num(r.seq))[0] ?? -1;
+    let mark = Math.max(cur, floor === undefined ? -1 : floor - 1);
+    for (;;) {
+      const seqs = (await this.q('SELECT seq FROM alerts WHERE site = $1 AND hub = $2 AND seq > $3 ORDER BY seq LIMIT $4',
+        [site, hub, mark, ACK_WALK_ROWS])).map((r) => num(r.seq));
+      const w = walkContiguous(mark, seqs);
+      mark = w.mark;
+      if (!w.open || seqs.length < ACK_WALK_ROWS) break;
+    }
+    if (mark <= cur) return mark >= 0 ? mark : undefined;
+    // Another instance may have raised it meanwhile: the higher of the two is right (both walks were valid).
+    const r = await this.q(`INSERT INTO ack_marks (site, hub, seq) VALUES ($1, $2, $3)
+      ON CONFLICT (site, hub) DO UPDATE SET seq = GREATEST(ack_marks.seq, excluded.seq) RETURNING seq`, [site, hub, mark]);
+    return num(r[0].seq);
   }
 
   /** Drops the schema and everything in it (tests use a schema per run). */

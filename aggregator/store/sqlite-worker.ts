@@ -117,6 +117,11 @@ export class SqliteWorkerStore implements Store {
     return this.call('rollup', [cutoffMs]);
   }
 
+  /** On the writer: the mark is written, and a write from this thread would wait on the worker's lock. */
+  advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {
+    return this.call<number | null>('advanceAckMark', [site, hub, floor ?? null]).then((m) => m ?? undefined);
+  }
+
   queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
     return this.reader.queryAlerts(q);
   }

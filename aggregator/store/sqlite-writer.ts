@@ -9,7 +9,7 @@ import { StoreWriteError, type DeadLetter } from './store.ts';
 
 interface Request {
   id: number;
-  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'close';
+  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'advanceAckMark' | 'close';
   /** JSON of the arguments (one string crosses threads faster than many small objects). */
   args: string;
 }
@@ -28,7 +28,9 @@ parentPort!.on('message', async (m: Request) => {
       result = await store.deadLetter(wire.map((d) => ({ ...d, payload: Buffer.from(d.payload, 'base64') })));
     } else if (m.op === 'upsertIncident') result = await store.upsertIncident(args[0] as never);
     else if (m.op === 'rollup') result = await store.rollup(args[0] as number);
-    else if (m.op === 'close') result = await store.close();
+    else if (m.op === 'advanceAckMark') {
+      result = (await store.advanceAckMark(args[0] as string, args[1] as string, (args[2] as number | null) ?? undefined)) ?? null;
+    } else if (m.op === 'close') result = await store.close();
     parentPort!.postMessage({ id: m.id, ok: true, result });
   } catch (e) {
     parentPort!.postMessage({

@@ -9,7 +9,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf,
+  ACK_WALK_ROWS, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
 } from './store.ts';
 
 const SCHEMA = `
@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 const PERMANENT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
 export const isPermanentSqliteError = (e: unknown): boolean =>
   e instanceof TypeError || e instanceof RangeError || PERMANENT.test(String((e as { code?: unknown }).code ?? ''));
+// The delivery watermark per hub (store.ts advanceAckMark); its own table, so the alert write path is untouched.
+const ACK_SCHEMA = `
+CREATE TABLE IF NOT EXISTS ack_marks (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (site, hub)
+);
+`;
 
 type Row = Record<string, unknown>;
 
@@ -102,6 +108,7 @@ export class SqliteStore implements Store {
       this.db.pragma('wal_autocheckpoint = 10000');
       this.db.pragma('journal_size_limit = 67108864');
       this.db.exec(SCHEMA);
+      this.db.exec(ACK_SCHEMA);
     } catch (e) {
       throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
     }
@@ -259,5 +266,23 @@ export class SqliteStore implements Store {
       site: r.site as string, hub: r.hub as string, class: r.class as string, hour: r.hour as number,
       alerts: r.alerts as number, verdicts: r.verdicts as number,
     }));
+  }
+
+  async advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {
+    const db = this.db;
+    const cur = (db.prepare('SELECT seq FROM ack_marks WHERE site = ? AND hub = ?').pluck().get(site, hub) as number | undefined) ?? -1;
+    let mark = Math.max(cur, floor === undefined ? -1 : floor - 1);
+    const next = db.prepare('SELECT seq FROM alerts WHERE site = ? AND hub = ? AND seq > ? ORDER BY seq LIMIT ?').pluck();
+    for (;;) {
+      const seqs = next.all(site, hub, mark, ACK_WALK_ROWS) as number[];
+      const w = walkContiguous(mark, seqs);
+      mark = w.mark;
+      if (!w.open || seqs.length < ACK_WALK_ROWS) break;
+    }
+    if (mark > cur) {
+      db.prepare(`INSERT INTO ack_marks (site, hub, seq) VALUES (?, ?, ?)
+        ON CONFLICT (site, hub) DO UPDATE SET seq = MAX(seq, excluded.seq)`).run(site, hub, mark);
+    }
+    return mark >= 0 ? mark : undefined;
   }
 }

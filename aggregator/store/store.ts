@@ -160,6 +160,28 @@ export interface Store {
   /** Folds raw alerts with ts < cutoff into per-hour counts per (site, hub, class) and deletes them. */
   rollup(cutoffMs: number): Promise<RollupResult>;
   hourly(q: Pick<AlertQuery, 'site' | 'hub' | 'class' | 'since' | 'until'>): Promise<HourCount[]>;
+  /**
+   * The hub's end-to-end delivery watermark, advanced: the highest seq S such that every alert of the hub with
+   * seq ≤ S is stored, counting every seq below `floor` (the hub's word that those are committed or given up)
+   * as present. Kept in `ack_marks` and only ever raised (GREATEST), so instances sharing a database may call it
+   * concurrently. Undefined while nothing counts yet. See aggregator/acks.ts.
+   */
+  advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined>;
+}
+
+/** Rows read per step when walking a hub's stored seqs upward from its watermark. */
+export const ACK_WALK_ROWS = 4096;
+
+/**
+ * Walks `seqs` (ascending, all > mark) while they follow `mark` without a hole; returns the new mark and
+ * whether the walk may go on past the last row (no hole met).
+ */
+export function walkContiguous(mark: number, seqs: readonly number[]): { mark: number; open: boolean } {
+  for (const s of seqs) {
+    if (s !== mark + 1) return { mark, open: false };
+    mark = s;
+  }
+  return { mark, open: true };
 }
 
 export const HOUR_MS = 3_600_000;
