@@ -61,6 +61,7 @@ export class Consumer {
   /** Times reading was paused at the bound; the highest `pending` seen (tests and benches check the bound). */
   pauses = 0;
   maxPendingSeen = 0;
+  private stopping = false;
 
   constructor(private readonly opts: ConsumerOptions) {
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -103,7 +104,10 @@ export class Consumer {
     client.handleMessage = (packet: IPublishPacket, callback: (err?: Error) => void) => {
       const topic = packet.topic.toString();
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      if (packet.qos === 1 && packet.messageId !== undefined) {
+      if (this.stopping) {
+        // Read while stopping: not taken, not acknowledged; the broker sends it again to whoever comes next.
+        callback(DEFERRED);
+      } else if (packet.qos === 1 && packet.messageId !== undefined) {
         const conn = this.connection;
         const id = packet.messageId;
         this.pending++;
@@ -177,7 +181,7 @@ export class Consumer {
    */
   publishNow(topic: string, payload: string, retain: boolean): boolean {
     const c = this.client;
-    if (!c?.connected) return false;
+    if (!c?.connected || this.stopping) return false;
     c.publish(topic, payload, { qos: 1, retain }, () => undefined);
     return true;
   }
@@ -197,16 +201,25 @@ export class Consumer {
     const c = this.client;
     if (!c) return;
     if (abrupt) {
+      this.stopping = true;
       await this.opts.ingest.stop(true);
       this.held = undefined;
       await new Promise<void>((r) => c.end(true, {}, () => r()));
       return;
     }
     // Pause the socket so no new messages arrive while the last batch commits and its PUBACKs go out.
-    (c.stream as unknown as { pause?: () => void } | undefined)?.pause?.();
+    const stream = c.stream as unknown as { pause?: () => void; resume?: () => void; destroy?: () => void } | undefined;
+    stream?.pause?.();
     await this.opts.ingest.flush();
+    this.stopping = true;
     this.release(true);
-    await new Promise<void>((r) => c.end(false, {}, () => r()));
+    // A graceful end waits for the PUBACKs of our own publishes (ack watermarks): read them again (anything else
+    // read now is left unacknowledged), and give up waiting after a while, as a broker gone quiet would need.
+    stream?.resume?.();
+    const ended = new Promise<void>((r) => c.end(false, {}, () => r()));
+    const late = await Promise.race([ended.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 5000).unref())]);
+    // (end(true) is a no-op once an end is under way: cut the socket instead.)
+    if (late) stream?.destroy?.();
     await this.opts.ingest.stop(true);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * `iot-ids hub`: runs a hub. Parses options, starts edge/hub.ts, feeds it one input, and with --exit-at-end
- * drains, waits for every alert's PUBACK and exits when the input ends: 0 for a clean run, 1 when the input could
- * not be read or the hub was degraded at any time. Documented in edge/README.md.
+ * drains, waits until every alert is delivered (PUBACK delivery: the broker has it; end-to-end: the aggregator's
+ * watermark passed it) and exits when the input ends: 0 for a clean run, 1 when the input could not be read,
+ * the hub was degraded at any time or alerts were not delivered in time. Documented in edge/README.md.
  */
 import { defineCommand } from 'citty';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { DEFAULT_PREFIX } from '../shared/topics.ts';
 import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts';
 import { DEFAULT_RULE_BURST_MS, Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
 import type { WatcherOptions } from './watchers/index.ts';
+import { DELIVERIES, type Delivery } from './publisher.ts';
 import { intOption } from '../shared/options.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 
@@ -50,7 +52,9 @@ export const hubArgs = {
   broker: { type: 'string', required: true, description: 'mqtt://HOST:PORT or mqtts://HOST:PORT' },
   site: { type: 'string', required: true, description: 'site id' },
   hub: { type: 'string', required: true, description: 'hub id' },
-  'exit-at-end': { type: 'boolean', description: 'when the input ends: drain, wait for all PUBACKs, exit 0' },
+  'exit-at-end': { type: 'boolean', description: 'when the input ends: drain, wait until every alert is delivered (see --delivery), exit 0' },
+  delivery: { type: 'string', description: 'when an alert leaves the offline queue: end-to-end (stored by the aggregator: its ack watermark passed it), puback (the broker has it), auto (default: puback until this hub has seen a watermark, then end-to-end)' },
+  'resend-ms': { type: 'string', description: 'end-to-end: send unconfirmed alerts again when the watermark stands still this long (default 5000, doubling to 60000 while it stays stuck)' },
   key: { type: 'string', description: 'Ed25519 public key (PEM) bundles must be signed with (required, or --insecure-demo-key)' },
   'insecure-demo-key': { type: 'boolean', description: 'trust the committed demo key (models/dev-key/public.pem): demos only; status says so and the downlink stays off' },
   'demo-key-downlink': { type: 'boolean', description: 'with the demo key: subscribe to the bundle downlink anyway (anyone can sign with that key)' },
@@ -77,7 +81,7 @@ export const hubArgs = {
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   watchers: { type: 'string', description: 'watcher settings as JSON or a JSON file (edge/README.md "Watchers"), e.g. {"scan":{"failures":100},"relay":false}' },
   'rule-burst-ms': { type: 'string', description: 'flows of a host flagged by a watcher: one alert per (class, host) per MS with count (default 60000; 0 = one per flow)' },
-  'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for PUBACKs (default 60000)' },
+  'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for delivery (default 60000); what is not delivered stays queued for the next start, exit 1' },
 } as const;
 
 export default defineCommand({
@@ -126,6 +130,12 @@ function meterMode(v: string | undefined): MeterMode {
   if (v === 'cicflowmeter-compat' || v === 'compat') return 'cicflowmeter-compat';
   if (v === 'corrected') return 'corrected';
   throw new IdsError('BAD_OPTION', `--meter must be cicflowmeter-compat or corrected, got "${v}"`);
+}
+
+function delivery(v: string | undefined): Delivery {
+  if (v === undefined) return 'auto';
+  if ((DELIVERIES as readonly string[]).includes(v)) return v as Delivery;
+  throw new IdsError('BAD_OPTION', `--delivery must be ${DELIVERIES.join(', ')}, got "${v}"`);
 }
 
 export async function runHub(a: Record<string, string | boolean | undefined>, log: (s: string) => void): Promise<void> {
@@ -178,6 +188,8 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     watchers: watcherSettings(s('watchers')),
     mitmNeedsArpMs: int('mitm-needs-arp', s('mitm-needs-arp'), pcap ? PACKET_MITM_NEEDS_ARP_MS / 1000 : 0) * 1000,
     meterMode: meterMode(s('meter')),
+    delivery: delivery(s('delivery')),
+    resendMs: int('resend-ms', s('resend-ms'), 5000, 10),
     log,
   };
   if (flows !== undefined && opts.mitmNeedsArpMs) {
@@ -217,11 +229,16 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
   }
   const ok = await hub.finish(int('timeout-ms', s('timeout-ms'), 60_000));
   const st = hub.stats;
-  log(`done: ${st.flows} flows, ${st.alerts} alerts (${hub.publisher.published} acknowledged), ` +
-    `${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued`);
+  const p = hub.publisher;
+  log(`done: ${st.flows} flows, ${st.alerts} alerts (${p.published} acknowledged by the broker, ${p.confirmed} confirmed ` +
+    `stored by the aggregator, delivery ${p.delivery}), ${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued`);
+  const left = hub.store.size();
   const problem = hub.health.firstProblem;
   await hub.close();
-  if (!ok) throw new IdsError('STORE_FAILED', `broker did not acknowledge ${hub.store.size()} alerts in time; they stay queued in ${opts.stateDir}`);
+  if (!ok) {
+    const who = p.delivery === 'end-to-end' ? 'the aggregator did not confirm' : 'the broker did not acknowledge';
+    throw new IdsError('STORE_FAILED', `${who} ${left} alerts in time; they stay queued in ${opts.stateDir} and go again on the next start`);
+  }
   // An unreadable input or a broken queue is a failed run even if every alert that was made got through.
   if (problem) throw new Error(`the hub was degraded: ${problem}`);
 }

@@ -3,7 +3,7 @@
  * status and the bundle downlink. Inputs (CSV flows, packets) feed `hub.sink`; the CLI (edge/hub-command.ts)
  * only parses options and calls start / runFlows / runPackets / finish / close.
  */
-import { mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError } from '../shared/errors.ts';
 import { isValidId } from '../shared/topics.ts';
@@ -25,7 +25,7 @@ import type { FlowSink } from './inputs/sink.ts';
 import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
 import { HostFlags, flaggedClass, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
-import { Publisher, type PublisherOptions } from './publisher.ts';
+import { Publisher, seqOf, type PublisherOptions } from './publisher.ts';
 import { SeqCounter } from './seq.ts';
 import { Health } from './state.ts';
 import { HubStats } from './stats.ts';
@@ -74,6 +74,9 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
   /** Swap in another classifier (tests of backpressure). */
   classifierFactory?: (b: LoadedBundle, maxRows: number) => BatchClassifier;
 }
+
+/** Present once an aggregator's ack watermark was seen: `auto` delivery then starts end-to-end (publisher.ts). */
+const ACKS_SEEN_FILE = 'acks-seen';
 
 /** One flow's outcome (HubOptions.onVerdict). Reused between calls: copy what you keep. */
 export interface FlowVerdict {
@@ -151,9 +154,19 @@ export class Hub {
         })
       : new MemoryStore(opts.offlineMax);
     this.seq = new SeqCounter(opts.stateDir ? join(opts.stateDir, 'seq') : undefined);
+    const last = this.store.lastPut();
+    const lastSeq = last === undefined ? undefined : seqOf(last);
+    if (lastSeq !== undefined) this.seq.resumeAfter(lastSeq);
     this.batcher = new Batcher(clf, (b) => this.onBatch(b), opts);
     this.batcher.onError((e) => this.fail('inference', e));
-    this.publisher = new Publisher({ ...opts, log: this.log }, this.store);
+    const acksFile = opts.stateDir ? join(opts.stateDir, ACKS_SEEN_FILE) : undefined;
+    this.publisher = new Publisher({
+      ...opts, log: this.log,
+      acksSeen: acksFile !== undefined && existsSync(acksFile),
+      onAcksSeen: () => {
+        if (acksFile) writeFileSync(acksFile, `${new Date().toISOString()}\n`);
+      },
+    }, this.store);
     const demoKey = this.keyFingerprint === DEMO_KEY_FINGERPRINT;
     this.publisher.setStatus({ bundle: bundle.manifest.model.version, keyFingerprint: this.keyFingerprint, ...(demoKey ? { demoKey } : {}) });
     this.health.onChange(() => this.publisher.setStatus({ health: this.health.state, reason: this.health.reason }));

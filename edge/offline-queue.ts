@@ -1,10 +1,12 @@
 /**
  * The hub's store-and-forward queue: every alert is put here first and removed only when the broker has
- * acknowledged it (PUBACK), so alerts survive a broker outage and a hub restart, and leave in order.
+ * acknowledged it (PUBACK, or the aggregator's watermark: edge/publisher.ts), so alerts survive a broker outage
+ * and a hub restart, and leave in order.
  *
  * FileStore keeps plain append-only segment files (no native addons on a hub): `seg-<firstId>.log` with one
  * record per line, plus `head` holding the id of the oldest live record. Records have consecutive ids from 0.
- * Memory holds at most the segment being read and the one being written. When the bound is reached the oldest
+ * Memory holds at most three segments: the head's (read when the watermark moves), the one being sent and the
+ * one being written. When the bound is reached the oldest
  * records are dropped (counted). A crash can lose at most the last unflushed `head` update, so a few acked
  * records may be sent again: consumers remove QoS 1 duplicates by (hub, seq) anyway.
  */
@@ -26,6 +28,11 @@ export interface Store {
   ack(uptoId: number): void;
   /** Id of the oldest live record (= the next id when empty). */
   headId(): number;
+  /**
+   * The newest record ever put, even if already removed, while the store still has it (FileStore keeps its last
+   * segment): the hub resumes its seq numbering after it, without a gap. Undefined when unknown.
+   */
+  lastPut(): string | undefined;
   size(): number;
   /** Records dropped at the bound since this store was opened. */
   dropped(): number;
@@ -75,6 +82,9 @@ export class MemoryStore implements Store {
   }
   headId(): number {
     return this.first;
+  }
+  lastPut(): string | undefined {
+    return this.items[this.items.length - 1];
   }
   size(): number {
     return this.items.length;
@@ -207,8 +217,8 @@ export class FileStore implements Store {
 
   private load(seg: Segment): string[] {
     if (seg.lines) return seg.lines;
-    // Keep at most the reading segment and the writing one cached.
-    for (const s of this.segs) if (s !== this.segs[this.segs.length - 1]) s.lines = undefined;
+    // Keep at most the head's segment, the one being read and the one being written cached.
+    for (const s of this.segs) if (s !== this.segs[0] && s !== this.segs[this.segs.length - 1]) s.lines = undefined;
     const text = readFileSync(join(this.dir, segName(seg.first)), 'utf8');
     seg.lines = text.split('\n').slice(0, seg.count);
     return seg.lines;
@@ -311,6 +321,11 @@ export class FileStore implements Store {
 
   headId(): number {
     return this.head;
+  }
+  lastPut(): string | undefined {
+    const last = this.segs[this.segs.length - 1];
+    if (!last || last.count === 0) return undefined;
+    return this.load(last)[last.count - 1];
   }
   size(): number {
     return this.next - this.head;

@@ -4,15 +4,25 @@
  * last will = offline), and listening on the bundle downlink.
  *
  * Alerts never go to the client directly: they are put in the Store and a pump sends them in order, at most
- * `window` unacknowledged at a time; a record leaves the store only after its PUBACK. When the connection drops,
- * everything unacknowledged is sent again from the store after reconnecting (consumers dedupe by (hub, seq)).
+ * `window` without a PUBACK at a time. When the connection drops, everything still in the store is sent again from
+ * its head after reconnecting (consumers dedupe by (hub, seq)).
+ *
+ * When does a record leave the store? PUBACK is hop-by-hop: a broker that loses its state loses what it held
+ * while the hub believes it delivered. So in `end-to-end` delivery a record leaves only when the aggregator's
+ * watermark (`{prefix}/{site}/{hub}/ack`, retained: every seq ≤ it is in the database) passes it, and when the
+ * watermark stops moving for `resendMs` while records wait for it, everything from the store's head is sent again
+ * (go-back-N; the wait doubles up to RESEND_MAX_MS while it stays stuck, back to `resendMs` once it moves). In
+ * `puback` delivery a record leaves at its PUBACK, as a hub without an aggregator (tests, demos, capture scoring)
+ * needs. `auto` (default) is `puback` until the first watermark for this hub arrives, then `end-to-end` for good
+ * (the hub records that in its state folder). Every alert carries `floor`, the seq of the store's oldest record
+ * when it was sent, so the aggregator's watermark can pass seqs this hub gave up or never used.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { IdsError } from '../shared/errors.ts';
-import { encodeStatus, type Status } from '../shared/payloads.ts';
+import { decodeAck, encodeStatus, type Status } from '../shared/payloads.ts';
 import { MAX_DOWNLINK_BYTES } from './downlink.ts';
 import { DEFAULT_PREFIX, assertValidId, hubTopic } from '../shared/topics.ts';
-import type { Store } from './offline-queue.ts';
+import type { Store, StoredRecord } from './offline-queue.ts';
 
 export interface PublisherOptions {
   /** mqtt://host:port, mqtts://host:port (TLS), ws:// or wss://. */
@@ -34,6 +44,14 @@ export interface PublisherOptions {
   window?: number;
   /** Wait between reconnect attempts (ms). Default 1000. */
   reconnectMs?: number;
+  /** When a record leaves the offline queue (see above). Default 'auto'. */
+  delivery?: Delivery;
+  /** With `auto`: a watermark was seen before (persisted by the hub), so start end-to-end. */
+  acksSeen?: boolean;
+  /** Called once when `auto` turns end-to-end on the first watermark (the hub persists it). */
+  onAcksSeen?: () => void;
+  /** End-to-end: how long the watermark may stand still before unconfirmed alerts go again (ms). Default 5000. */
+  resendMs?: number;
   log?: (line: string) => void;
 }
 
@@ -45,8 +63,38 @@ export interface StatusFields {
   demoKey?: boolean;
 }
 
+export type Delivery = 'auto' | 'puback' | 'end-to-end';
+export const DELIVERIES: readonly Delivery[] = ['auto', 'puback', 'end-to-end'];
+
+/** Longest wait between resends while the watermark stays stuck (aggregator down: don't flood the broker). */
+export const RESEND_MAX_MS = 60_000;
+
+/**
+ * The seq of a stored alert payload, read without parsing the JSON (our encoders write `"seq":N` near the
+ * start); undefined when there is none.
+ */
+export function seqOf(payload: string): number | undefined {
+  const i = payload.indexOf('"seq":');
+  if (i < 0) return undefined;
+  let v = 0;
+  let k = i + 6;
+  const start = k;
+  for (; k < payload.length; k++) {
+    const c = payload.charCodeAt(k) - 48;
+    if (c < 0 || c > 9) break;
+    v = v * 10 + c;
+  }
+  return k > start ? v : undefined;
+}
+
+/** The payload with `"floor":N` added as its last field (payloads are single JSON objects made by our encoders). */
+export function withFloor(payload: string, floor: number | undefined): string {
+  if (floor === undefined || !payload.endsWith('}')) return payload;
+  return payload.slice(0, -1) + ',"floor":' + floor + '}';
+}
+
 export class Publisher {
-  readonly topics: { alert: string; stats: string; status: string; bundle: string };
+  readonly topics: { alert: string; stats: string; status: string; bundle: string; ack: string };
   private readonly client: MqttClient;
   private readonly window: number;
   private gen = 0;
@@ -67,14 +115,31 @@ export class Publisher {
   /** Connections lost after being established (broker gone, network cut). */
   disconnects = 0;
   private wasConnected = false;
+  /** End-to-end: records leave the store by the watermark only. */
+  private endToEnd: boolean;
+  /** Highest watermark received (-1: none). */
+  watermark = -1;
+  /** Records removed from the store by the watermark. */
+  confirmed = 0;
+  /** Times unconfirmed records were sent again because the watermark stood still. */
+  resends = 0;
+  private readonly resendBaseMs: number;
+  private resendMs: number;
+  /** performance.now() of the last watermark progress (or of the first send after a quiet spell). */
+  private lastProgress = 0;
+  private resendTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: PublisherOptions, private readonly store: Store) {
     assertValidId('site', opts.site);
     assertValidId('hub', opts.hub);
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    const t = (c: 'alert' | 'stats' | 'status' | 'bundle') => hubTopic(opts.site, opts.hub, c, prefix);
-    this.topics = { alert: t('alert'), stats: t('stats'), status: t('status'), bundle: t('bundle') };
+    const t = (c: 'alert' | 'stats' | 'status' | 'bundle' | 'ack') => hubTopic(opts.site, opts.hub, c, prefix);
+    this.topics = { alert: t('alert'), stats: t('stats'), status: t('status'), bundle: t('bundle'), ack: t('ack') };
     this.window = opts.window ?? 256;
+    const delivery = opts.delivery ?? 'auto';
+    if (!DELIVERIES.includes(delivery)) throw new IdsError('BAD_OPTION', `delivery must be ${DELIVERIES.join(', ')}, got "${delivery}"`);
+    this.endToEnd = delivery === 'end-to-end' || (delivery === 'auto' && opts.acksSeen === true);
+    this.resendMs = this.resendBaseMs = opts.resendMs ?? 5000;
     this.log = opts.log ?? (() => undefined);
     this.sendFrom = this.ackBase = store.headId();
     let url: URL;
@@ -112,7 +177,16 @@ export class Publisher {
     this.client.on('error', (e) => this.log(`mqtt: ${e.message}`));
     this.client.on('message', (topic, payload) => {
       if (topic === this.topics.bundle && this.downlink) this.downlink(payload);
+      else if (topic === this.topics.ack) this.onWatermark(payload);
     });
+    if (delivery !== 'puback') {
+      this.resendTimer = setInterval(() => this.checkStall(), Math.max(50, Math.min(1000, this.resendBaseMs / 4))).unref();
+    }
+  }
+
+  /** How records leave the store now. */
+  get delivery(): 'puback' | 'end-to-end' {
+    return this.endToEnd ? 'end-to-end' : 'puback';
   }
 
   get connected(): boolean {
@@ -134,6 +208,57 @@ export class Publisher {
     this.log(`mqtt: connected to ${this.opts.broker}`);
     this.client.publish(this.topics.status, this.statusPayload('connected'), { qos: 1, retain: true });
     if (this.downlink) this.client.subscribe(this.topics.bundle, { qos: 1 });
+    if (this.opts.delivery !== 'puback') this.client.subscribe(this.topics.ack, { qos: 1 });
+    this.lastProgress = performance.now();
+    this.pump();
+  }
+
+  /** The aggregator's watermark: drop every stored record it covers. */
+  private onWatermark(payload: Buffer): void {
+    const d = decodeAck(payload);
+    if (!d.ok || d.value.site !== this.opts.site || d.value.hub !== this.opts.hub) {
+      this.log(`mqtt: ignored ack payload: ${d.ok ? 'names another hub' : d.error}`);
+      return;
+    }
+    if (!this.endToEnd) {
+      this.endToEnd = true;
+      this.log('delivery: aggregator watermark seen; alerts now leave the queue only once stored (end-to-end)');
+      this.opts.onAcksSeen?.();
+    }
+    if (d.value.seq <= this.watermark) return;
+    this.watermark = d.value.seq;
+    this.lastProgress = performance.now();
+    this.resendMs = this.resendBaseMs;
+    // Records are in seq order: find the first one past the watermark.
+    const head = this.store.headId();
+    let upto = head;
+    for (;;) {
+      const recs = this.store.peek(upto, 1024);
+      let i = 0;
+      while (i < recs.length && (seqOf(recs[i].payload) ?? Infinity) <= this.watermark) i++;
+      if (i > 0) upto = recs[i - 1].id + 1;
+      if (i < recs.length || recs.length === 0) break;
+    }
+    if (upto > head) {
+      this.store.ack(upto);
+      this.confirmed += upto - head;
+      this.wakeWaiters();
+    }
+    this.pump();
+  }
+
+  /** End-to-end: the watermark stood still too long while records wait for it: send them all again. */
+  private checkStall(): void {
+    if (!this.endToEnd || !this.client.connected) return;
+    if (this.sendFrom <= this.store.headId()) return; // nothing sent and unconfirmed
+    const now = performance.now();
+    if (now - this.lastProgress < this.resendMs) return;
+    this.resends++;
+    this.log(`delivery: watermark ${this.watermark} unchanged for ${Math.round(now - this.lastProgress)} ms; ` +
+      `sending ${this.sendFrom - this.store.headId()} unconfirmed alerts again`);
+    this.lastProgress = now;
+    this.resendMs = Math.min(RESEND_MAX_MS, this.resendMs * 2);
+    this.sendFrom = this.store.headId();
     this.pump();
   }
 
@@ -182,21 +307,36 @@ export class Publisher {
     if (!this.client.connected) return;
     const room = this.window - this.inflight;
     if (room <= 0) return;
-    const from = Math.max(this.sendFrom, this.store.headId());
-    if (from > this.sendFrom) {
-      // The store dropped records at its bound before they were sent: they will never be acknowledged.
-      if (this.inflight === 0) this.ackBase = from;
-      else this.gaps.push([this.sendFrom, from]);
-      this.sendFrom = from;
+    const head = this.store.headId();
+    if (head > this.sendFrom) {
+      // Records left the store before they were sent: dropped at its bound, or confirmed by the watermark.
+      if (!this.endToEnd) {
+        if (this.inflight === 0) this.ackBase = head;
+        else this.gaps.push([this.sendFrom, head]);
+      }
+      this.sendFrom = head;
     }
-    const recs = this.store.peek(from, room);
+    const recs = this.store.peek(this.sendFrom, room);
     if (recs.length === 0) return;
+    // The first send after a quiet spell starts the watermark's clock.
+    if (this.sendFrom === head) this.lastProgress = performance.now();
+    const floor = this.endToEnd ? this.floorAt(head, recs[0]) : undefined;
     const gen = this.gen;
     for (const r of recs) {
       this.inflight++;
-      this.client.publish(this.topics.alert, r.payload, { qos: 1 }, (err) => this.onAck(gen, r.id, err));
+      this.client.publish(this.topics.alert, withFloor(r.payload, floor), { qos: 1 }, (err) => this.onAck(gen, r.id, err));
     }
     this.sendFrom = recs[recs.length - 1].id + 1;
+  }
+
+  private floorCache: { head: number; seq: number | undefined } = { head: -1, seq: undefined };
+  /** Seq of the store's head record (read again only when the head moves). */
+  private floorAt(head: number, first: StoredRecord): number | undefined {
+    if (this.floorCache.head !== head) {
+      const p = head === first.id ? first.payload : this.store.peek(head, 1)[0]?.payload;
+      this.floorCache = { head, seq: p === undefined ? undefined : seqOf(p) };
+    }
+    return this.floorCache.seq;
   }
 
   private onAck(gen: number, id: number, err: Error | undefined): void {
@@ -207,6 +347,12 @@ export class Publisher {
       return; // stays in the store; sent again after the reconnect
     }
     this.published++;
+    if (!this.endToEnd) this.removeAcked(id);
+    this.pump();
+  }
+
+  /** PUBACK delivery: records leave the store in order as their PUBACKs arrive. */
+  private removeAcked(id: number): void {
     this.acked.add(id);
     let moved = false;
     for (;;) {
@@ -215,8 +361,11 @@ export class Publisher {
       else break;
       moved = true;
     }
-    if (moved) this.store.ack(this.ackBase);
-    this.pump();
+    if (moved && this.ackBase > this.store.headId()) this.store.ack(this.ackBase);
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
     if (this.store.size() === 0 && this.ackWaiters.length) {
       const ws = this.ackWaiters;
       this.ackWaiters = [];
@@ -224,7 +373,10 @@ export class Publisher {
     }
   }
 
-  /** Resolves true once every queued alert is acknowledged by the broker, false after `timeoutMs`. */
+  /**
+   * Resolves true once every queued alert has left the store (PUBACK delivery: acknowledged by the broker;
+   * end-to-end: stored by the aggregator), false after `timeoutMs`.
+   */
   flush(timeoutMs = 30_000): Promise<boolean> {
     if (this.store.size() === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
@@ -243,6 +395,7 @@ export class Publisher {
 
   /** Publishes status offline (retained) when connected, then disconnects. Pending alerts stay in the store. */
   async close(): Promise<void> {
+    if (this.resendTimer) clearInterval(this.resendTimer);
     if (this.client.connected) {
       await new Promise<void>((r) =>
         this.client.publish(this.topics.status, this.statusPayload('offline'), { qos: 1, retain: true }, () => r()),

@@ -1,7 +1,12 @@
 /**
  * The per-hub alert sequence number: strictly increasing across restarts, so consumers can drop QoS 1
  * duplicates by (hub, seq). Numbers are reserved in blocks (the file holds the end of the reserved block), so a
- * restart may skip numbers but never repeats one, and the disk sees one small write per block, not per alert.
+ * restart never repeats one, and the disk sees one small write per block, not per alert.
+ *
+ * No gaps either, as the ack watermark wants (aggregator/acks.ts): a restarted hub resumes right after the last
+ * alert in its offline queue (`resumeAfter`), reusing reserved numbers that no alert ever carried out (an alert is
+ * queued before it is sent). Only a lost queue folder makes a gap; the `floor` on every alert lets the watermark
+ * pass it.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -23,6 +28,11 @@ export class SeqCounter {
     }
     this.nextSeq = start;
     this.reservedEnd = start;
+  }
+
+  /** Continues right after `lastSeq`, the newest seq that reached the offline queue. */
+  resumeAfter(lastSeq: number): void {
+    if (Number.isSafeInteger(lastSeq) && lastSeq >= 0) this.nextSeq = lastSeq + 1;
   }
 
   next(): number {
