@@ -1,6 +1,7 @@
 /**
  * The consumer against a real broker (our own mosquitto): no loss and no duplicates across an abrupt restart,
- * and across two instances on a shared subscription writing one database.
+ * and across two instances on a shared subscription writing one database; a backlog drained behind a slow store
+ * never has more than `maxPending` messages read and uncommitted.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +146,37 @@ describe('consumer', () => {
       for (const x of [a, b]) await x.store.close();
       await pub.close();
       await broker.stop();
+    }
+  });
+
+  it('stops reading at maxPending uncommitted messages while a slow store drains a backlog', async (t) => {
+    if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
+    // mosquitto may send 1000 unacknowledged messages: the bound below that is ours alone.
+    const broker = await startMosquitto();
+    const tmp = tempDir();
+    const pub = await publisher(broker.url);
+    const store = new SqliteStore(join(tmp.dir, 'slow.db'));
+    await store.open();
+    const write = store.writeBatch.bind(store);
+    store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, 15)), write(a, h));
+    const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
+    let consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest, log: quiet, maxPending: 100 });
+    try {
+      await consumer.start();
+      await consumer.stop(true);
+      const N = await pub.alerts(HUBS, 0, 1000); // queued for the absent session
+      const ingest2 = new Ingest({ store, log: quiet, maxBatch: 50 });
+      consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest: ingest2, log: quiet, maxPending: 100 });
+      await consumer.start();
+      await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
+      assert.ok(consumer.maxPendingSeen <= 100, `read ahead of commits: ${consumer.maxPendingSeen}`);
+      assert.ok(consumer.pauses > 0, 'reading paused at the bound');
+      await consumer.stop();
+    } finally {
+      await pub.close();
+      await store.close();
+      await broker.stop();
+      tmp.cleanup();
     }
   });
 });
