@@ -13,6 +13,7 @@
  * group draining the same queued burst; the one-instance figure is the reference for the two.
  * Broker: our own mosquitto when installed, else the embedded aedes broker. Medians of RUNS runs.
  * AGG_BENCH_ONLY=sqlite|postgres runs one half.
+ * The aggregator runs as it ships: each commit also advances and publishes the hubs' ack watermarks (acks.ts).
  */
 import mqtt from 'mqtt';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -22,6 +23,7 @@ import { loadavg } from 'node:os';
 import { emit, median } from './report.ts';
 import { encodeAlert } from '../shared/payloads.ts';
 import { fleetFilter, hubTopic } from '../shared/topics.ts';
+import { AckPublisher } from '../aggregator/acks.ts';
 import { Consumer } from '../aggregator/consumer.ts';
 import { Ingest } from '../aggregator/ingest.ts';
 import { SqliteStore } from '../aggregator/store/sqlite.ts';
@@ -48,10 +50,13 @@ function burst(run: number): { topic: string; payload: string }[] {
     const site = `site-${h % 4}`;
     const hub = `hub-${h}`;
     const cls = CLASSES[i % CLASSES.length];
+    // Each hub numbers its alerts without gaps, as hubs do; `floor` says where this run's numbers start.
+    const perHub = M / HUBS;
+    const seq = run * perHub + Math.floor(i / HUBS);
     out.push({
       topic: hubTopic(site, hub, 'alert'),
       payload: encodeAlert({
-        v: 1, site, hub, seq: run * M + i, ts: Date.now(), class: cls, confidence: 0.97, model: '2026-11-30.1-bench',
+        v: 1, site, hub, seq, floor: run * perHub, ts: Date.now(), class: cls, confidence: 0.97, model: '2026-11-30.1-bench',
         probabilities: { Normal: 0.01, Mirai: 0.97, DoS: 0.01, Scan: 0.005, 'MITM ARP Spoofing': 0.005 },
         flow: { src: `192.168.${h}.${i % 250}`, dst: '10.0.0.1', sport: 1024 + (i % 60000), dport: 23, proto: 6 },
       }),
@@ -110,6 +115,12 @@ function cpuSeconds(from: NodeJS.CpuUsage): number {
   return (c.user + c.system) / 1e6;
 }
 
+/** An Ingest wired to publish ack watermarks through `consumer()`, as the aggregator wires it. */
+function ingestWithAcks(store: Store, consumer: () => Consumer | undefined): { ingest: Ingest; acks: AckPublisher } {
+  const acks = new AckPublisher({ store, log: quiet, publish: (t, p) => consumer()?.publishNow(t, p, true) ?? false });
+  return { ingest: new Ingest({ store, log: quiet, onAlerts: (a) => acks.onCommitted(a) }), acks };
+}
+
 async function aggregatorDrain(url: string, msgs: { topic: string; payload: string }[], v: 4 | 5, run: number, dir: string, thread: boolean) {
   const file = join(dir, `bench-${run}-${thread ? 'thread' : 'inline'}.db`);
   const store = thread ? new SqliteWorkerStore(file) : new SqliteStore(file);
@@ -127,10 +138,11 @@ async function drainInto(store: Store, clientId: string, url: string, msgs: { to
   await first.start();
   await first.stop();
   await publishAll(url, msgs, v);
-  const ingest = new Ingest({ store, log: quiet });
+  let c: Consumer | undefined;
+  const { ingest, acks } = ingestWithAcks(store, () => c);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const c = new Consumer({ broker: url, clientId, ingest, protocolVersion: v, log: quiet });
+  c = new Consumer({ broker: url, clientId, ingest, protocolVersion: v, log: quiet });
   await c.start();
   await new Promise<void>((resolve) => {
     const check = () => (ingest.counters.stored >= msgs.length ? resolve() : setTimeout(check, 5));
@@ -139,7 +151,9 @@ async function drainInto(store: Store, clientId: string, url: string, msgs: { to
   const rate = msgs.length / ((performance.now() - t0) / 1000);
   const perCpu = msgs.length / cpuSeconds(cpu0);
   const batches = ingest.counters.batches;
+  await acks.close();
   await c.stop();
+  if (acks.counters.published === 0) throw new Error('bench: no ack watermark was published');
   const stored = (await store.summary()).alerts;
   if (stored !== msgs.length) throw new Error(`bench: stored ${stored} of ${msgs.length}`);
   return { rate, batches, perCpu };
@@ -231,13 +245,15 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
 async function aggregatorLive(url: string, msgs: { topic: string; payload: string }[], v: 4 | 5, run: number, dir: string) {
   const store = new SqliteStore(join(dir, `live-${run}.db`));
   await store.open();
-  const ingest = new Ingest({ store, log: quiet });
-  const c = new Consumer({ broker: url, clientId: `bench-live-${run}-${process.pid}`, ingest, protocolVersion: v, log: quiet });
+  let c: Consumer | undefined;
+  const { ingest, acks } = ingestWithAcks(store, () => c);
+  c = new Consumer({ broker: url, clientId: `bench-live-${run}-${process.pid}`, ingest, protocolVersion: v, log: quiet });
   await c.start();
   const t0 = performance.now();
   const pubRate = await publishAll(url, msgs, v);
   while (ingest.counters.stored < msgs.length) await new Promise((r) => setTimeout(r, 5));
   const rate = msgs.length / ((performance.now() - t0) / 1000);
+  await acks.close();
   await c.stop();
   await store.close();
   return { rate, pubRate };

@@ -13,7 +13,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  ACK_WALK_ROWS, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
+  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
 } from './store.ts';
 
 const SCHEMA = `
@@ -365,12 +365,12 @@ export class PostgresStore implements Store {
   async advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {
     const cur = (await this.q('SELECT seq FROM ack_marks WHERE site = $1 AND hub = $2', [site, hub])).map((r) => num(r.seq))[0] ?? -1;
     let mark = Math.max(cur, floor === undefined ? -1 : floor - 1);
-    for (;;) {
+    for (let step = ACK_WALK_FIRST; ; step = Math.min(ACK_WALK_MAX, step * 4)) {
       const seqs = (await this.q('SELECT seq FROM alerts WHERE site = $1 AND hub = $2 AND seq > $3 ORDER BY seq LIMIT $4',
-        [site, hub, mark, ACK_WALK_ROWS])).map((r) => num(r.seq));
+        [site, hub, mark, step])).map((r) => num(r.seq));
       const w = walkContiguous(mark, seqs);
       mark = w.mark;
-      if (!w.open || seqs.length < ACK_WALK_ROWS) break;
+      if (!w.open || seqs.length < step) break;
     }
     if (mark <= cur) return mark >= 0 ? mark : undefined;
     // Another instance may have raised it meanwhile: the higher of the two is right (both walks were valid).

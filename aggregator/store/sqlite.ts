@@ -9,7 +9,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  ACK_WALK_ROWS, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
+  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
 } from './store.ts';
 
 const SCHEMA = `
@@ -273,11 +273,11 @@ export class SqliteStore implements Store {
     const cur = (db.prepare('SELECT seq FROM ack_marks WHERE site = ? AND hub = ?').pluck().get(site, hub) as number | undefined) ?? -1;
     let mark = Math.max(cur, floor === undefined ? -1 : floor - 1);
     const next = db.prepare('SELECT seq FROM alerts WHERE site = ? AND hub = ? AND seq > ? ORDER BY seq LIMIT ?').pluck();
-    for (;;) {
-      const seqs = next.all(site, hub, mark, ACK_WALK_ROWS) as number[];
+    for (let step = ACK_WALK_FIRST; ; step = Math.min(ACK_WALK_MAX, step * 4)) {
+      const seqs = next.all(site, hub, mark, step) as number[];
       const w = walkContiguous(mark, seqs);
       mark = w.mark;
-      if (!w.open || seqs.length < ACK_WALK_ROWS) break;
+      if (!w.open || seqs.length < step) break;
     }
     if (mark > cur) {
       db.prepare(`INSERT INTO ack_marks (site, hub, seq) VALUES (?, ?, ?)

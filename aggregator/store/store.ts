@@ -169,8 +169,12 @@ export interface Store {
   advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined>;
 }
 
-/** Rows read per step when walking a hub's stored seqs upward from its watermark. */
-export const ACK_WALK_ROWS = 4096;
+/**
+ * Rows read per step when walking a hub's stored seqs upward from its watermark: the first step is small (a hole
+ * just past the mark, e.g. a message still on its way, must not cost a long read every round), later ones grow.
+ */
+export const ACK_WALK_FIRST = 256;
+export const ACK_WALK_MAX = 8192;
 
 /**
  * Walks `seqs` (ascending, all > mark) while they follow `mark` without a hole; returns the new mark and
