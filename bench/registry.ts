@@ -9,4 +9,6 @@ export const BENCHES: Record<string, () => Promise<Bench>> = {
   hub: () => import('./hub.bench.ts'),
   aggregator: () => import('./aggregator.bench.ts'),
   probe: () => import('./host-probe.ts'),
+  // Minutes of child processes and SIGKILLs (bench/faults.bench.ts); FAULTS=broker,hub picks cases.
+  faults: () => import('./faults.bench.ts'),
 };

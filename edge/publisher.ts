@@ -14,7 +14,8 @@
  * (go-back-N; the wait doubles up to RESEND_MAX_MS while it stays stuck, back to `resendMs` once it moves). In
  * `puback` delivery a record leaves at its PUBACK, as a hub without an aggregator (tests, demos, capture scoring)
  * needs. `auto` (default) is `puback` until the first watermark for this hub arrives, then `end-to-end` for good
- * (the hub records that in its state folder). Every alert carries `floor`, the seq of the store's oldest record
+ * (the hub records that in its state folder); until then a PUBACKed record stays `resendMs` longer, so the alerts
+ * of a fresh hub's first moments are still there when the first watermark turns delivery end-to-end. Every alert carries `floor`, the seq of the store's oldest record
  * when it was sent, so the aggregator's watermark can pass seqs this hub gave up or never used.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -128,6 +129,8 @@ export class Publisher {
   /** performance.now() of the last watermark progress (or of the first send after a quiet spell). */
   private lastProgress = 0;
   private resendTimer: NodeJS.Timeout | undefined;
+  /** `auto` before the first watermark: store positions PUBACKed at `at`, removed once `resendMs` old. */
+  private graceMarks: { upto: number; at: number }[] = [];
 
   constructor(private readonly opts: PublisherOptions, private readonly store: Store) {
     assertValidId('site', opts.site);
@@ -222,6 +225,7 @@ export class Publisher {
     }
     if (!this.endToEnd) {
       this.endToEnd = true;
+      this.graceMarks = [];
       this.log('delivery: aggregator watermark seen; alerts now leave the queue only once stored (end-to-end)');
       this.opts.onAcksSeen?.();
     }
@@ -249,7 +253,8 @@ export class Publisher {
 
   /** End-to-end: the watermark stood still too long while records wait for it: send them all again. */
   private checkStall(): void {
-    if (!this.endToEnd || !this.client.connected) return;
+    if (!this.endToEnd) return this.releaseGrace();
+    if (!this.client.connected) return;
     if (this.sendFrom <= this.store.headId()) return; // nothing sent and unconfirmed
     const now = performance.now();
     if (now - this.lastProgress < this.resendMs) return;
@@ -361,12 +366,35 @@ export class Publisher {
       else break;
       moved = true;
     }
-    if (moved && this.ackBase > this.store.headId()) this.store.ack(this.ackBase);
+    if (moved && this.ackBase > this.store.headId()) {
+      if (this.opts.delivery !== 'auto') this.store.ack(this.ackBase);
+      else {
+        const now = performance.now();
+        const last = this.graceMarks[this.graceMarks.length - 1];
+        if (last && now - last.at < 100) last.upto = this.ackBase;
+        else this.graceMarks.push({ upto: this.ackBase, at: now });
+      }
+    }
     this.wakeWaiters();
   }
 
+  /** `auto` before the first watermark: PUBACKed records leave once they have waited `resendMs`. */
+  private releaseGrace(): void {
+    const old = performance.now() - this.resendBaseMs;
+    let upto = -1;
+    while (this.graceMarks.length && this.graceMarks[0].at <= old) upto = this.graceMarks.shift()!.upto;
+    if (upto > this.store.headId()) this.store.ack(upto);
+  }
+
+  /** Every queued alert delivered: stored by the aggregator (end-to-end) or acknowledged by the broker. */
+  private delivered(): boolean {
+    const size = this.store.size();
+    if (this.endToEnd || size === 0) return size === 0;
+    return this.inflight === 0 && this.ackBase >= this.store.headId() + size;
+  }
+
   private wakeWaiters(): void {
-    if (this.store.size() === 0 && this.ackWaiters.length) {
+    if (this.ackWaiters.length && this.delivered()) {
       const ws = this.ackWaiters;
       this.ackWaiters = [];
       for (const w of ws) w();
@@ -374,11 +402,12 @@ export class Publisher {
   }
 
   /**
-   * Resolves true once every queued alert has left the store (PUBACK delivery: acknowledged by the broker;
-   * end-to-end: stored by the aggregator), false after `timeoutMs`.
+   * Resolves true once every queued alert is delivered (PUBACK delivery: acknowledged by the broker; end-to-end:
+   * stored by the aggregator), false after `timeoutMs`. In `auto` before any watermark, PUBACKed alerts still in
+   * their grace time stay queued (and go again on the next start).
    */
   flush(timeoutMs = 30_000): Promise<boolean> {
-    if (this.store.size() === 0) return Promise.resolve(true);
+    if (this.delivered()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.ackWaiters = this.ackWaiters.filter((w) => w !== done);
