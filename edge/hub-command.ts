@@ -54,7 +54,7 @@ export const hubArgs = {
   hub: { type: 'string', required: true, description: 'hub id' },
   'exit-at-end': { type: 'boolean', description: 'when the input ends: drain, wait until every alert is delivered (see --delivery), exit 0' },
   delivery: { type: 'string', description: 'when an alert leaves the offline queue: end-to-end (stored by the aggregator: its ack watermark passed it), puback (the broker has it), auto (default: puback until this hub has seen a watermark, then end-to-end)' },
-  'resend-ms': { type: 'string', description: 'end-to-end: send unconfirmed alerts again when the watermark stands still this long (default 5000, doubling to 60000 while it stays stuck)' },
+  'resend-ms': { type: 'string', description: 'end-to-end: send unconfirmed alerts again when the watermark stands still this long (default 5000, growing by half to 30000 while it stays stuck)' },
   key: { type: 'string', description: 'Ed25519 public key (PEM) bundles must be signed with (required, or --insecure-demo-key)' },
   'insecure-demo-key': { type: 'boolean', description: 'trust the committed demo key (models/dev-key/public.pem): demos only; status says so and the downlink stays off' },
   'demo-key-downlink': { type: 'boolean', description: 'with the demo key: subscribe to the bundle downlink anyway (anyone can sign with that key)' },

@@ -11,7 +11,7 @@
  * while the hub believes it delivered. So in `end-to-end` delivery a record leaves only when the aggregator's
  * watermark (`{prefix}/{site}/{hub}/ack`, retained: every seq ≤ it is in the database) passes it, and when the
  * watermark stops moving for `resendMs` while records wait for it, everything from the store's head is sent again
- * (go-back-N; the wait doubles up to RESEND_MAX_MS while it stays stuck, back to `resendMs` once it moves). In
+ * (go-back-N; the wait grows by half up to RESEND_MAX_MS while it stays stuck, back to `resendMs` once it moves). In
  * `puback` delivery a record leaves at its PUBACK, as a hub without an aggregator (tests, demos, capture scoring)
  * needs. `auto` (default) is `puback` until the first watermark for this hub arrives, then `end-to-end` for good
  * (the hub records that in its state folder); until then a PUBACKed record stays `resendMs` longer, so the alerts
@@ -67,8 +67,13 @@ export interface StatusFields {
 export type Delivery = 'auto' | 'puback' | 'end-to-end';
 export const DELIVERIES: readonly Delivery[] = ['auto', 'puback', 'end-to-end'];
 
-/** Longest wait between resends while the watermark stays stuck (aggregator down: don't flood the broker). */
-export const RESEND_MAX_MS = 60_000;
+/**
+ * Longest wait between resends while the watermark stays stuck (aggregator down: don't flood the broker). The wait
+ * grows by half each time: a lost group member's session expires after 15 s, and a doubling wait would answer it
+ * only after 2 + 4 + 8 + 16 + 32 s.
+ */
+export const RESEND_MAX_MS = 30_000;
+const RESEND_GROWTH = 1.5;
 
 /**
  * The seq of a stored alert payload, read without parsing the JSON (our encoders write `"seq":N` near the
@@ -262,7 +267,7 @@ export class Publisher {
     this.log(`delivery: watermark ${this.watermark} unchanged for ${Math.round(now - this.lastProgress)} ms; ` +
       `sending ${this.sendFrom - this.store.headId()} unconfirmed alerts again`);
     this.lastProgress = now;
-    this.resendMs = Math.min(RESEND_MAX_MS, this.resendMs * 2);
+    this.resendMs = Math.min(RESEND_MAX_MS, Math.round(this.resendMs * RESEND_GROWTH));
     this.sendFrom = this.store.headId();
     this.pump();
   }
