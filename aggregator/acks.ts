@@ -11,8 +11,9 @@
  * without gaps, and each alert carries `floor` (the oldest seq its hub still holds), which lets the watermark pass
  * numbers a hub skipped or gave up. Duplicates count too: a hub resending already stored alerts is answered.
  *
- * One round runs at a time; hubs touched meanwhile are coalesced into the next round, so a burst of batches costs
- * one watermark query per hub per round, not per batch.
+ * One round runs at a time, its hubs one after another (one database connection: the batch writes and the API
+ * keep the rest of the pool); hubs touched meanwhile are coalesced into the next round, so a burst of batches
+ * costs one watermark query per hub per round, not per batch.
  */
 import { encodeAck, type Alert } from '../shared/payloads.ts';
 import { DEFAULT_PREFIX, hubTopic } from '../shared/topics.ts';
@@ -69,7 +70,7 @@ export class AckPublisher {
     while (this.touched.size && !this.closed) {
       const round = [...this.touched.values()];
       this.touched = new Map();
-      await Promise.all(round.map((t) => this.one(t)));
+      for (const t of round) await this.one(t);
     }
   }
 
