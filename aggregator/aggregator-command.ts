@@ -23,7 +23,7 @@ export const aggregator = defineCommand({
     prefix: { type: 'string', description: 'topic prefix', default: 'ids/v1' },
     'client-id': { type: 'string', description: 'MQTT client id (default: iot-ids-aggregator; in a group -GROUP-HOST-HTTPPORT, unique per instance)' },
     'session-expiry': { type: 'string', description: 'MQTT 5 session expiry in seconds (default 604800; 15 in a group, so a lost member\'s share goes back to the hubs)' },
-    'max-pending': { type: 'string', description: 'messages read and not yet committed before reading pauses (default 500)' },
+    'max-pending': { type: 'string', description: 'messages read and not yet committed before reading pauses (default 1000)' },
     username: { type: 'string', description: 'MQTT username (env IOT_IDS_MQTT_USERNAME)' },
     password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
     'mqtt-version': { type: 'string', description: '5 or 4 (MQTT 3.1.1)', default: '5' },

@@ -35,7 +35,7 @@ export interface AggregatorOptions {
    * Default 7 days alone, GROUP_SESSION_EXPIRY_SEC in a group (see defaultSessionExpiry).
    */
   sessionExpirySec?: number;
-  /** Messages read and not yet committed before the consumer stops reading (default 500). */
+  /** Messages read and not yet committed before the consumer stops reading (default 1000). */
   maxPending?: number;
   /** Publish the per-hub ack watermark after each commit (default true). */
   acks?: boolean;

@@ -44,11 +44,12 @@ export interface ConsumerOptions {
 }
 
 /**
- * Messages read and not yet committed before reading pauses: one batch being written and one filling. Draining a
- * 150k backlog into PostgreSQL (bench/faults.bench.ts, case drain) /api/summary answered in 38–70 ms (median)
- * with 500 against 120 ms with 1000; more read-ahead buys no throughput.
+ * Messages read and not yet committed before reading pauses: two full batches (one written, one filling; with
+ * PostgreSQL several smaller writes in flight). Draining a 150k backlog into PostgreSQL (bench/faults.bench.ts,
+ * case drain), 2000 gave peak RSS 249–262 MB; 1000 and 500 gave 157–244 MB, the spread being the garbage
+ * collector's, not read-ahead (which is bounded: test/aggregator/consumer.test.ts).
  */
-export const DEFAULT_MAX_PENDING = 500;
+export const DEFAULT_MAX_PENDING = 1000;
 
 /** The sentinel handed to mqtt.js so that it skips its own PUBACK (see above). */
 const DEFERRED = new Error('PUBACK deferred until the batch commits');
