@@ -1,1 +1,1 @@
-gXszmQQfn7cCUYvZRWloVdQli/G6XzuzTVgUtcKLYhi250ils2Nhq5PU2POemINgnIc/lDv3aSCusWnM/1i5Bg==
+KrfX0poj5/pocuZ9m36fndfZ2Jcaq4gXQ3ZeY5kkcZhE2utUzWkre9athIyJvRLbKjHvAyqAKUCgLr3pyyhMAQ==

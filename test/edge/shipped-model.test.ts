@@ -1,7 +1,8 @@
 /**
  * The shipped model on real captures, through the whole hub packet path (capture → wasm flow meter → wasm scaler
  * → ort-web): the SYN flood must give DoS alerts, the port scans Scan alerts; on benign captures the false-alert
- * rate is reported per capture. Runs only when a real bundle is available:
+ * rate is bounded over the captures of the devices the model never trained on (split.json beside the bundle).
+ * Runs only when a real bundle is available:
  *   IOT_IDS_HUB_BUNDLE=DIR  (default models/iot-ids-lab-v1, the shipped bundle)   IOT_IDS_HUB_KEY=PEM (default models/dev-key/public.pem)
  *   IOT_IDS_HUB_METER=cicflowmeter-compat|corrected   (default corrected, the mode the shipped model's flows were made with)
  */
@@ -93,20 +94,38 @@ test('shipped model: a generated ARP-spoofing MITM keeps its model MITM alerts, 
   assert.ok(unconfirmed <= (counts['MITM ARP Spoofing'] ?? 0) * 0.05, `${unconfirmed} MITM verdicts withheld: only flows that ended before the first poisoning may be`);
 });
 
-/** Bound on alerted flows / flows over the benign captures (see the assertion for the figure it protects). */
-const MAX_BENIGN_ALERT_RATE = 0.02;
+/**
+ * Bounds over the real benign captures of the devices the shipped model never trained on (the bundle's
+ * split.json, side "test"): flows alerted by the hub with defaults, and flows the model alone calls non-Normal.
+ * The 2026-12-04 bundle: 0.57 % alerted and 0.64 % non-Normal of 11,783 flows (REPRODUCE.md); the bounds leave
+ * room for rounding in another onnxruntime build, not for a model that is no longer the one those figures describe.
+ */
+const MAX_BENIGN_ALERT_RATE = 0.01;
+const MAX_BENIGN_NON_NORMAL_RATE = 0.015;
 
-test('shipped model: false-alert rate per benign capture (reported, at most 2 %)', async (t) => {
+/** The held-out test devices' captures (split.json beside the bundle), or the first N captures without one. */
+function benignCaptures(root: string): { files: string[]; heldOut: boolean } {
+  const split = join(BUNDLE, 'split.json');
+  if (existsSync(split)) {
+    const s = JSON.parse(readFileSync(split, 'utf8')) as { devices: { side: string; files: string[] }[] };
+    return { files: s.devices.filter((d) => d.side === 'test').flatMap((d) => d.files.map((f) => join(root, f))), heldOut: true };
+  }
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.pcap(ng)?$/.test(n) ? [join(d, n)] : []));
+  return { files: walk(root).slice(0, Number(process.env.IOT_IDS_HUB_BENIGN_MAX ?? 40)), heldOut: false };
+}
+
+test('shipped model: on benign devices it never trained on, at most 1 % of flows alert and 1.5 % are non-Normal', async (t) => {
   if (!available(t)) return;
   const root = sharedData(t, 'pcaps', 'benign');
   if (!root) return;
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : /\.pcap(ng)?$/.test(n) ? [join(d, n)] : []));
+  const { files, heldOut } = benignCaptures(root);
   let flows = 0;
   let verdicts = 0;
   let alerts = 0;
   const pct = (a: number, n: number) => (n ? ((100 * a) / n).toFixed(2) : '0');
-  for (const f of walk(root).slice(0, Number(process.env.IOT_IDS_HUB_BENIGN_MAX ?? 40))) {
+  for (const f of files) {
+    if (!existsSync(f)) continue;
     const r = await classify(f);
     flows += r.flows;
     verdicts += r.nonNormal;
@@ -115,11 +134,12 @@ test('shipped model: false-alert rate per benign capture (reported, at most 2 %)
     assert.equal(r.alerts, r.nonNormal - r.unconfirmed + r.rule, f);
     t.diagnostic(`${f.slice(root.length + 1)}: ${r.alerts}/${r.flows} flows alerted (${pct(r.alerts, r.flows)}%; non-Normal verdicts ${r.nonNormal}, ${r.unconfirmed} MITM withheld), ${JSON.stringify(r.counts)}`);
   }
-  t.diagnostic(`benign total: ${alerts}/${flows} flows alerted (${pct(alerts, flows)}%); non-Normal verdicts ${verdicts} (${pct(verdicts, flows)}%)`);
+  t.diagnostic(`benign ${heldOut ? 'held-out test devices' : 'captures'} (${files.length} captures): ${alerts}/${flows} flows alerted (${pct(alerts, flows)}%); non-Normal verdicts ${verdicts} (${pct(verdicts, flows)}%)`);
   assert.ok(flows > 0);
-  // Protects the shipped bundle's headline false-alert figure (README, REPRODUCE.md: 0.63 % of the flows of the
-  // 303 real benign captures alert). On the first 40 captures read here the 2026-12-04 bundle alerts 0 of 276
-  // flows; a replacement may move that, but past 2 % it is no longer the model those figures describe.
   assert.ok(alerts <= MAX_BENIGN_ALERT_RATE * flows,
     `benign false-alert rate ${pct(alerts, flows)}% over ${flows} flows exceeds ${100 * MAX_BENIGN_ALERT_RATE}%`);
+  if (heldOut) {
+    assert.ok(verdicts <= MAX_BENIGN_NON_NORMAL_RATE * flows,
+      `the model alone calls ${pct(verdicts, flows)}% of ${flows} held-out benign flows non-Normal, more than ${100 * MAX_BENIGN_NON_NORMAL_RATE}%`);
+  }
 });
