@@ -258,13 +258,19 @@ export class Hub {
     }
   }
 
-  async runPackets(source: string | NodeJS.ReadableStream): Promise<PacketInputResult> {
+  /**
+   * `live` (default: stdin) resynchronises past a corrupt record instead of ending the input; while the reader
+   * searches for the next good record nothing is analysed, so the hub reports itself degraded until it resumes.
+   */
+  async runPackets(source: string | NodeJS.ReadableStream, live = source === '-'): Promise<PacketInputResult> {
     const res = await readPackets(source, this.batcher, {
       wasm: this.bundle.preprocessBytes,
       meterMode: this.opts.meterMode,
-      live: source === '-',
+      live,
       watchers: this.watchers,
       onFinding: (f) => this.finding(f),
+      onDegraded: (reason, offset) => this.degrade(`capture corrupt at byte ${offset}: ${reason}`, 'capture'),
+      onResynced: () => this.recover('capture'),
     });
     if (res.error) this.fail('input', res.error);
     return res;

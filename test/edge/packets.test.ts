@@ -148,3 +148,23 @@ test('live stream with a corrupt record mid-stream: later packets still analysed
   assert.equal(file.flows, 1351);
   assert.ok(file.error);
 });
+
+test('a live hub on a stream with a corrupt record: degraded with the reason while blind, online again after the resync', async (t) => {
+  const f = sharedData(t, 'pcaps', 'attack', 'pcaphunt_ps-tcp_syn.pcap');
+  if (!f) return;
+  const buf = Buffer.from(readFileSync(f));
+  let p = 24;
+  for (let k = 0; k < 1351; k++) p += 16 + buf.readUInt32LE(p + 8);
+  buf.writeUInt32LE(0xffffff, p + 8);
+  const hub = await Hub.start(opts('live-corrupt'));
+  try {
+    const r = await hub.runPackets(Readable.from([buf.subarray(0, 100_000), buf.subarray(100_000)].map((b) => Buffer.from(b))), true);
+    assert.equal(r.error, undefined, String(r.error));
+    assert.equal(r.packets, 4992);
+    assert.equal(hub.health.everDegraded, true, 'the blind stretch is remembered (exit code at the end)');
+    assert.match(hub.health.firstProblem ?? '', new RegExp(`^capture: capture corrupt at byte ${p}: `));
+    assert.equal(hub.health.state, 'online', 'resynchronised: analysing again');
+  } finally {
+    await hub.close();
+  }
+});
