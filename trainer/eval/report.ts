@@ -10,6 +10,7 @@ import type { EpochLog } from '../train-loop.ts';
 import type { DataReport } from '../data/dataset.ts';
 import type { PrunedFeature } from '../data/feature-select.ts';
 import type { Recipe } from '../recipes.ts';
+import type { BenignCalibration } from './benign-calibration.ts';
 import { trainingCurvesSvg, confusionSvg } from './plots.ts';
 import { paperComparisonMarkdown } from './paper.ts';
 
@@ -22,17 +23,7 @@ export interface TrainReport extends ReportMetrics {
   /** Per class alert threshold (the bundle manifest's), when tuned; null for plain arg-max. */
   thresholds: Record<string, number> | null;
   /** Present when thresholds were raised for held-out benign devices (--benign-val; eval/benign-calibration.ts). */
-  benignCalibration?: {
-    files: string[];
-    target: number;
-    maxRecallDrop: number;
-    rows: number;
-    before: number;
-    after: number;
-    validationCorrectBefore: number;
-    validationCorrectAfter: number;
-    thresholds: Record<string, number>;
-  };
+  benignCalibration?: Omit<BenignCalibration, 'thresholds'> & { files: string[]; thresholds: Record<string, number> };
   /** The same model's figures with plain arg-max (equal to the headline when decision is 'argmax'). */
   argmax: Pick<ReportMetrics, 'accuracy' | 'macroF1' | 'weightedF1' | 'perClass' | 'confusion'>;
   baseline: (ReportMetrics & { name: string; description: string; trainSeconds: number; predictSeconds: number }) | null;
