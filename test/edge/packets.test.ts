@@ -118,14 +118,20 @@ const countingSink = (): FlowSink & { rows: number } => ({
   room: async () => undefined,
 });
 
+/** The SYN-scan capture with record 1351 claiming 16 MiB (`p`: its offset), streamed in two chunks as stdin would be. */
+function corruptSynScan(file: string): { p: number; stream: () => Readable } {
+  const buf = Buffer.from(readFileSync(file));
+  let p = 24;
+  for (let k = 0; k < 1351; k++) p += 16 + buf.readUInt32LE(p + 8);
+  buf.writeUInt32LE(0xffffff, p + 8);
+  const stream = () => Readable.from([buf.subarray(0, 100_000), buf.subarray(100_000)].map((b) => Buffer.from(b)));
+  return { p, stream };
+}
+
 test('live stream with a corrupt record mid-stream: later packets still analysed, degraded then resynced reported', async (t) => {
   const f = sharedData(t, 'pcaps', 'attack', 'pcaphunt_ps-tcp_syn.pcap');
   if (!f) return;
-  const buf = Buffer.from(readFileSync(f));
-  let p = 24;
-  for (let k = 0; k < 1351; k++) p += 16 + buf.readUInt32LE(p + 8);
-  buf.writeUInt32LE(0xffffff, p + 8); // record 1351 claims 16 MiB
-  const stream = () => Readable.from([buf.subarray(0, 100_000), buf.subarray(100_000)].map((b) => Buffer.from(b)));
+  const { p, stream } = corruptSynScan(f);
   const events: string[] = [];
   const sink = countingSink();
   const live = await readPackets(stream(), sink, {
@@ -152,13 +158,10 @@ test('live stream with a corrupt record mid-stream: later packets still analysed
 test('a live hub on a stream with a corrupt record: degraded with the reason while blind, online again after the resync', async (t) => {
   const f = sharedData(t, 'pcaps', 'attack', 'pcaphunt_ps-tcp_syn.pcap');
   if (!f) return;
-  const buf = Buffer.from(readFileSync(f));
-  let p = 24;
-  for (let k = 0; k < 1351; k++) p += 16 + buf.readUInt32LE(p + 8);
-  buf.writeUInt32LE(0xffffff, p + 8);
+  const { p, stream } = corruptSynScan(f);
   const hub = await Hub.start(opts('live-corrupt'));
   try {
-    const r = await hub.runPackets(Readable.from([buf.subarray(0, 100_000), buf.subarray(100_000)].map((b) => Buffer.from(b))), true);
+    const r = await hub.runPackets(stream(), true);
     assert.equal(r.error, undefined, String(r.error));
     assert.equal(r.packets, 4992);
     assert.equal(hub.health.everDegraded, true, 'the blind stretch is remembered (exit code at the end)');
