@@ -175,21 +175,16 @@ export class Hub {
         this.downlinkChain = this.downlinkChain.then(async () => void (await this.applyDownlink(p)));
       });
     }
-    if (opts.burstMs && opts.burstMs > 0) {
-      this.burst = new BurstSummariser(opts.burstMs, (a) => {
-        this.stats.alerts++;
-        this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
-      });
-    }
+    // A summary leaves when its window closes: numbered then, like every alert, so seq follows publish order.
+    const emitSummary = (a: AlertInput): void => {
+      this.stats.alerts++;
+      this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
+    };
+    if (opts.burstMs && opts.burstMs > 0) this.burst = new BurstSummariser(opts.burstMs, emitSummary);
     this.watchers = new Watchers(opts.watchers);
     this.flags = new HostFlags(opts.verdicts);
     const ruleBurstMs = opts.ruleBurstMs ?? DEFAULT_RULE_BURST_MS;
-    if (ruleBurstMs > 0) {
-      this.ruleBurst = new BurstSummariser(ruleBurstMs, (a) => {
-        this.stats.alerts++;
-        this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
-      });
-    }
+    if (ruleBurstMs > 0) this.ruleBurst = new BurstSummariser(ruleBurstMs, emitSummary);
     const every = opts.statsIntervalMs ?? 10_000;
     if (every > 0) this.statsTimer = setInterval(() => this.publishStats(), every).unref();
   }
