@@ -9,7 +9,8 @@
  * what the attack produced).
  */
 import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FlowMeter, type MeterMode } from '../asm/flowmeter-host.ts';
 import { formatFlowCsvRow, LABELED_FLOW_CSV_HEADER, type FlowLabels } from '../asm/flow-csv.ts';
 import { PcapWriter } from '../capture/pcap-writer.ts';
@@ -24,6 +25,9 @@ import { relayCapture } from './relay.ts';
 import { listDevices, splitDevices, filesOf, type DeviceSplit } from './benign-split.ts';
 import { writeHeldOut, type HeldOutReport } from './held-out.ts';
 import { mixLive, type LiveScenarioReport } from './live-mix.ts';
+
+/** ../shared/data beside the project, where the real captures live (a user points --data elsewhere). */
+export const DEFAULT_DATA = resolve(fileURLToPath(new URL('../..', import.meta.url)), 'shared', 'data');
 
 export interface LabOptions {
   seed: number;

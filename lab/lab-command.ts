@@ -6,16 +6,14 @@
  */
 import { defineCommand, runCommand } from 'citty';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdsError, isIdsError } from '../shared/errors.ts';
-import { runLab, type LabReport } from './corpus.ts';
+import { DEFAULT_DATA, runLab, type LabReport } from './corpus.ts';
 import { SCENARIOS } from './scenarios.ts';
 
 import { intOption, numberOption } from '../shared/options.ts';
 
-const DEFAULT_DATA = resolve(fileURLToPath(new URL('../..', import.meta.url)), 'shared', 'data');
 
 const intArg = (name: string, v: string | undefined, dflt: number): number => intOption(name, v, { min: 0 }) ?? dflt;
 

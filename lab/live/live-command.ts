@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { isLiveLabError } from './errors.ts';
 import { loadScenarios, pickScenarios } from './scenario.ts';
 import { cleanupAll, relabel, runLive, type ScenarioReport } from './runner.ts';
+import { mixRecordings } from './mix.ts';
+import { DEFAULT_DATA } from '../corpus.ts';
+import { formatReport } from '../lab-command.ts';
 
 export function formatLiveReport(rs: ScenarioReport[], seconds: number): string {
   const lines = [`${rs.length} scenarios in ${seconds.toFixed(0)} s`];
@@ -29,6 +32,8 @@ export default defineCommand({
     cleanup: { type: 'boolean', description: 'remove every lab namespace a crashed run left, then exit', default: false },
     list: { type: 'boolean', description: 'list the scenarios and exit', default: false },
     relabel: { type: 'string', description: 'label a finished recording DIR again from its captures and truth files' },
+    mix: { type: 'boolean', description: 'after recording, mix DIR with the synthetic lab and the real benign captures (benign split by device) into DIR/corpus.csv; held-out sides in DIR/corpus/', default: false },
+    data: { type: 'string', description: 'with --mix: shared data folder with pcaps/benign and pcaps/attack', default: DEFAULT_DATA },
   },
   async run({ args }) {
     try {
@@ -60,6 +65,10 @@ export default defineCommand({
       const reports = await runLive({ scenarios: pickScenarios(all, args.scenarios), out, log: (l) => process.stderr.write(`${l}\n`) });
       writeFileSync(join(out, 'report.json'), JSON.stringify(reports, null, 2) + '\n');
       process.stdout.write(formatLiveReport(reports, (Date.now() - t0) / 1000) + '\n');
+      if (args.mix) {
+        const mixed = await mixRecordings({ dir: out, dataDir: resolve(args.data), log: (l) => process.stderr.write(`${l}\n`) });
+        process.stdout.write(`\ncorpus: ${join(out, 'corpus.csv')}\n${formatReport(mixed)}\n`);
+      }
     } catch (e) {
       if (isLiveLabError(e)) {
         process.stderr.write(`lab live: ${e.code}: ${e.message}\n`);
