@@ -28,8 +28,11 @@ export async function mixRecordings(o: MixOptions): Promise<LabReport> {
     out,
     mode: 'corrected',
     dataDir: o.dataDir,
-    // The shares the shipped model's corpus uses (models/*/REPRODUCE.md): benign devices split 0.3 test, 0.15 validation.
+    // The shipped model's corpus recipe (models/*/REPRODUCE.md): benign devices split 0.3 test / 0.15 validation,
+    // twice the Normal share, and no relayed real captures as MITM (they taught the model that any unseen device is MITM).
     deviceSplit: { test: 0.3, validation: 0.15 },
+    shares: { normal: 4 },
+    replayShares: { 'mitm-arp-spoofing': 0 },
     live: { dir: o.dir, test: 0.3, maxPerScenario: 1500, skip: [MIX_DIR] },
     log: o.log,
   });
