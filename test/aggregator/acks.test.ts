@@ -6,16 +6,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { SqliteStore } from '../../aggregator/store/sqlite.ts';
-import { SqliteWorkerStore } from '../../aggregator/store/sqlite-worker.ts';
-import { PostgresStore } from '../../aggregator/store/postgres.ts';
 import { walkContiguous, type Store } from '../../aggregator/store/store.ts';
 import { AckPublisher } from '../../aggregator/acks.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
 import { decodeAck, encodeAlert, type Alert } from '../../shared/payloads.ts';
 import { hubTopic } from '../../shared/topics.ts';
 import { startAedes } from './broker.ts';
-import { PG_URL, alertPayload, postgresReachable, row, tempDir, uniqueSchema, waitFor } from './fixtures.ts';
+import { alertPayload, row, tempDir, waitFor, storeMakers, type StoreMaker } from './fixtures.ts';
 
 const T0 = Date.UTC(2026, 11, 4, 8, 0, 0);
 const seqs = (site: string, hub: string, list: number[]) => list.map((s) => row(site, hub, s, T0 + s));
@@ -27,7 +24,7 @@ it('walkContiguous stops at the first hole', () => {
   assert.deepEqual(walkContiguous(4, []), { mark: 4, open: true });
 });
 
-function suite(name: string, make: () => Promise<{ store: Store; done: () => Promise<void> } | string>) {
+function suite(name: string, make: StoreMaker) {
   describe(`advanceAckMark on ${name}`, () => {
     let store: Store;
     let done: (() => Promise<void>) | undefined;
@@ -70,26 +67,7 @@ function suite(name: string, make: () => Promise<{ store: Store; done: () => Pro
   });
 }
 
-suite('sqlite', async () => {
-  const tmp = tempDir();
-  const store = new SqliteStore(join(tmp.dir, 'a.db'));
-  await store.open();
-  return { store, done: async () => (await store.close(), tmp.cleanup()) };
-});
-
-suite('sqlite (writer thread)', async () => {
-  const tmp = tempDir();
-  const store = new SqliteWorkerStore(join(tmp.dir, 'a.db'));
-  await store.open();
-  return { store, done: async () => (await store.close(), tmp.cleanup()) };
-});
-
-suite('postgres', async () => {
-  if (!(await postgresReachable())) return `PostgreSQL not reachable at ${PG_URL}: skipped`;
-  const store = new PostgresStore({ connectionString: PG_URL, schema: uniqueSchema('acks') });
-  await store.open();
-  return { store, done: async () => (await store.dropSchema(), await store.close()) };
-});
+for (const [name, make] of storeMakers('acks')) suite(name, make);
 
 describe('AckPublisher', () => {
   const alert = (hub: string, seq: number, floor?: number): Alert => ({ ...alertPayload('s', hub, seq), count: 1, source: 'model', floor });

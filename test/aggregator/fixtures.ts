@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { AlertInput } from '../../shared/payloads.ts';
-import type { AlertRow } from '../../aggregator/store/store.ts';
+import type { AlertRow, Store } from '../../aggregator/store/store.ts';
+import { SqliteStore } from '../../aggregator/store/sqlite.ts';
+import { SqliteWorkerStore } from '../../aggregator/store/sqlite-worker.ts';
+import { PostgresStore } from '../../aggregator/store/postgres.ts';
 
 export const PG_URL = process.env.IOT_IDS_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -52,4 +55,30 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** An opened store and how to dispose of it, or the reason its suite skips. */
+export type StoreMaker = () => Promise<{ store: Store; done: () => Promise<void> } | string>;
+
+/**
+ * Every store implementation, opened fresh, for suites that must hold on each of them (SQLite inline, SQLite on its
+ * writer thread, PostgreSQL in a schema of its own named after `tag`, skipped when PostgreSQL is not reachable).
+ */
+export function storeMakers(tag: string): [name: string, make: StoreMaker][] {
+  const sqlite = (open: (file: string) => Store): StoreMaker => async () => {
+    const tmp = tempDir();
+    const store = open(join(tmp.dir, `${tag}.db`));
+    await store.open();
+    return { store, done: async () => (await store.close(), tmp.cleanup()) };
+  };
+  return [
+    ['sqlite', sqlite((f) => new SqliteStore(f))],
+    ['sqlite (writer thread)', sqlite((f) => new SqliteWorkerStore(f))],
+    ['postgres', async () => {
+      if (!(await postgresReachable())) return `PostgreSQL not reachable at ${PG_URL}: skipped`;
+      const store = new PostgresStore({ connectionString: PG_URL, schema: uniqueSchema(tag) });
+      await store.open();
+      return { store, done: async () => (await store.dropSchema(), await store.close()) };
+    }],
+  ];
 }

@@ -1,17 +1,13 @@
 /** One suite, both stores: SQLite (always) and PostgreSQL (skipped with a message when unreachable). */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { SqliteStore } from '../../aggregator/store/sqlite.ts';
-import { PostgresStore } from '../../aggregator/store/postgres.ts';
-import { SqliteWorkerStore } from '../../aggregator/store/sqlite-worker.ts';
 import { HOUR_MS, type Store } from '../../aggregator/store/store.ts';
 import type { Incident } from '../../shared/payloads.ts';
-import { PG_URL, postgresReachable, row, tempDir, uniqueSchema } from './fixtures.ts';
+import { row, storeMakers, type StoreMaker } from './fixtures.ts';
 
 const T0 = Date.UTC(2026, 10, 30, 8, 0, 0);
 
-function suite(name: string, make: () => Promise<{ store: Store; done: () => Promise<void> } | string>) {
+function suite(name: string, make: StoreMaker) {
   describe(`${name} store`, () => {
     let store: Store;
     let done: (() => Promise<void>) | undefined;
@@ -148,23 +144,4 @@ function suite(name: string, make: () => Promise<{ store: Store; done: () => Pro
   });
 }
 
-suite('sqlite', async () => {
-  const tmp = tempDir();
-  const store = new SqliteStore(join(tmp.dir, 'agg.db'));
-  await store.open();
-  return { store, done: async () => (await store.close(), tmp.cleanup()) };
-});
-
-suite('sqlite (writer thread)', async () => {
-  const tmp = tempDir();
-  const store = new SqliteWorkerStore(join(tmp.dir, 'agg.db'));
-  await store.open();
-  return { store, done: async () => (await store.close(), tmp.cleanup()) };
-});
-
-suite('postgres', async () => {
-  if (!(await postgresReachable())) return `PostgreSQL not reachable at ${PG_URL}: skipped`;
-  const store = new PostgresStore({ connectionString: PG_URL, schema: uniqueSchema('store') });
-  await store.open();
-  return { store, done: async () => (await store.dropSchema(), await store.close()) };
-});
+for (const [name, make] of storeMakers('store')) suite(name, make);
