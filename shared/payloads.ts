@@ -3,6 +3,7 @@
  * TypeScript types. `decode*` never throws on bad input from the network: it returns an error string instead.
  */
 import { z } from 'zod';
+import { MAX_FEATURES_B64 } from './feature-vector.ts';
 
 export const PAYLOAD_VERSION = 1;
 /** Payloads past this size are refused before parsing: nothing a hub sends legitimately comes near it. */
@@ -25,6 +26,9 @@ const prob = z.number().min(0).max(1);
 const timestamp = z.number().int().min(0).max(MAX_TS);
 /** A non-negative counter (stats and incidents; stored as JSON or BIGINT). */
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** A raw feature vector: float32 little-endian, base64 (shared/feature-vector.ts); whole values only. */
+const featureVector = z.string().max(MAX_FEATURES_B64).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be base64')
+  .refine((b) => (Math.floor(b.length / 4) * 3 - (b.endsWith('==') ? 2 : b.endsWith('=') ? 1 : 0)) % 4 === 0, 'must hold whole float32 values');
 
 export const FlowKeySchema = z.object({
   src: text(64),
@@ -87,6 +91,11 @@ export const AlertSchema = z.object({
    * alert of this hub with a lower seq is committed or given up, so the ack watermark may pass numbers never used.
    */
   floor: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /**
+   * The flow's raw features in the order of the running bundle's `preprocessing.features` (hub option
+   * --attach-features): what an operator's mark turns into a training row. Absent on rule alerts about a host.
+   */
+  features: featureVector.optional(),
 });
 export type Alert = z.infer<typeof AlertSchema>;
 export type AlertInput = z.input<typeof AlertSchema>;
@@ -137,6 +146,10 @@ export const StatusSchema = z.object({
   keyFingerprint: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** True when that key is the committed demo key (whose private half is public): not for real use. */
   demoKey: z.boolean().optional(),
+  /** Signed release number of the running bundle (manifest model.release). */
+  release: counter.optional(),
+  /** The running bundle's feature order (preprocessing.features): names the values of `features` in alerts and samples. */
+  features: z.array(text(64)).max(512).optional(),
 });
 export type Status = z.infer<typeof StatusSchema>;
 
@@ -168,6 +181,26 @@ export const AckSchema = z.object({
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 });
 export type Ack = z.infer<typeof AckSchema>;
+
+/**
+ * A Normal verdict sampled at random (hub option --sample-normal N: about one flow in N, within a byte budget),
+ * published at QoS 0 on `{prefix}/{site}/{hub}/sample`: the fleet's own normal traffic as training data. `id` is
+ * random per sample (duplicates are removed by (site, hub, id)). With the hub's privacy setting the flow's
+ * addresses are hashed (`h:` + 16 hex) or left out.
+ */
+export const SampleSchema = z.object({
+  v: z.literal(PAYLOAD_VERSION),
+  hub: id,
+  site: id,
+  id: z.string().regex(/^[0-9a-f]{16}$/),
+  ts: timestamp,
+  model: shortText,
+  class: shortText,
+  confidence: prob,
+  flow: FlowKeySchema.optional(),
+  features: featureVector,
+});
+export type Sample = z.infer<typeof SampleSchema>;
 
 /** Why a payload was refused: too large, not JSON, a version other than ours, or any other schema violation. */
 export type DecodeFailure = 'too-large' | 'not-json' | 'bad-version' | 'schema';
@@ -207,6 +240,7 @@ export const decodeAlert = (p: Uint8Array | string): Decoded<Alert> => decodeWit
 export const decodeStats = (p: Uint8Array | string): Decoded<Stats> => decodeWith(StatsSchema, p);
 export const decodeStatus = (p: Uint8Array | string): Decoded<Status> => decodeWith(StatusSchema, p);
 export const decodeIncident = (p: Uint8Array | string): Decoded<Incident> => decodeWith(IncidentSchema, p);
+export const decodeSample = (p: Uint8Array | string): Decoded<Sample> => decodeWith(SampleSchema, p);
 export const decodeAck = (p: Uint8Array | string): Decoded<Ack> => decodeWith(AckSchema, p);
 
 /** Encoders validate too, so a hub cannot publish what the aggregator would refuse. */
@@ -214,4 +248,5 @@ export const encodeAlert = (a: AlertInput): string => JSON.stringify(AlertSchema
 export const encodeStats = (s: z.input<typeof StatsSchema>): string => JSON.stringify(StatsSchema.parse(s));
 export const encodeStatus = (s: z.input<typeof StatusSchema>): string => JSON.stringify(StatusSchema.parse(s));
 export const encodeIncident = (i: z.input<typeof IncidentSchema>): string => JSON.stringify(IncidentSchema.parse(i));
+export const encodeSample = (s: z.input<typeof SampleSchema>): string => JSON.stringify(SampleSchema.parse(s));
 export const encodeAck = (a: z.input<typeof AckSchema>): string => JSON.stringify(AckSchema.parse(a));

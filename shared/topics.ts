@@ -1,14 +1,15 @@
 /**
  * The MQTT topic tree. Hubs publish under `{prefix}/{site}/{hub}/...`; the aggregator publishes fleet incidents.
  * Site and hub ids are single topic levels: no '/', '+', '#' or leading '$', so ACLs can pin a hub to its subtree.
+ * `sample` carries Normal flows sampled for retraining (QoS 0).
  * `ack` flows the other way: the aggregator publishes there, retained, the hub's delivery watermark (see AckSchema).
  */
 
 export const DEFAULT_PREFIX = 'ids/v1';
 
-export type HubChannel = 'alert' | 'stats' | 'status' | 'bundle' | 'ack';
+export type HubChannel = 'alert' | 'stats' | 'status' | 'bundle' | 'ack' | 'sample';
 
-export const CHANNEL_QOS: Readonly<Record<HubChannel, 0 | 1>> = { alert: 1, stats: 0, status: 1, bundle: 1, ack: 1 };
+export const CHANNEL_QOS: Readonly<Record<HubChannel, 0 | 1>> = { alert: 1, stats: 0, status: 1, bundle: 1, ack: 1, sample: 0 };
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -49,6 +50,6 @@ export function parseHubTopic(topic: string, prefix = DEFAULT_PREFIX): ParsedHub
   if (parts.length !== 3) return undefined;
   const [site, hub, channel] = parts;
   if (site === 'fleet' || !isValidId(site) || !isValidId(hub)) return undefined;
-  if (channel !== 'alert' && channel !== 'stats' && channel !== 'status' && channel !== 'bundle') return undefined;
+  if (channel !== 'alert' && channel !== 'stats' && channel !== 'status' && channel !== 'bundle' && channel !== 'sample') return undefined;
   return { site, hub, channel };
 }
