@@ -14,6 +14,7 @@ import { Ingest } from './ingest.ts';
 import { LiveBus, type TotalsEvent } from './live.ts';
 import { buildHttp } from './http.ts';
 import { openStore } from './store/open.ts';
+import { RolloutStore } from './rollout/store.ts';
 import { HOUR_MS, type Store } from './store/store.ts';
 
 export interface AggregatorOptions {
@@ -40,6 +41,8 @@ export interface AggregatorOptions {
   /** Publish the per-hub ack watermark after each commit (default true). */
   acks?: boolean;
   retentionHours?: number;
+  /** The rollouts table for GET /api/rollouts; default: opened on `db` when it is a file or URL. */
+  rollouts?: RolloutStore;
   /** SQLite only: run the writes on a worker thread (see store/sqlite-worker.ts). */
   sqliteThread?: boolean;
   maxBatch?: number;
@@ -157,9 +160,12 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
 
   let http: FastifyInstance | undefined;
   let url: string | undefined;
+  let rollouts: RolloutStore | undefined;
   if (o.http !== undefined) {
+    // The rollout process writes this table in the same database (aggregator/rollout/); the API reads it.
+    rollouts = o.rollouts ?? (typeof o.db === 'string' ? await RolloutStore.open(o.db) : undefined);
     http = await buildHttp({
-      store, live, token: o.token, summaryExtras: extras,
+      store, live, token: o.token, summaryExtras: extras, rollouts,
       openIncidents: () => correlator.openIncidents(), lastTotals: () => totals,
     });
     const host = o.host ?? '127.0.0.1';
@@ -215,6 +221,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       await acks?.close();
       await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
       await store.close();
+      if (rollouts !== o.rollouts) await rollouts?.close();
     },
   };
 }

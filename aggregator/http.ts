@@ -16,6 +16,8 @@ import { IdsError, isIdsError } from '../shared/errors.ts';
 import type { Store, AlertRow } from './store/store.ts';
 import type { LiveBus, TotalsEvent } from './live.ts';
 import * as S from './schemas.ts';
+import { rolloutRoutes } from './rollout/routes.ts';
+import type { RolloutStore } from './rollout/store.ts';
 
 export interface HttpDeps {
   store: Store;
@@ -27,6 +29,8 @@ export interface HttpDeps {
   lastTotals: () => TotalsEvent | undefined;
   /** Concurrent SSE clients served (default MAX_STREAMS); more get 503. */
   maxStreams?: number;
+  /** The rollouts table (GET /api/rollouts); absent: an empty list. */
+  rollouts?: RolloutStore;
 }
 
 /** A dashboard is one stream per open tab: a few dozen operators with a few tabs each fit well under this. */
@@ -179,6 +183,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         return { id: d.id, topic: d.topic, at: d.at, error: d.error, bytes: p.length, payload: p.toString('utf8'), payloadBase64: p.toString('base64') };
       }),
     }));
+
+  rolloutRoutes(app, deps.rollouts);
 
   const maxStreams = deps.maxStreams ?? MAX_STREAMS;
   app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (_req, reply) => {

@@ -3,13 +3,16 @@
  * and manifest.sig (Ed25519 over manifest.json's exact bytes, base64). The signature is written last, so an
  * interrupted build leaves a folder that fails verification instead of one that passes with stale files.
  */
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IdsError } from '../../shared/errors.ts';
 import { MANIFEST_FILE, SIGNATURE_FILE, releaseFromCreatedAt, type BundleManifest } from '../../shared/manifest.ts';
-import { encodeSignature, modelFileFor, sha256Hex } from '../../shared/bundle-verify.ts';
+import { modelFileFor, sha256Hex } from '../../shared/bundle-verify.ts';
+import { loadPrivateKey, manifestText, signManifest } from '../../shared/bundle-sign.ts';
 import { PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
+
+// Moved to shared/ (the aggregator's rollout re-signs bundles too); re-exported for the trainer's callers.
+export { loadPrivateKey, manifestText, signManifest };
 
 export interface BuildBundleArgs {
   outDir: string;
@@ -23,26 +26,6 @@ export interface BuildBundleArgs {
 }
 
 const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function loadPrivateKey(pem: string | Uint8Array): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(typeof pem === 'string' ? pem : Buffer.from(pem));
-  } catch (e) {
-    throw new IdsError('BAD_OPTION', `private key: not a PEM private key (${(e as Error).message})`, { cause: e });
-  }
-  if (key.asymmetricKeyType !== 'ed25519') {
-    throw new IdsError('BAD_OPTION', `private key: expected an Ed25519 key, got ${key.asymmetricKeyType}`);
-  }
-  return key;
-}
-
-/** Canonical manifest text: 2-space JSON with a final newline (what is signed is exactly what is written). */
-export const manifestText = (m: BundleManifest): string => JSON.stringify(m, null, 2) + '\n';
-
-export function signManifest(bytes: Uint8Array, key: KeyObject): string {
-  return encodeSignature(new Uint8Array(sign(null, bytes, key)));
-}
 
 /**
  * Every bundle we sign carries a release number (hubs refuse downlinks that are not newer): the caller's, else
