@@ -26,6 +26,7 @@ export function mosquittoAcl(opts: { hubs: readonly AclHub[]; aggregatorUser?: s
     `topic read ${prefix}/+/+/alert`,
     `topic read ${prefix}/+/+/stats`,
     `topic read ${prefix}/+/+/status`,
+    `topic read ${prefix}/+/+/sample`,
     `topic write ${incidentTopic(prefix)}`,
     '',
     '# Whoever ships model bundles to hubs (the bundle downlink), and reads fleet incidents.',
@@ -42,6 +43,7 @@ export function mosquittoAcl(opts: { hubs: readonly AclHub[]; aggregatorUser?: s
       `topic write ${prefix}/${h.site}/${h.hub}/alert`,
       `topic write ${prefix}/${h.site}/${h.hub}/stats`,
       `topic write ${prefix}/${h.site}/${h.hub}/status`,
+      `topic write ${prefix}/${h.site}/${h.hub}/sample`,
       `topic read ${prefix}/${h.site}/${h.hub}/bundle`,
       '',
     );

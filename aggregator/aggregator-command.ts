@@ -28,6 +28,9 @@ export const aggregator = defineCommand({
     password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
     'mqtt-version': { type: 'string', description: '5 or 4 (MQTT 3.1.1)', default: '5' },
     'retention-hours': { type: 'string', description: 'roll raw alerts older than this into hourly counts' },
+    'feature-retention-days': { type: 'string', description: 'delete alert feature vectors older than this, except marked alerts\' (default 30)' },
+    'sample-retention-days': { type: 'string', description: 'delete sampled Normal flows received longer ago than this (default 30)' },
+    'samples-per-hub': { type: 'string', description: 'keep at most this many samples per hub, the newest (default 100000)' },
     'sqlite-thread': { type: 'boolean', description: 'SQLite: write on a worker thread (keeps the API responsive during long writes)', default: false },
   },
   async run({ args }) {
@@ -58,6 +61,9 @@ export const aggregator = defineCommand({
       sessionExpirySec: intArg('session-expiry', args['session-expiry'], 0, 2 ** 32 - 1),
       maxPending: intArg('max-pending', args['max-pending'], 1, 1_000_000),
       retentionHours: intArg('retention-hours', args['retention-hours'], 1, 24 * 365 * 10),
+      featureRetentionDays: intArg('feature-retention-days', args['feature-retention-days'], 1, 365 * 100),
+      sampleRetentionDays: intArg('sample-retention-days', args['sample-retention-days'], 1, 365 * 100),
+      samplesPerHub: intArg('samples-per-hub', args['samples-per-hub'], 1, 1e9),
       sqliteThread: args['sqlite-thread'],
     });
     console.log(`aggregator: consuming ${agg.consumer.filters.join(', ')} from ${args.broker} into ${agg.store.kind}`);

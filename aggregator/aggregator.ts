@@ -16,6 +16,9 @@ import { buildHttp } from './http.ts';
 import { openStore } from './store/open.ts';
 import { RolloutStore } from './rollout/store.ts';
 import { HOUR_MS, type Store } from './store/store.ts';
+import {
+  DAY_MS, DEFAULT_FEATURE_RETENTION_DAYS, DEFAULT_SAMPLE_RETENTION_DAYS, DEFAULT_SAMPLES_PER_HUB, type FleetPruneResult,
+} from './store/fleet-data.ts';
 
 export interface AggregatorOptions {
   broker: string;
@@ -43,6 +46,12 @@ export interface AggregatorOptions {
   retentionHours?: number;
   /** The rollouts table for GET /api/rollouts; default: opened on `db` when it is a file or URL. */
   rollouts?: RolloutStore;
+  /** Raw features of alerts older than this are deleted, except marked alerts' (default 30). */
+  featureRetentionDays?: number;
+  /** Sampled Normal flows received longer ago than this are deleted (default 30). */
+  sampleRetentionDays?: number;
+  /** At most this many samples per hub, the newest (default DEFAULT_SAMPLES_PER_HUB). */
+  samplesPerHub?: number;
   /** SQLite only: run the writes on a worker thread (see store/sqlite-worker.ts). */
   sqliteThread?: boolean;
   maxBatch?: number;
@@ -147,6 +156,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     throw e;
   }
 
+  const pruned: FleetPruneResult = { features: 0, samples: 0, samplesOverCap: 0 };
   let totals: TotalsEvent | undefined;
   const extras = () => ({
     incidents: { open: correlator.openIncidents().length },
@@ -154,6 +164,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     ingest: {
       received: ingest.counters.received, stored: ingest.counters.stored, duplicates: ingest.counters.duplicates,
       batches: ingest.counters.batches, storeErrors: ingest.counters.storeErrors, deadLettered: ingest.counters.deadLettered,
+    },
+    fleetData: {
+      samplesStored: ingest.counters.samplesStored, samplesDuplicate: ingest.counters.samplesDuplicate,
+      featuresRefused: ingest.counters.featuresRefused, pruned: { ...pruned },
     },
     uptimeSec: (now() - started) / 1000,
   });
@@ -194,21 +208,34 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       .finally(() => (totalsBusy = false));
   }, 1000);
 
-  let retention: ReturnType<typeof setInterval> | undefined;
-  if (o.retentionHours !== undefined) {
-    const roll = () =>
-      store.rollup(now() - o.retentionHours! * HOUR_MS)
-        .then((r) => r.rolled && log(`aggregator: rolled ${r.rolled} alerts older than ${o.retentionHours} h into hourly counts`))
-        .catch((e) => log(`aggregator: retention rollup failed: ${(e as Error).message}`));
-    void roll();
-    retention = setInterval(roll, 10 * 60_000);
-  }
+  // Retention, every 10 minutes: raw alerts into hourly counts (when asked), and the fleet's training data
+  // (features and samples by age, samples per hub by count; store/fleet-data.ts).
+  const roll = () =>
+    o.retentionHours === undefined ? Promise.resolve() : store.rollup(now() - o.retentionHours * HOUR_MS)
+      .then((r) => r.rolled && log(`aggregator: rolled ${r.rolled} alerts older than ${o.retentionHours} h into hourly counts`))
+      .catch((e) => log(`aggregator: retention rollup failed: ${(e as Error).message}`));
+  const featureDays = o.featureRetentionDays ?? DEFAULT_FEATURE_RETENTION_DAYS;
+  const sampleDays = o.sampleRetentionDays ?? DEFAULT_SAMPLE_RETENTION_DAYS;
+  const prune = () =>
+    store.pruneFleetData({
+      featuresBefore: now() - featureDays * DAY_MS, samplesBefore: now() - sampleDays * DAY_MS,
+      samplesPerHub: o.samplesPerHub ?? DEFAULT_SAMPLES_PER_HUB,
+    }).then((r) => {
+      pruned.features += r.features;
+      pruned.samples += r.samples;
+      pruned.samplesOverCap += r.samplesOverCap;
+      if (r.features || r.samples || r.samplesOverCap) {
+        log(`aggregator: retention deleted ${r.features} feature vectors older than ${featureDays} d, ${r.samples} samples older than ${sampleDays} d, ${r.samplesOverCap} samples over the per-hub cap`);
+      }
+    }).catch((e) => log(`aggregator: fleet data retention failed: ${(e as Error).message}`));
+  let retentionRun: Promise<unknown> = roll().then(prune);
+  const retention = setInterval(() => (retentionRun = roll().then(prune)), 10 * 60_000);
 
   return {
     store, ingest, consumer, acks, correlator, live, http, url,
     async close(abrupt = false) {
       clearInterval(second);
-      if (retention) clearInterval(retention);
+      clearInterval(retention);
       await http?.close();
       closing = true;
       // Publishes already under way finish while the socket still reads PUBACKs (bounded: a broker that went away
@@ -220,6 +247,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       // The round under way still reads the store (closed next); its publish goes nowhere once disconnected.
       await acks?.close();
       await Promise.race([incidentChain, new Promise<void>((r) => setTimeout(r, 5_000).unref())]);
+      await retentionRun;
       await store.close();
       if (rollouts !== o.rollouts) await rollouts?.close();
     },

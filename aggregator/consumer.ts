@@ -18,7 +18,7 @@
  * `customHandleAcks` cannot do this: it runs before handleMessage for each packet in the same serial chain.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { DEFAULT_PREFIX, fleetFilter } from '../shared/topics.ts';
+import { CHANNEL_QOS, DEFAULT_PREFIX, fleetFilter } from '../shared/topics.ts';
 import { IdsError } from '../shared/errors.ts';
 import { MAX_PAYLOAD_BYTES } from '../shared/payloads.ts';
 import type { Ingest } from './ingest.ts';
@@ -73,7 +73,7 @@ export class Consumer {
 
   constructor(private readonly opts: ConsumerOptions) {
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    this.filters = (['alert', 'stats', 'status'] as const).map((c) => fleetFilter(c, prefix, opts.group));
+    this.filters = (['alert', 'stats', 'status', 'sample'] as const).map((c) => fleetFilter(c, prefix, opts.group));
     this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
     if (!(this.maxPending >= 1)) throw new IdsError('BAD_OPTION', `maxPending must be ≥ 1, got ${this.maxPending}`);
   }
@@ -149,7 +149,9 @@ export class Consumer {
         client.removeListener('error', fail);
         // With a stored session the broker still has our subscriptions; subscribing again is harmless and
         // covers a broker that lost its session store.
-        client.subscribe(this.filters, { qos: 1 }, (err, granted) => {
+        // QoS 1 for everything but the best-effort sample channel (QoS 0: the broker need not queue samples for us).
+        const subs = Object.fromEntries(this.filters.map((f) => [f, { qos: f.endsWith('/sample') ? CHANNEL_QOS.sample : 1 }]));
+        client.subscribe(subs, (err, granted) => {
           const refused = (granted ?? []).filter((g) => g.qos > 2);
           if (!err && refused.length === 0) return resolve();
           client.end(true);

@@ -28,6 +28,7 @@
 import type { Alert, Stats, Status } from '../shared/payloads.ts';
 import { isPermanentStoreError, type AlertRow, type HubUpdate, type Store } from './store/store.ts';
 import { classify, INVALID_REASONS, type InvalidReason } from './validate.ts';
+import type { FleetBatch, ModelRow, SampleRow } from './store/fleet-data.ts';
 
 export interface Committed {
   /** Alerts stored by this batch (duplicates left out). */
@@ -48,6 +49,11 @@ export interface IngestCounters {
   storeErrors: number;
   /** Messages the store refused for good, set aside in the dead-letter table. */
   deadLettered: number;
+  /** Sampled Normal flows stored, and those already stored (same site, hub and id). */
+  samplesStored: number;
+  samplesDuplicate: number;
+  /** Alerts stored without their attached features because those did not decode (the alert itself is kept). */
+  featuresRefused: number;
 }
 
 export interface IngestOptions {
@@ -88,6 +94,8 @@ interface Entry {
   hub?: HubUpdate;
   stats?: Stats;
   status?: Status;
+  sample?: SampleRow;
+  model?: ModelRow;
   /** Committed or dead-lettered: not written again on a retry. */
   settled?: boolean;
 }
@@ -110,6 +118,7 @@ const newBatch = (at: number): Batch => ({ entries: [], at, exclusive: false, fr
 export class Ingest {
   readonly counters: IngestCounters = {
     received: 0, stored: 0, duplicates: 0, invalid: 0, batches: 0, storeErrors: 0, deadLettered: 0,
+    samplesStored: 0, samplesDuplicate: 0, featuresRefused: 0,
     invalidByReason: Object.fromEntries(INVALID_REASONS.map((r) => [r, 0])) as Record<InvalidReason, number>,
   };
   /** The batch being filled. */
@@ -167,6 +176,14 @@ export class Ingest {
         e.row = c.row;
         e.alert = c.alert;
         e.hub = c.hub;
+        if (c.featuresRefused) {
+          this.counters.featuresRefused++;
+          this.limitedLog(`aggregator: alert on ${JSON.stringify(topic.slice(0, 200))} stored without its features: ${c.featuresRefused.slice(0, 200)}`);
+        }
+        break;
+      case 'sample':
+        e.sample = c.sample;
+        e.hub = c.hub;
         break;
       case 'stats':
         e.stats = c.stats;
@@ -175,6 +192,7 @@ export class Ingest {
       case 'status':
         e.status = c.status;
         e.hub = c.hub;
+        e.model = c.model;
         b.exclusive = true;
         break;
     }
@@ -358,13 +376,19 @@ export class Ingest {
     const rows: AlertRow[] = [];
     const alerts: Alert[] = [];
     const hubs: HubUpdate[] = [];
+    const samples: SampleRow[] = [];
+    const models: ModelRow[] = [];
     for (const e of entries) {
       if (e.row) (rows.push(e.row), alerts.push(e.alert!));
+      if (e.sample) samples.push(e.sample);
+      if (e.model) models.push(e.model);
       hubs.push(e.hub!);
     }
+    // Samples and model feature orders ride in the same transaction (store/fleet-data.ts).
+    const fleet: FleetBatch | undefined = samples.length || models.length ? { samples, models } : undefined;
     let isNew: boolean[];
     try {
-      isNew = await this.opts.store.writeBatch(rows, hubs);
+      isNew = fleet ? await this.opts.store.writeBatch(rows, hubs, fleet) : await this.opts.store.writeBatch(rows, hubs);
     } catch (err) {
       if (!isPermanentStoreError(err)) throw err;
       this.counters.storeErrors++;
@@ -375,7 +399,11 @@ export class Ingest {
       return;
     }
     let fresh = 0;
-    for (let i = 0; i < isNew.length; i++) if (isNew[i]) (b.fresh.push(alerts[i]), fresh++);
+    for (let i = 0; i < rows.length; i++) if (isNew[i]) (b.fresh.push(alerts[i]), fresh++);
+    for (let i = rows.length; i < rows.length + samples.length; i++) {
+      if (isNew[i]) this.counters.samplesStored++;
+      else this.counters.samplesDuplicate++;
+    }
     this.counters.stored += fresh;
     this.counters.duplicates += rows.length - fresh;
     for (const e of entries) {

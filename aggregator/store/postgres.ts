@@ -15,6 +15,8 @@ import {
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
   ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
 } from './store.ts';
+import { FLEET_SCHEMA_PG, PostgresFleet, hasFleetData, pruneFleetPg, writeFleetPg } from './fleet-postgres.ts';
+import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -147,6 +149,8 @@ export class PostgresStore implements Store {
   readonly maxWritesInFlight: number;
   private pool!: pg.Pool;
   readonly schema: string;
+  /** The export's reads (store/fleet-postgres.ts). */
+  readonly fleet = new PostgresFleet((sql, args) => this.q(sql, args));
 
   constructor(private readonly opts: PostgresOptions) {
     this.schema = opts.schema ?? 'public';
@@ -190,6 +194,7 @@ export class PostgresStore implements Store {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
       await c.query(SCHEMA);
       await c.query(ACK_SCHEMA);
+      await c.query(FLEET_SCHEMA_PG);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});
@@ -224,7 +229,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
+  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]> {
     const keep = firstOccurrences(alerts).sort((i, j) => {
       const a = alerts[i];
       const b = alerts[j];
@@ -242,6 +247,19 @@ export class PostgresStore implements Store {
       for (let k = 0; k < 7; k++) cols[16 + k].push(v[k]);
     }
     const what = `batch of ${alerts.length} alerts`;
+    const newOf = (r: pg.QueryResult): boolean[] => {
+      const inserted = new Set(r.rows.map((x: Row) => `${x.site}\u0000${x.hub}\u0000${x.seq}`));
+      const isNew = new Array<boolean>(alerts.length).fill(false);
+      for (const i of keep) isNew[i] = inserted.has(`${alerts[i].site}\u0000${alerts[i].hub}\u0000${alerts[i].seq}`);
+      return isNew;
+    };
+    // Features, samples or models: the same statement, then theirs, in one transaction (store/fleet-postgres.ts).
+    if (hasFleetData(alerts, fleet)) {
+      return this.tx(what, async (c) => {
+        const isNew = newOf(await c.query({ name: 'iot-ids-batch', text: BATCH_SQL, values: cols }));
+        return isNew.concat(await writeFleetPg(c, alerts, isNew, fleet));
+      });
+    }
     for (let attempt = 1; ; attempt++) {
       let r: pg.QueryResult;
       try {
@@ -252,10 +270,7 @@ export class PostgresStore implements Store {
         if (code && RETRYABLE.has(code) && attempt < 5) continue;
         throw new StoreWriteError(`${this.where}: ${what} failed: ${(e as Error).message}`, isPermanentPgError(e), { cause: e });
       }
-      const inserted = new Set(r.rows.map((x: Row) => `${x.site}\u0000${x.hub}\u0000${x.seq}`));
-      const isNew = new Array<boolean>(alerts.length).fill(false);
-      for (const i of keep) isNew[i] = inserted.has(`${alerts[i].site}\u0000${alerts[i].hub}\u0000${alerts[i].seq}`);
-      return isNew;
+      return newOf(r);
     }
   }
 
@@ -360,6 +375,10 @@ export class PostgresStore implements Store {
       site: r.site as string, hub: r.hub as string, class: r.class as string, hour: num(r.hour),
       alerts: num(r.alerts), verdicts: num(r.verdicts),
     }));
+  }
+
+  async pruneFleetData(p: FleetPrune): Promise<FleetPruneResult> {
+    return this.tx('fleet data retention', (c) => pruneFleetPg(c, p));
   }
 
   async advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {

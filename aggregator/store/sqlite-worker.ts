@@ -12,6 +12,7 @@ import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, StoreWriteError,
 } from './store.ts';
+import type { FleetBatch, FleetPrune, FleetPruneResult, FleetReader } from './fleet-data.ts';
 
 // The worker loads TypeScript through tsx, registered inside the worker: loader hooks of the main thread do not
 // reach eval workers on Node 20.
@@ -95,8 +96,17 @@ export class SqliteWorkerStore implements Store {
     await this.reader.close();
   }
 
-  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
-    return this.call('writeBatch', [alerts, hubs]);
+  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]> {
+    return this.call('writeBatch', fleet ? [alerts, hubs, fleet] : [alerts, hubs]);
+  }
+
+  pruneFleetData(p: FleetPrune): Promise<FleetPruneResult> {
+    return this.call('pruneFleetData', [p]);
+  }
+
+  /** Export reads on the reading connection. */
+  get fleet(): FleetReader {
+    return this.reader.fleet;
   }
 
   upsertIncident(i: Incident): Promise<void> {

@@ -9,7 +9,7 @@ import { StoreWriteError, type DeadLetter } from './store.ts';
 
 interface Request {
   id: number;
-  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'advanceAckMark' | 'close';
+  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'advanceAckMark' | 'pruneFleetData' | 'close';
   /** JSON of the arguments (one string crosses threads faster than many small objects). */
   args: string;
 }
@@ -22,12 +22,13 @@ parentPort!.on('message', async (m: Request) => {
     await opened;
     const args = JSON.parse(m.args) as unknown[];
     let result: unknown;
-    if (m.op === 'writeBatch') result = await store.writeBatch(args[0] as never, args[1] as never);
+    if (m.op === 'writeBatch') result = await store.writeBatch(args[0] as never, args[1] as never, args[2] as never);
     else if (m.op === 'deadLetter') {
       const wire = args[0] as (Omit<DeadLetter, 'payload'> & { payload: string })[];
       result = await store.deadLetter(wire.map((d) => ({ ...d, payload: Buffer.from(d.payload, 'base64') })));
     } else if (m.op === 'upsertIncident') result = await store.upsertIncident(args[0] as never);
     else if (m.op === 'rollup') result = await store.rollup(args[0] as number);
+    else if (m.op === 'pruneFleetData') result = await store.pruneFleetData(args[0] as never);
     else if (m.op === 'advanceAckMark') {
       result = (await store.advanceAckMark(args[0] as string, args[1] as string, (args[2] as number | null) ?? undefined)) ?? null;
     } else if (m.op === 'close') result = await store.close();

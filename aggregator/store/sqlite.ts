@@ -11,6 +11,8 @@ import {
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
   ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
 } from './store.ts';
+import { FLEET_SCHEMA_SQLITE, SqliteFleet } from './fleet-sqlite.ts';
+import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -91,7 +93,9 @@ export class SqliteStore implements Store {
   private markOf!: Database.Statement;
   private upsertHub!: Database.Statement;
   private addTotals!: Database.Statement;
-  private writeTx!: (alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => boolean[];
+  private writeTx!: (alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch) => boolean[];
+  /** Features, samples and model feature orders (store/fleet-sqlite.ts); also the export's reads. */
+  fleet!: SqliteFleet;
   private deadLetterTx!: (entries: readonly DeadLetter[]) => void;
 
   constructor(readonly file: string) {}
@@ -109,6 +113,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_size_limit = 67108864');
       this.db.exec(SCHEMA);
       this.db.exec(ACK_SCHEMA);
+      this.db.exec(FLEET_SCHEMA_SQLITE);
     } catch (e) {
       throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
     }
@@ -129,7 +134,8 @@ export class SqliteStore implements Store {
     this.addTotals = db.prepare(`INSERT INTO alert_totals (site, hub, class, alerts, verdicts)
       VALUES (@site, @hub, @class, @alerts, @verdicts)
       ON CONFLICT (site, hub, class) DO UPDATE SET alerts = alerts + excluded.alerts, verdicts = verdicts + excluded.verdicts`);
-    const tx = db.transaction((alerts: readonly AlertRow[], hubs: readonly HubUpdate[]) => {
+    const fleet = (this.fleet = new SqliteFleet(db));
+    const tx = db.transaction((alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fb?: FleetBatch) => {
       const isNew = new Array<boolean>(alerts.length).fill(false);
       // Rolled-up seq watermarks, looked up once per hub in the batch (a per-row subquery costs more than the
       // insert itself). The transaction is IMMEDIATE, so no other writer can roll up between this read and the inserts.
@@ -143,6 +149,7 @@ export class SqliteStore implements Store {
         // Positional parameters: about twice as fast as named ones (no per-row object).
         isNew[i] = this.insertAlert.run(a.site, a.hub, a.seq, a.ts, a.class, a.confidence, a.count, a.source, a.model,
           a.src, a.dst, a.sport, a.dport, a.proto, a.evidence ?? null, a.receivedAt).changes === 1;
+        if (isNew[i] && a.features) fleet.alertFeatures(a);
       }
       for (const t of totalsOf(alerts, isNew)) this.addTotals.run(t);
       for (const h of mergeHubUpdates(hubs)) {
@@ -151,7 +158,7 @@ export class SqliteStore implements Store {
           statsAt: h.statsAt ?? null, stats: h.stats ?? null,
         });
       }
-      return isNew;
+      return fb ? isNew.concat(fleet.write(fb)) : isNew;
     });
     this.writeTx = tx.immediate;
     const addDead = db.prepare('INSERT INTO dead_letters (topic, payload, error, at) VALUES (?, ?, ?, ?)');
@@ -169,9 +176,9 @@ export class SqliteStore implements Store {
     if (this.db?.open) this.db.close();
   }
 
-  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]> {
+  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]> {
     try {
-      return this.writeTx(alerts, hubs);
+      return this.writeTx(alerts, hubs, fleet);
     } catch (e) {
       throw new StoreWriteError(`sqlite: batch of ${alerts.length} alerts failed: ${(e as Error).message}`, isPermanentSqliteError(e), { cause: e });
     }
@@ -266,6 +273,10 @@ export class SqliteStore implements Store {
       site: r.site as string, hub: r.hub as string, class: r.class as string, hour: r.hour as number,
       alerts: r.alerts as number, verdicts: r.verdicts as number,
     }));
+  }
+
+  async pruneFleetData(p: FleetPrune): Promise<FleetPruneResult> {
+    return this.fleet.prune(p);
   }
 
   async advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined> {

@@ -8,6 +8,7 @@
  */
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError } from '../../shared/errors.ts';
+import type { FleetBatch, FleetPrune, FleetPruneResult, FleetReader } from './fleet-data.ts';
 
 export interface AlertRow {
   site: string;
@@ -30,6 +31,11 @@ export interface AlertRow {
   evidence?: string | null;
   /** When the aggregator received it, ms since the epoch. */
   receivedAt: number;
+  /**
+   * The flow's raw features (float32 LE base64, shared/feature-vector.ts) when the hub attached them: written to
+   * `alert_features` in the alert's transaction, only when the alert itself is new. Not read back by queryAlerts.
+   */
+  features?: string | null;
 }
 
 /** What one status or stats message changes about a hub. Undefined fields keep their stored value. */
@@ -145,9 +151,11 @@ export interface Store {
   /**
    * Writes alerts and hub updates in ONE transaction. Returns, per alert, whether it was new (false = duplicate
    * of a stored or rolled-up alert, or of an earlier one in the same batch). Fails with a StoreWriteError that
-   * says whether the failure is permanent (the data) or not (the database).
+   * says whether the failure is permanent (the data) or not (the database). With `fleet` (samples and model
+   * feature orders, store/fleet-data.ts) those are written in the same transaction, and the result holds, after
+   * the alerts' flags, one flag per sample (false = a duplicate (site, hub, id)).
    */
-  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[]): Promise<boolean[]>;
+  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]>;
   /** Stores refused messages in one transaction, keeping the newest DEAD_LETTER_CAP. */
   deadLetter(entries: readonly DeadLetter[]): Promise<void>;
   /** Dead letters, newest first (default 20, at most MAX_DEAD_LETTER_LIMIT). */
@@ -167,6 +175,10 @@ export interface Store {
    * concurrently. Undefined while nothing counts yet. See aggregator/acks.ts.
    */
   advanceAckMark(site: string, hub: string, floor?: number): Promise<number | undefined>;
+  /** Deletes old raw features and samples, keeping marked alerts' features; caps samples per hub (fleet-data.ts). */
+  pruneFleetData(p: FleetPrune): Promise<FleetPruneResult>;
+  /** The export's reads: model feature orders, row counts and keyset pages (aggregator/dataset-export.ts). */
+  readonly fleet: FleetReader;
 }
 
 /**
