@@ -39,5 +39,7 @@ export function encodeModelAlert(a: AlertInput): string {
     model: a.model,
     count: a.count ?? 1,
     source: a.source ?? 'model',
+    // Omitted by JSON.stringify when undefined, as encodeAlert omits it.
+    features: a.features,
   });
 }

@@ -36,6 +36,15 @@ export interface Batch {
   proto: Uint8Array;
   /** performance.now() when each flow arrived. */
   arrival: Float64Array;
+  /**
+   * The batch's raw rows as the classifier read them (its input block, unscaled: the scaler writes elsewhere), row i
+   * at i × `inputs`: what features travel with alerts and samples are read from, without a copy.
+   */
+  raw: Float64Array;
+  /** Raw columns per row in `raw`. */
+  inputs: number;
+  /** The classifier's model features as raw column indices (its manifest order), when it has them. */
+  columns: Int32Array | undefined;
 }
 
 export type BatchHandler = (b: Batch) => void;
@@ -101,6 +110,9 @@ export class Batcher {
       dport: new Uint16Array(b),
       proto: new Uint8Array(b),
       arrival: new Float64Array(b),
+      raw: new Float64Array(0),
+      inputs: this.width,
+      columns: clf.columns,
     };
   }
 
@@ -182,6 +194,7 @@ export class Batcher {
     this.clf = next;
     this.batch.labels = next.labels;
     this.batch.model = next.version;
+    this.batch.columns = next.columns;
     void old.release();
   }
 
@@ -233,6 +246,8 @@ export class Batcher {
     try {
       b.verdicts = await clf.classify(n);
       b.rows = n;
+      // Fetched again after classify(): the block may have moved; its first n rows still hold this batch.
+      b.raw = clf.input();
       this.onBatch(b);
     } catch (e) {
       if (this.failure) this.failure(e);

@@ -30,6 +30,8 @@ export interface BatchClassifier {
   readonly inputs: number;
   /** Most rows per classify() call. */
   readonly maxRows: number;
+  /** Model feature j ← raw column columns[j] (the manifest's feature order); absent on test doubles. */
+  readonly columns?: Int32Array;
   /** The raw input block [maxRows × inputs]; row i at i × inputs. Re-fetch after each classify(). */
   input(): Float64Array;
   classify(rows: number): Promise<Verdicts>;
@@ -42,6 +44,7 @@ export class Classifier implements BatchClassifier {
   readonly inputs = RAW_COLUMNS.length;
   readonly maxRows: number;
   readonly manifest: BundleManifest;
+  readonly columns: Int32Array;
   private readonly scaler: WasmScaler;
   private readonly session: ort.InferenceSession;
   private readonly features: number;
@@ -58,7 +61,8 @@ export class Classifier implements BatchClassifier {
     this.maxRows = maxRows;
     this.session = bundle.session;
     this.features = m.preprocessing.features.length;
-    this.scaler = new WasmScaler(bundle.preprocess, m.preprocessing, columnMapFor(m.preprocessing.features), this.inputs);
+    this.columns = columnMapFor(m.preprocessing.features);
+    this.scaler = new WasmScaler(bundle.preprocess, m.preprocessing, this.columns, this.inputs);
     this.scaler.reserve(maxRows);
     this.thresholds = Float32Array.from(m.labels, (l) => m.thresholds[l] ?? 0);
     this.normal = m.labels.indexOf(NORMAL_LABEL);

@@ -13,7 +13,8 @@ import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts
 import { DEFAULT_RULE_BURST_MS, Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
 import type { WatcherOptions } from './watchers/index.ts';
 import { DELIVERIES, type Delivery } from './publisher.ts';
-import { intOption } from '../shared/options.ts';
+import { choiceOption, intOption } from '../shared/options.ts';
+import { DEFAULT_SAMPLE_BUDGET, MIN_SAMPLE_BUDGET, SAMPLE_PRIVACY } from './sampler.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 
 const int = (name: string, v: string | undefined, dflt: number, min = 0): number => intOption(name, v, { min }) ?? dflt;
@@ -81,6 +82,10 @@ export const hubArgs = {
   'stats-ms': { type: 'string', description: 'stats period in ms (default 10000)' },
   watchers: { type: 'string', description: 'watcher settings as JSON or a JSON file (edge/README.md "Watchers"), e.g. {"scan":{"failures":100},"relay":false}' },
   'rule-burst-ms': { type: 'string', description: 'flows of a host flagged by a watcher: one alert per (class, host) per MS with count (default 60000; 0 = one per flow)' },
+  'attach-features': { type: 'boolean', description: 'every flow alert carries the flow\'s raw feature vector (`features`, float32 base64 in the bundle\'s feature order) for retraining (default off)' },
+  'sample-normal': { type: 'string', description: 'publish about one Normal flow in N, picked at random, with its features on the sample channel (QoS 0, never queued; default 0 = off)' },
+  'sample-budget': { type: 'string', description: `bytes per minute the samples may use (payload + topic + MQTT header; default ${DEFAULT_SAMPLE_BUDGET}, at least ${MIN_SAMPLE_BUDGET}); past it samples are dropped and counted` },
+  'sample-privacy': { type: 'string', description: 'the sampled flow\'s addresses: hash (default: h: + 16 hex of HMAC-SHA256 with this hub\'s secret salt in the state folder), drop (no flow), keep' },
   'timeout-ms': { type: 'string', description: 'with --exit-at-end: longest wait for delivery (default 60000); what is not delivered stays queued for the next start, exit 1' },
 } as const;
 
@@ -190,13 +195,19 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
     meterMode: meterMode(s('meter')),
     delivery: delivery(s('delivery')),
     resendMs: int('resend-ms', s('resend-ms'), 5000, 10),
+    attachFeatures: !!a['attach-features'],
+    sampleNormal: int('sample-normal', s('sample-normal'), 0),
+    sampleBudget: int('sample-budget', s('sample-budget'), DEFAULT_SAMPLE_BUDGET, MIN_SAMPLE_BUDGET),
+    samplePrivacy: choiceOption('sample-privacy', s('sample-privacy'), SAMPLE_PRIVACY) ?? 'hash',
     log,
   };
   if (flows !== undefined && opts.mitmNeedsArpMs) {
     log('warning: --mitm-needs-arp with --flows: flow records carry no ARP, so every model MITM verdict will be withheld');
   }
   const hub = await Hub.start(opts);
-  log(`hub ${site}/${hubId}: model ${hub.modelVersion}, broker ${opts.broker}, input ${pcap ? 'pcap' : 'flows'} ${source}`);
+  log(`hub ${site}/${hubId}: model ${hub.modelVersion}, broker ${opts.broker}, input ${pcap ? 'pcap' : 'flows'} ${source}` +
+    (opts.attachFeatures ? ', features on alerts' : '') +
+    (opts.sampleNormal ? `, sampling ~1 in ${opts.sampleNormal} Normal flows (≤ ${opts.sampleBudget} B/min, addresses ${opts.samplePrivacy})` : ''));
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

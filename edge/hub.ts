@@ -25,7 +25,9 @@ import type { FlowSink } from './inputs/sink.ts';
 import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
 import { HostFlags, flaggedClass, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
-import { Publisher, seqOf, type PublisherOptions } from './publisher.ts';
+import { Publisher, seqOf, type PublisherOptions, type StatusFields } from './publisher.ts';
+import { FeatureTap } from './feature-tap.ts';
+import { NormalSampler, loadSalt, type SamplePrivacy } from './sampler.ts';
 import { SeqCounter } from './seq.ts';
 import { Health } from './state.ts';
 import { HubStats } from './stats.ts';
@@ -66,6 +68,18 @@ export interface HubOptions extends Omit<PublisherOptions, 'log'>, RuntimeOption
    * 0 = one alert per flow. Default 60,000: a flood or a scan gives a handful of alerts.
    */
   ruleBurstMs?: number;
+  /**
+   * Attach each flow alert's raw feature vector (`features`: float32 base64 in the running bundle's
+   * preprocessing.features order) so an operator's mark can become a training row. Default off: +424 bytes per
+   * alert at 79 features. Host-level watcher findings carry none (they are about a host, not one flow).
+   */
+  attachFeatures?: boolean;
+  /** Publish about one Normal verdict in N, with its features, on the sample channel (edge/sampler.ts); 0 = off. */
+  sampleNormal?: number;
+  /** Sample byte budget per minute (payload + topic + MQTT header). Default 65,536. */
+  sampleBudget?: number;
+  /** The sampled flow's addresses: hashed with the hub's salt (default), dropped, or kept. */
+  samplePrivacy?: SamplePrivacy;
   /** Every flow's final verdict (class, or undefined for no alert) and the model's: scoring and tests. */
   onVerdict?: (v: FlowVerdict) => void;
   /** Every watcher finding: scoring and tests. */
@@ -133,6 +147,10 @@ export class Hub {
   readonly watchers: Watchers;
   readonly flags: HostFlags;
   private readonly ruleBurst: BurstSummariser | undefined;
+  /** Set when features leave the hub (attached to alerts, or in samples). */
+  private readonly tap: FeatureTap | undefined;
+  private readonly attach: boolean;
+  readonly sampler: NormalSampler | undefined;
   private readonly verdict: FlowVerdict = { src: '', dst: '', sport: 0, dport: 0, proto: 0, model: '', alerted: undefined, source: 'model' };
 
   private constructor(
@@ -168,7 +186,18 @@ export class Hub {
       },
     }, this.store);
     const demoKey = this.keyFingerprint === DEMO_KEY_FINGERPRINT;
-    this.publisher.setStatus({ bundle: bundle.manifest.model.version, keyFingerprint: this.keyFingerprint, ...(demoKey ? { demoKey } : {}) });
+    this.publisher.setStatus({ ...bundleStatus(bundle.manifest), keyFingerprint: this.keyFingerprint, ...(demoKey ? { demoKey } : {}) });
+    this.attach = opts.attachFeatures ?? false;
+    if (opts.sampleNormal) {
+      const { salt, persistent } = loadSalt(opts.stateDir, this.log);
+      if (!persistent && (opts.samplePrivacy ?? 'hash') === 'hash') this.log('samples: no state folder: hashed addresses change when the hub restarts');
+      this.sampler = new NormalSampler({
+        every: opts.sampleNormal, budgetBytesPerMin: opts.sampleBudget, privacy: opts.samplePrivacy, salt,
+        hub: opts.hub, site: opts.site, topic: this.publisher.topics.sample,
+      });
+      this.stats.samples = this.sampler;
+    }
+    if (this.attach || this.sampler) this.tap = new FeatureTap();
     this.health.onChange(() => this.publisher.setStatus({ health: this.health.state, reason: this.health.reason }));
     if (opts.downlink ?? !demoKey) {
       this.publisher.onDownlink((p) => {
@@ -176,7 +205,8 @@ export class Hub {
       });
     }
     // A summary leaves when its window closes: numbered then, like every alert, so seq follows publish order.
-    const emitSummary = (a: AlertInput): void => {
+    const emitSummary = (a: AlertInput, features: Float32Array | undefined): void => {
+      if (features && this.tap) a.features = this.tap.encode(features);
       this.stats.alerts++;
       this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
     };
@@ -322,6 +352,8 @@ export class Hub {
       } else if (k !== normal && k >= 0) {
         alerted = model;
         this.modelAlert(b, i, k, out);
+      } else if (this.sampler && k === normal && this.sampler.pick()) {
+        this.sample(b, i, k);
       }
       if (tap) {
         const t = this.verdict;
@@ -369,7 +401,9 @@ export class Hub {
 
   private modelAlert(b: Batch, i: number, k: number, out: string[]): void {
     const a = this.alertFor(b, i, b.labels[k], b.verdicts.confidence[i], 'model');
-    if (this.burst && !this.burst.offer(a)) return;
+    const vec = this.attach ? this.tap!.gather(b, i) : undefined;
+    if (this.burst && !this.burst.offer(a, undefined, vec)) return;
+    if (vec) a.features = this.tap!.encodeLast();
     // Numbered when published, so seq follows publish order and folded verdicts use no numbers.
     a.seq = this.seq.next();
     out.push(encodeModelAlert(a));
@@ -378,9 +412,30 @@ export class Hub {
   /** A flow of a flagged host: confirmed or upgraded, and summarised per (class, host). */
   private flaggedAlert(b: Batch, i: number, cls: string, host: string, source: 'model' | 'rule', out: string[]): void {
     const a = this.alertFor(b, i, cls, source === 'model' ? b.verdicts.confidence[i] : 1, source);
-    if (this.ruleBurst && !this.ruleBurst.offer(a, `${cls}|${host}`)) return;
+    const vec = this.attach ? this.tap!.gather(b, i) : undefined;
+    if (this.ruleBurst && !this.ruleBurst.offer(a, `${cls}|${host}`, vec)) return;
+    if (vec) a.features = this.tap!.encodeLast();
     a.seq = this.seq.next();
     out.push(encodeAlert(a));
+  }
+
+  /** A Normal verdict picked by the sampler: published at QoS 0 if the budget and the connection allow. */
+  private sample(b: Batch, i: number, normal: number): void {
+    const sampler = this.sampler!;
+    if (!this.publisher.connected) {
+      sampler.take(undefined, false);
+      return;
+    }
+    const vec = this.tap!.gather(b, i);
+    if (!vec) return;
+    const c = b.labels.length;
+    const payload = sampler.take({
+      model: b.model,
+      confidence: round4(b.verdicts.probs[i * c + normal]),
+      flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
+      features: this.tap!.encodeLast(),
+    }, true);
+    if (payload && !this.publisher.publishSample(payload)) sampler.unsent();
   }
 
   /** A watcher finding: flags its host for the verdicts, and is itself an alert with source 'rule'. */
@@ -458,7 +513,7 @@ export class Hub {
       const previous = this.bundle;
       this.bundle = next;
       this.stats.bundlesLoaded++;
-      this.publisher.setBundle(next.manifest.model.version);
+      this.publisher.setStatus(bundleStatus(next.manifest));
       this.log(`bundle ${next.manifest.model.version} (release ${bundleRelease(next.manifest)}) loaded from the downlink (${staged.dir})`);
       for (const d of [...this.staged]) this.discard(d);
       if (this.opts.stateDir) {
@@ -540,6 +595,23 @@ export class Hub {
     await this.publisher.close();
     await this.store.close();
   }
+}
+
+/**
+ * What status says about the running bundle: version, release and the order of the features alerts carry. A
+ * value the status schema would refuse (an unordered old bundle, a name past 64 characters) is left out rather
+ * than making every status unpublishable.
+ */
+function bundleStatus(m: BundleManifest): StatusFields {
+  const release = bundleRelease(m);
+  const features = m.preprocessing.features;
+  const named = features.length <= 512 && features.every((f) => f.length <= 64 && !f.includes('\u0000'));
+  // Undefined, not absent: status fields are patched, and the previous bundle's must not linger.
+  return {
+    bundle: m.model.version,
+    release: Number.isSafeInteger(release) && release >= 0 ? release : undefined,
+    features: named ? features : undefined,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The hub's MQTT side: one connection (MQTT 3.1.1 or 5, TCP or TLS, optional username/password) publishing
- * alerts (QoS 1, from the store-and-forward queue), stats (QoS 0, dropped while offline), status (retained,
- * last will = offline), and listening on the bundle downlink.
+ * alerts (QoS 1, from the store-and-forward queue), stats and Normal samples (QoS 0, dropped while offline),
+ * status (retained, last will = offline), and listening on the bundle downlink.
  *
  * Alerts never go to the client directly: they are put in the Store and a pump sends them in order, at most
  * `window` without a PUBACK at a time. When the connection drops, everything still in the store is sent again from
@@ -58,6 +58,9 @@ export interface PublisherOptions {
 
 export interface StatusFields {
   bundle?: string;
+  /** The running bundle's release (manifest model.release) and feature order (preprocessing.features). */
+  release?: number;
+  features?: readonly string[];
   health?: 'online' | 'degraded';
   reason?: string;
   keyFingerprint?: Status['keyFingerprint'];
@@ -100,7 +103,7 @@ export function withFloor(payload: string, floor: number | undefined): string {
 }
 
 export class Publisher {
-  readonly topics: { alert: string; stats: string; status: string; bundle: string; ack: string };
+  readonly topics: { alert: string; stats: string; status: string; bundle: string; ack: string; sample: string };
   private readonly client: MqttClient;
   private readonly window: number;
   private gen = 0;
@@ -141,8 +144,8 @@ export class Publisher {
     assertValidId('site', opts.site);
     assertValidId('hub', opts.hub);
     const prefix = opts.prefix ?? DEFAULT_PREFIX;
-    const t = (c: 'alert' | 'stats' | 'status' | 'bundle' | 'ack') => hubTopic(opts.site, opts.hub, c, prefix);
-    this.topics = { alert: t('alert'), stats: t('stats'), status: t('status'), bundle: t('bundle'), ack: t('ack') };
+    const t = (c: 'alert' | 'stats' | 'status' | 'bundle' | 'ack' | 'sample') => hubTopic(opts.site, opts.hub, c, prefix);
+    this.topics = { alert: t('alert'), stats: t('stats'), status: t('status'), bundle: t('bundle'), ack: t('ack'), sample: t('sample') };
     this.window = opts.window ?? 256;
     const delivery = opts.delivery ?? 'auto';
     if (!DELIVERIES.includes(delivery)) throw new IdsError('BAD_OPTION', `delivery must be ${DELIVERIES.join(', ')}, got "${delivery}"`);
@@ -203,10 +206,11 @@ export class Publisher {
 
   /** Connected: the hub's health (online or degraded with its reason); the will and a clean close: offline. */
   private statusPayload(state: 'connected' | 'offline'): string {
-    const { health, reason, ...rest } = this.statusFields;
+    const { health, reason, features, ...rest } = this.statusFields;
     const s = state === 'offline' ? 'offline' : (health ?? 'online');
     return encodeStatus({
       v: 1, hub: this.opts.hub, site: this.opts.site, ts: Date.now(), state: s, ...rest,
+      ...(features ? { features: [...features] } : {}),
       ...(s === 'degraded' && reason ? { reason: reason.slice(0, 256) } : {}),
     });
   }
@@ -311,6 +315,13 @@ export class Publisher {
 
   publishStats(json: string): void {
     if (this.client.connected) this.client.publish(this.topics.stats, json, { qos: 0 });
+  }
+
+  /** Samples are best effort (QoS 0, never queued): false when not connected, and nothing was sent. */
+  publishSample(json: string): boolean {
+    if (!this.client.connected) return false;
+    this.client.publish(this.topics.sample, json, { qos: 0 });
+    return true;
   }
 
   private pump(): void {

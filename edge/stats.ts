@@ -20,6 +20,8 @@ export class HubStats {
   bundlesLoaded = 0;
   /** MITM verdicts withheld for lack of ARP evidence (Hub option mitmNeedsArpMs). */
   unconfirmed = 0;
+  /** Normal samples published and dropped (edge/sampler.ts); reported only when sampling is on. */
+  samples: { samples: number; dropped: number } | undefined;
   readonly classCounts: Record<string, number> = {};
   private intervalFlows = 0;
   private intervalStart = performance.now();
@@ -75,6 +77,7 @@ export class HubStats {
       inputErrors: this.inputErrors,
       bundlesRejected: this.bundlesRejected,
       unconfirmed: this.unconfirmed,
+      ...(this.samples ? { samples: this.samples.samples, samplesDropped: this.samples.dropped } : {}),
       // An error message may quote hostile input: NUL is refused by the payload schema (PostgreSQL TEXT cannot hold it).
       ...(this.lastError ? { lastError: this.lastError.slice(0, 256).replace(/\u0000/g, '\uFFFD') } : {}),
     };

@@ -129,6 +129,10 @@ export const StatsSchema = z.object({
   state: z.enum(['online', 'degraded']).optional(),
   /** Why the hub is degraded. */
   reason: shortText.optional(),
+  /** Normal flows published on the sample channel since start (hub option --sample-normal). */
+  samples: counter.optional(),
+  /** Samples picked but not sent: over the byte budget, or the broker away (samples are never queued). */
+  samplesDropped: counter.optional(),
 });
 export type Stats = z.infer<typeof StatsSchema>;
 

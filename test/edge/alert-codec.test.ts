@@ -4,6 +4,7 @@ import { checkAlertStatics, encodeModelAlert } from '../../edge/alert-codec.ts';
 import { encodeAlert, type AlertInput } from '../../shared/payloads.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { Rng } from '../../shared/random.ts';
+import { encodeFeatures } from '../../shared/feature-vector.ts';
 
 test('encodeModelAlert writes exactly what encodeAlert writes, on random alerts', () => {
   const rng = new Rng(9);
@@ -29,6 +30,8 @@ test('encodeModelAlert writes exactly what encodeAlert writes, on random alerts'
       model: '2026-11-30.1-a1b2c3d4',
       count: rng.int(1, 5),
       source: 'model',
+      // --attach-features: the raw vector, when on.
+      features: rng.next() < 0.5 ? encodeFeatures(Array.from({ length: rng.int(1, 80) }, () => (rng.next() - 0.5) * 1e6)) : undefined,
     };
     assert.equal(encodeModelAlert(a), encodeAlert(a));
   }
