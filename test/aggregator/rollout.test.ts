@@ -139,7 +139,7 @@ test('a canary that refuses the bundle (bad signature) is rolled back at once', 
   const t0 = Date.now();
   const r = await runRollout({ ...settings(), bundleDir: bundles.v2, previousDir: bundles.v1, canaries: [{ site: 's3', hub: 'odd' }] });
   assert.equal(r.state, 'rolled-back');
-  const d = r.decision as { reasons: string[]; install: { refused: { hub: string; error: string }[] } };
+  const d = r.decision as unknown as { reasons: string[]; install: { refused: { hub: string; error: string }[] } };
   assert.equal(d.install.refused[0].hub, 's3/odd');
   assert.match(d.install.refused[0].error ?? '', /signature/);
   assert.match(d.reasons[0], /s3\/odd refused the bundle/);
@@ -160,7 +160,7 @@ test('a canary that refuses the bundle (bad signature) is rolled back at once', 
 
 test('a good bundle is watched on its canary and promoted: every hub ends on it; the API shows the numbers', { timeout: 40_000 }, async () => {
   const r = await runRollout({ ...settings(), bundleDir: bundles.v2, previousDir: bundles.v1, canaries: [{ site: 's1', hub: 'h1' }] });
-  const d = r.decision as { action: string; canaries: { perHour: number; baselinePerHour: number; limitPerHour: number }[]; fleetHubs: number;
+  const d = r.decision as unknown as { action: string; canaries: { perHour: number; baselinePerHour: number; limitPerHour: number }[]; fleetHubs: number;
     promotion: { confirmed: string[]; offline: string[] } };
   assert.equal(r.state, 'promoted', JSON.stringify(d));
   if (process.env.ROLLOUT_SHOW) writeFileSync(process.env.ROLLOUT_SHOW + '.promote', JSON.stringify(d, null, 1));
