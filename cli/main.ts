@@ -21,6 +21,7 @@ const main = defineCommand({
       })),
     hub: () => import('../edge/hub-command.ts').then((m) => m.default),
     aggregator: () => import('../aggregator/aggregator-command.ts').then((m) => m.default),
+    dataset: () => import('../aggregator/dataset-command.ts').then((m) => m.default),
     rollout: () => import('../aggregator/rollout/rollout-command.ts').then((m) => m.default),
     demo: () => import('./demo-command.ts').then((m) => m.default),
     bench: () => import('../bench/bench-command.ts').then((m) => m.default),

@@ -1,0 +1,72 @@
+/**
+ * How `dataset export` writes a row so that the trainer's CSV reader (trainer/data/row-parse.ts: plain decimals,
+ * exponents, `inf`/`Infinity`/`NaN`, RFC 4180 quotes) reads back exactly the float32 values the hub sent, and the
+ * labels in IoTID20's spellings (shared/labels.ts).
+ */
+import { canonicalColumn, LABEL_COLUMNS } from '../shared/features.ts';
+import { IOTID20_CATEGORIES, IOTID20_SUBCATEGORIES, NORMAL_LABEL } from '../shared/labels.ts';
+
+/**
+ * The shortest decimal (≤ 9 significant digits) that reads back as the same float32. The reader parses to a
+ * double (correctly rounded) and stores a float32: 9 digits always suffice for float32 and land far enough from
+ * a float32 rounding midpoint that the double step cannot tip it, and each candidate is checked the way the
+ * reader rounds. Integers (counts, ports, flags: most flow features) are written as integers; -0 keeps its sign.
+ */
+export function float32Text(v: number): string {
+  if (Number.isInteger(v)) return v === 0 && 1 / v < 0 ? '-0' : String(v);
+  if (v !== v) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  for (let p = 6; p <= 9; p++) {
+    const s = v.toPrecision(p);
+    if (Math.fround(Number(s)) === v) return trimZeros(s);
+  }
+  return String(v); // not reached for float32 values; exact as a double anyway
+}
+
+/** "0.100000" → "0.1", "1.50000e-7" → "1.5e-7"; only the fraction's trailing zeros go. */
+function trimZeros(s: string): string {
+  if (s.indexOf('.') < 0) return s;
+  const e = s.indexOf('e');
+  const mant = e < 0 ? s : s.slice(0, e);
+  const trimmed = mant.replace(/\.?0+$/, '');
+  return e < 0 ? trimmed : trimmed + s.slice(e);
+}
+
+/** One CSV cell, quoted (RFC 4180) when it holds a comma, a quote, a line break or edge blanks. */
+export function csvCell(s: string): string {
+  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const CATEGORY_BY_KEY = new Map<string, string>(IOTID20_CATEGORIES.map((c) => [c.toLowerCase(), c]));
+const SUBCATEGORIES = new Set<string>(IOTID20_SUBCATEGORIES);
+
+/** A class in IoTID20's spelling when it is one of its categories (any case), else as the model named it. */
+export const iotid20Class = (cls: string): string => CATEGORY_BY_KEY.get(cls.trim().toLowerCase()) ?? cls.trim();
+
+/**
+ * The three label cells. Label: Normal or Anomaly (IoTID20's binary label). Cat: the class. Sub_Cat: the class
+ * when it is also an IoTID20 sub-category (Normal, MITM ARP Spoofing); otherwise empty, because a verdict or a mark
+ * names the category, not the sub-category (an empty label is skipped by the trainer, never learned wrongly).
+ */
+export function labelCells(cls: string): string {
+  const cat = iotid20Class(cls);
+  const label = cat === NORMAL_LABEL ? 'Normal' : 'Anomaly';
+  return `${label},${csvCell(cat)},${SUBCATEGORIES.has(cat) ? csvCell(cat) : ''}`;
+}
+
+/**
+ * CSV column names for a model's features: IoTID20's names for every name the schema knows (any CICFlowMeter
+ * dialect), the model's own name otherwise. If two names fold onto one column, the model's names are kept for all.
+ */
+export function featureColumns(names: readonly string[]): { columns: string[]; unknown: string[]; note?: string } {
+  const canon = names.map((n) => canonicalColumn(n));
+  const unknown = names.filter((_, i) => canon[i] === undefined);
+  const columns = names.map((n, i) => canon[i] ?? n);
+  const labelLike = columns.filter((c) => (LABEL_COLUMNS as readonly string[]).includes(c));
+  if (labelLike.length) throw new Error(`the model's features include label column names (${labelLike.join(', ')})`);
+  if (new Set(columns).size !== columns.length) {
+    return { columns: [...names], unknown, note: 'two feature names fold onto one IoTID20 column: the model\'s own names are used' };
+  }
+  return { columns, unknown };
+}
