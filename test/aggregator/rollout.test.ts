@@ -208,3 +208,29 @@ test('a bundle that makes its canary alert ten times more is rolled back by `iot
   assert.equal(await storedBundle('s1/h2'), 'fixture-2');
   for (const other of ['s1/h1', 's2/h3']) assert.equal(hubs.get(other)!.modelVersion, 'fixture-2', `${other} never saw the worse bundle`);
 });
+
+test('--resume continues a watching rollout whose process stopped, in its stored window; no other rollout starts meanwhile', { timeout: 30_000 }, async () => {
+  const s = settings();
+  const now = Date.now();
+  const rs = await RolloutStore.open(db);
+  const rel = (d: string) => Date.parse(d) / 1000;
+  // What a process killed in the middle of its watch window leaves behind.
+  const id = await rs.create({
+    bundle: { version: 'fixture-2', release: rel('2026-12-01T00:00:00Z'), dir: bundles.v2 },
+    previous: { version: 'fixture-1', release: rel('2026-11-30T00:00:00Z'), dir: bundles.v1 },
+    canaries: [{ site: 's1', hub: 'h1' }], state: 'watching', startedAt: now - 1000, watchUntil: now + 2000, finishedAt: null,
+    decision: { install: { confirmed: ['s1/h1'], refused: [], pending: [] } },
+    // A long stored window: a resume that started a new one would take 10 s more.
+    options: { watchMs: 10_000, baselineMs: s.baselineMs, installTimeoutMs: s.installTimeoutMs, promoteTimeoutMs: s.promoteTimeoutMs, pollMs: 200, limits: s.limits },
+  }, now);
+  await rs.close();
+  await assert.rejects(runRollout({ ...s, bundleDir: bundles.v3, previousDir: bundles.v2, canaries: [{ site: 's2', hub: 'h3' }] }),
+    (e) => isIdsError(e, 'BAD_OPTION') && new RegExp(`rollout ${id} is still watching.*--resume ${id}`).test(e.message));
+  const r = await runRollout({ ...s, resume: id });
+  assert.equal(r.state, 'promoted', JSON.stringify(r.decision));
+  assert.ok(Date.now() >= now + 2000, 'watched until the stored watchUntil');
+  assert.ok(Date.now() < now + 9000, 'not a new window');
+  assert.deepEqual((r.decision as { install: unknown }).install, { confirmed: ['s1/h1'], refused: [], pending: [] }, 'the stored decision is kept');
+  // A finished rollout is only reported.
+  assert.equal((await runRollout({ ...s, resume: 1 })).state, 'rolled-back');
+});
