@@ -23,7 +23,7 @@ import { readPackets, type PacketInputResult } from './inputs/packets.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 import type { FlowSink } from './inputs/sink.ts';
 import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
-import { HostFlags, flaggedClass, type VerdictOptions } from './verdicts.ts';
+import { HostFlags, ModelGate, flaggedClass, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, seqOf, type PublisherOptions, type StatusFields } from './publisher.ts';
 import { FeatureTap } from './feature-tap.ts';
@@ -146,6 +146,7 @@ export class Hub {
   private readonly stateReal: string | undefined;
   readonly watchers: Watchers;
   readonly flags: HostFlags;
+  readonly gate: ModelGate;
   private readonly ruleBurst: BurstSummariser | undefined;
   /** Set when features leave the hub (attached to alerts, or in samples). */
   private readonly tap: FeatureTap | undefined;
@@ -213,6 +214,7 @@ export class Hub {
     if (opts.burstMs && opts.burstMs > 0) this.burst = new BurstSummariser(opts.burstMs, emitSummary);
     this.watchers = new Watchers(opts.watchers);
     this.flags = new HostFlags(opts.verdicts);
+    this.gate = new ModelGate(this.watchers, opts.verdicts);
     const ruleBurstMs = opts.ruleBurstMs ?? DEFAULT_RULE_BURST_MS;
     if (ruleBurstMs > 0) this.ruleBurst = new BurstSummariser(ruleBurstMs, emitSummary);
     const every = opts.statsIntervalMs ?? 10_000;
@@ -347,7 +349,7 @@ export class Hub {
       if (flag) {
         alerted = flaggedClass(flag.class, model);
         this.flaggedAlert(b, i, alerted, flag.host, model === alerted ? 'model' : 'rule', out);
-      } else if (k === mitm) {
+      } else if (k === mitm || (k !== normal && k >= 0 && !this.gate.passes(model, b.src[i], b.dst[i]))) {
         this.stats.unconfirmed++;
       } else if (k !== normal && k >= 0) {
         alerted = model;

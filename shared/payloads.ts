@@ -48,7 +48,7 @@ export type FlowKey = z.infer<typeof FlowKeySchema>;
 export const EVIDENCE_KINDS = [
   'arp-ip-conflict', 'arp-unsolicited-reply', 'arp-gateway-claim',
   'arp-mac-multi-ip', 'arp-binding-flip', 'arp-gratuitous-storm', 'arp-relay', 'arp-sweep',
-  'scan-sweep', 'scan-echo-sweep', 'scan-odd-flags', 'propagation', 'brute-force',
+  'scan-sweep', 'scan-echo-sweep', 'scan-odd-flags', 'scan-service-probe', 'propagation', 'brute-force',
   'syn-flood', 'synack-reflection', 'udp-amplification', 'udp-flood', 'icmp-flood', 'ack-flood',
 ] as const;
 

@@ -19,6 +19,7 @@
 import type { FlowRecord } from '../../shared/packets.ts';
 import { STAT_FEATURES, type Column } from '../../shared/features.ts';
 import { HostTable, mix3 } from './host-table.ts';
+import { ipNumber } from './packet-view.ts';
 import { type Finding, MIRAI, Reporter } from './finding.ts';
 
 export interface BruteForceOptions {
@@ -40,21 +41,6 @@ const FWD_PKTS = F('Tot_Fwd_Pkts');
 const BWD_PKTS = F('Tot_Bwd_Pkts');
 const FWD_BYTES = F('TotLen_Fwd_Pkts');
 const BWD_BYTES = F('TotLen_Bwd_Pkts');
-
-/** IPv4 text → number, without allocating (flow records carry addresses as text). */
-function ipNumber(s: string): number {
-  let v = 0;
-  let part = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      v = v * 256 + part;
-      part = 0;
-    } else if (c >= 48 && c <= 57) part = part * 10 + (c - 48);
-    else return -1;
-  }
-  return v * 256 + part;
-}
 
 const BUCKETS = 4;
 const WIN = 1 + 3 * BUCKETS;

@@ -45,8 +45,9 @@ export class PacketView {
   sport = 0;
   dport = 0;
   flags = 0;
-  /** TCP sequence number. */
+  /** TCP sequence and acknowledgement numbers. */
   seq = 0;
+  ack = 0;
   /** Layer-4 payload bytes per the IP total length (not the captured length). */
   payloadLen = 0;
   icmpType = 0;
@@ -105,6 +106,7 @@ export class PacketView {
       this.dport = (d[l4 + 2] << 8) | d[l4 + 3];
       this.flags = d[l4 + 13];
       this.seq = u32(d, l4 + 4);
+      this.ack = u32(d, l4 + 8);
       this.payloadLen = Math.max(0, this.ipLen - ihl - (d[l4 + 12] >> 4) * 4);
       this.hasL4 = true;
     } else if (this.proto === PROTO_UDP && l4 + 4 <= end) {
@@ -135,6 +137,21 @@ export class PacketView {
 
 export const u32 = (d: Uint8Array, at: number): number => ((d[at] << 24) | (d[at + 1] << 16) | (d[at + 2] << 8) | d[at + 3]) >>> 0;
 const mac48 = (d: Uint8Array, at: number): number => ((d[at] << 8) | d[at + 1]) * 0x100000000 + u32(d, at + 2);
+
+/** IPv4 text → number, without allocating (flow records carry addresses as text). */
+export function ipNumber(s: string): number {
+  let v = 0;
+  let part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      v = v * 256 + part;
+      part = 0;
+    } else if (c >= 48 && c <= 57) part = part * 10 + (c - 48);
+    else return -1;
+  }
+  return v * 256 + part;
+}
 
 export const ipText = (ip: number): string => `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 export const macText = (m: number): string => {

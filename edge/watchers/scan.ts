@@ -42,28 +42,45 @@ export interface ScanOptions {
   echoHosts?: number;
   /** Odd TCP/ICMP probes in the short window. Default 3. */
   oddProbes?: number;
+  /**
+   * Half-open probes followed by a connection to the same (host, port) within `probeFollowMs`. Default 1: a SYN
+   * scan that found an open port and then talks to it (nmap -sV, -A). 0 turns the rule off.
+   */
+  serviceProbes?: number;
+  /** How long after a half-open probe a connection to the same (host, port) counts as its follow-up. Default 60 s. */
+  probeFollowMs?: number;
   /** Sources tracked at once. Default 4096. */
   maxSources?: number;
   /** One finding per (kind, source) per this interval of capture time (ms). Default 60 s. */
   reportEveryMs?: number;
 }
 
+export const SCAN_DEFAULTS: Required<ScanOptions> = {
+  shortWindowMs: 60_000, longWindowMs: 900_000, failures: 64, slowFailures: 128, echoHosts: 16, oddProbes: 3,
+  serviceProbes: 1, probeFollowMs: 60_000, maxSources: 4096, reportEveryMs: 60_000,
+};
+
 const PAIR_BITS = 512;
 const PAIR_WORDS = PAIR_BITS / 32;
 const SMALL_BITS = 256;
 const SMALL_WORDS = SMALL_BITS / 32;
-// Word layout of one window: tried, answered, failed (pairs), echo hosts, hosts, ports.
+// Word layout of one window: tried, answered, failed, acknowledged (pairs), echo hosts, hosts, ports.
 const W_TRIED = 0;
 const W_ANS = W_TRIED + PAIR_WORDS;
 const W_FAIL = W_ANS + PAIR_WORDS;
-const W_ECHO = W_FAIL + PAIR_WORDS;
+const W_ACKED = W_FAIL + PAIR_WORDS;
+const W_ECHO = W_ACKED + PAIR_WORDS;
 const W_HOSTS = W_ECHO + SMALL_WORDS;
 const W_PORTS = W_HOSTS + SMALL_WORDS;
 const WIN_WORDS = W_PORTS + SMALL_WORDS;
 const RING = 8;
 const W_RING = 2 * WIN_WORDS; // RING × (host, port)
-const WORDS = W_RING + 2 * RING;
-// Number layout of one window: start, tried ones, failed ones, echo ones, host ones, port ones, odd probes.
+const HALF = 4;
+const W_HALF = W_RING + 2 * RING; // HALF × (host, port) of the latest half-open probes
+const W_SYNACK = W_HALF + 2 * HALF; // HALF × (host, port, ack) of the latest SYN-ACKs this source received
+const WORDS = W_SYNACK + 3 * HALF;
+// Number layout of one window: start, tried ones, failed ones, echo ones, host ones, port ones, odd probes,
+// half-open probes followed by a connection.
 const N_START = 0;
 const N_TRIED = 1;
 const N_FAIL = 2;
@@ -71,31 +88,37 @@ const N_ECHO = 3;
 const N_HOSTS = 4;
 const N_PORTS = 5;
 const N_ODD = 6;
-const WIN_NUMS = 7;
+const N_FOLLOWED = 7;
+const WIN_NUMS = 8;
 const N_RING = 2 * WIN_NUMS;
-const NUMS = N_RING + 1;
+const N_HALF = N_RING + 1; // half-open probes recorded (the ring's next index)
+const N_HALF_US = N_HALF + 1; // HALF × time of each
+const N_SYNACK = N_HALF_US + HALF; // SYN-ACKs recorded (that ring's next index)
+const NUMS = N_SYNACK + 1;
 
 const K_SWEEP = 1;
 const K_ECHO = 2;
 const K_ODD = 3;
+const K_PROBE = 4;
 
 export class ScanWatcher {
   readonly table: HostTable;
   private readonly reporter: Reporter;
   private readonly windowUs: [number, number];
   private readonly o: Required<ScanOptions>;
+  private readonly followUs: number;
   /** Highest value each measure reached (any source): the benign worst case when run on benign traffic. */
-  readonly peak = { failures: 0, slowFailures: 0, echoHosts: 0, oddProbes: 0 };
+  readonly peak = { failures: 0, slowFailures: 0, echoHosts: 0, oddProbes: 0, halfOpen: 0, serviceProbes: 0 };
 
   private readonly service = new Uint8Array(65536);
 
   constructor(opts: ScanOptions = {}) {
     for (const port of AMP_PORTS) this.service[port] = 1;
     this.o = {
-      shortWindowMs: 60_000, longWindowMs: 900_000, failures: 64, slowFailures: 128, echoHosts: 16, oddProbes: 3,
-      maxSources: 4096, reportEveryMs: 60_000, ...stripUndefined(opts),
+      ...SCAN_DEFAULTS, ...stripUndefined(opts),
     };
     this.windowUs = [this.o.shortWindowMs * 1000, this.o.longWindowMs * 1000];
+    this.followUs = this.o.probeFollowMs * 1000;
     this.table = new HostTable(this.o.maxSources, NUMS, WORDS);
     this.reporter = new Reporter(this.o.reportEveryMs * 1000);
   }
@@ -117,10 +140,12 @@ export class ScanWatcher {
     if ((f & TCP_ACK) === 0) {
       if ((f & (TCP_SYN | TCP_FIN | TCP_RST)) === TCP_SYN) {
         this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
+        this.followUp(p.src, p.dst, p.dport, p.tUs, out);
         // SYN with URG/PSH is not how a stack opens a connection (ECE/CWR are: ECN).
         if ((f & 0x28) !== 0) this.odd(p.src, p.tUs, out);
       } else if (f === TCP_RST) {
         this.refused(p.dst, p.src, p.sport, p.tUs, out);
+        this.reset(p, out);
       } else {
         this.odd(p.src, p.tUs, out);
       }
@@ -131,9 +156,10 @@ export class ScanWatcher {
       return;
     }
     this.answer(p.dst, p.src, p.sport, p.tUs);
+    if ((f & TCP_SYN) !== 0) this.synAck(p);
     // An ACK to a (host, port) that never talks back is a probe (ACK scan) or a session the peer has dropped;
     // a SYN-ACK answers a SYN and is no attempt of its own.
-    if ((f & TCP_SYN) === 0) this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
+    if ((f & TCP_SYN) === 0) this.attempt(p.src, p.dst, p.dport, p.tUs, true, out);
   }
 
   private icmp(p: PacketView, out: Finding[]): void {
@@ -174,11 +200,13 @@ export class ScanWatcher {
     return s;
   }
 
-  private attempt(src: number, dst: number, port: number, tUs: number, _x: boolean, out: Finding[]): void {
+  /** `acked`: a TCP segment acknowledging the peer (the handshake was completed from this side). */
+  private attempt(src: number, dst: number, port: number, tUs: number, acked: boolean, out: Finding[]): void {
     const s = this.slot(src, tUs);
     const h = mix3(dst, port, 1);
     for (let w = 0; w < 2; w++) {
       const wb = s * WORDS + w * WIN_WORDS;
+      if (acked) addDistinct(this.table.word, wb + W_ACKED, PAIR_BITS, h);
       if (!addDistinct(this.table.word, wb + W_TRIED, PAIR_BITS, h)) continue;
       const nb = s * NUMS + w * WIN_NUMS;
       this.table.num[nb + N_TRIED]++;
@@ -216,6 +244,84 @@ export class ScanWatcher {
     }
   }
 
+  /** A SYN-ACK to a tracked source: kept (a few, the latest) so that reset() can tell a half-open probe. */
+  private synAck(p: PacketView): void {
+    const t = this.table;
+    const s = t.find(p.dst);
+    if (s < 0) return;
+    const k = t.num[s * NUMS + N_SYNACK]++ % HALF;
+    const at = s * WORDS + W_SYNACK + 3 * k;
+    t.word[at] = p.src;
+    t.word[at + 1] = p.sport;
+    t.word[at + 2] = p.ack;
+  }
+
+  /**
+   * A bare RST that answers a SYN-ACK exactly (its sequence number is the SYN-ACK's acknowledgement: nothing was
+   * sent in between) from a source that never acknowledged that (host, port): the handshake was not completed
+   * from this side. That is a SYN scan's probe of an open port (the scanner's raw SYN has no socket behind it, so
+   * its kernel resets the SYN-ACK), or a SYN-ACK that came after the client gave up. Counted as a failure (no
+   * session was established) and remembered for followUp. A reset after data, or one a capture shows without its
+   * handshake, does not match.
+   */
+  private reset(p: PacketView, out: Finding[]): void {
+    const t = this.table;
+    const { src, dst, dport: port, tUs } = p;
+    const s = t.find(src);
+    if (s < 0) return;
+    let answered = false;
+    for (let k = 0, n = Math.min(HALF, t.num[s * NUMS + N_SYNACK]); k < n && !answered; k++) {
+      const at = s * WORDS + W_SYNACK + 3 * k;
+      answered = t.word[at] === dst && t.word[at + 1] === port && t.word[at + 2] === p.seq;
+    }
+    if (!answered) return;
+    const h = mix3(dst, port, 1);
+    let half = false;
+    for (let w = 0; w < 2; w++) {
+      const wb = s * WORDS + w * WIN_WORDS;
+      const nb = s * NUMS + w * WIN_NUMS;
+      if (tUs - t.num[nb + N_START] > this.windowUs[w]) continue;
+      if (hasDistinct(t.word, wb + W_ACKED, PAIR_BITS, h)) continue;
+      half = true;
+      if (!addDistinct(t.word, wb + W_FAIL, PAIR_BITS, h)) continue;
+      t.num[nb + N_FAIL]++;
+      this.spread(s, w, dst, port);
+      if (w === 0) this.remember(s, dst, port);
+      this.check(s, w, tUs, out);
+    }
+    if (!half) return;
+    const i = t.num[s * NUMS + N_HALF]++;
+    if (i + 1 > this.peak.halfOpen) this.peak.halfOpen = i + 1;
+    const k = i % HALF;
+    t.word[s * WORDS + W_HALF + 2 * k] = dst;
+    t.word[s * WORDS + W_HALF + 2 * k + 1] = port;
+    t.num[s * NUMS + N_HALF_US + k] = tUs;
+  }
+
+  /**
+   * A SYN from `src` to a (host, port) it half-opened shortly before: the scan found the port open and the tool
+   * now connects to it to read its banner and probe the service (nmap -sV and -A do this right after their SYN
+   * scan; the probes themselves are ordinary sessions). Finding `scan-service-probe` at `serviceProbes` of them.
+   */
+  private followUp(src: number, dst: number, port: number, tUs: number, out: Finding[]): void {
+    const t = this.table;
+    const s = t.find(src);
+    if (s < 0 || this.o.serviceProbes <= 0) return;
+    const n = Math.min(HALF, t.num[s * NUMS + N_HALF]);
+    for (let k = 0; k < n; k++) {
+      const at = s * WORDS + W_HALF + 2 * k;
+      if (t.word[at] !== dst || t.word[at + 1] !== port) continue;
+      const when = t.num[s * NUMS + N_HALF_US + k];
+      if (when === 0 || tUs - when > this.followUs) continue;
+      // Each half-open probe is followed up once.
+      t.num[s * NUMS + N_HALF_US + k] = 0;
+      const followed = ++t.num[s * NUMS + N_FOLLOWED];
+      if (followed > this.peak.serviceProbes) this.peak.serviceProbes = followed;
+      if (followed >= this.o.serviceProbes) this.raise(K_PROBE, 'scan-service-probe', s, 0, followed, tUs, out);
+      return;
+    }
+  }
+
   private odd(src: number, tUs: number, out: Finding[]): void {
     const s = this.slot(src, tUs);
     const n = ++this.table.num[s * NUMS + N_ODD];
@@ -239,6 +345,28 @@ export class ScanWatcher {
     t.word[s * WORDS + W_RING + 2 * i + 1] = port;
   }
 
+  /**
+   * How much probing `ip` did in its current windows (the larger of the two): distinct (host, port) attempts that
+   * failed or went unanswered, distinct hosts sent an echo request, and odd probes. 0 for a host never seen
+   * sending. What a model Scan verdict needs behind it (edge/verdicts.ts): a scan is many targets.
+   */
+  probes(ip: number, tUs: number): number {
+    const t = this.table;
+    const s = t.find(ip);
+    if (s < 0) return 0;
+    let best = 0;
+    for (let w = 0; w < 2; w++) {
+      const nb = s * NUMS + w * WIN_NUMS;
+      if (t.num[nb + N_START] === 0 || tUs - t.num[nb + N_START] > this.windowUs[w]) continue;
+      const wb = s * WORDS + w * WIN_WORDS;
+      let ones = 0;
+      for (let k = 0; k < PAIR_WORDS; k++) ones += popcount(t.word[wb + W_FAIL + k] | (t.word[wb + W_TRIED + k] & ~t.word[wb + W_ANS + k]));
+      const n = distinctEstimate(ones, PAIR_BITS) + distinctEstimate(t.num[nb + N_ECHO], SMALL_BITS) + t.num[nb + N_ODD];
+      if (n > best) best = n;
+    }
+    return best;
+  }
+
   /** Failures = |failed ∪ (tried \ answered)|, computed only once the cheap upper bound reaches the threshold. */
   private check(s: number, w: number, tUs: number, out: Finding[]): void {
     const t = this.table;
@@ -258,7 +386,7 @@ export class ScanWatcher {
     if (failures >= limit) this.raise(K_SWEEP, 'scan-sweep', s, w, failures, tUs, out);
   }
 
-  private raise(k: number, kind: 'scan-sweep' | 'scan-echo-sweep' | 'scan-odd-flags', s: number, w: number, count: number,
+  private raise(k: number, kind: 'scan-sweep' | 'scan-echo-sweep' | 'scan-odd-flags' | 'scan-service-probe', s: number, w: number, count: number,
     tUs: number, out: Finding[]): void {
     const t = this.table;
     const src = t.keyA(s);
@@ -277,7 +405,9 @@ export class ScanWatcher {
     const windowMs = (w === 0 ? this.o.shortWindowMs : this.o.longWindowMs);
     const ip = ipText(src);
     const what = kind === 'scan-sweep' ? `${count} unanswered or refused attempts (${hosts} hosts, ${ports} ports)`
-      : kind === 'scan-echo-sweep' ? `echo requests to ${count} hosts` : `${count} probes with flags no connection uses`;
+      : kind === 'scan-echo-sweep' ? `echo requests to ${count} hosts`
+      : kind === 'scan-service-probe' ? `${count} half-open probes of open ports followed by connections to them`
+      : `${count} probes with flags no connection uses`;
     out.push({
       class: SCAN, host: ip, role: 'source', tUs,
       evidence: { kind, ip, macs: [], detail: `${ip}: ${what} within ${windowMs / 1000} s`, count, windowMs, hosts, ports, targets },
