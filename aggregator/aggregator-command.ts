@@ -1,11 +1,12 @@
 /**
  * `iot-ids aggregator --broker mqtt://HOST:PORT [--db FILE | --db postgres://...] [--http PORT] [--token T]
- *  [--group G] [--prefix P] [--retention-hours H]`: runs the fleet aggregator until SIGINT/SIGTERM.
+ *  [--tokens FILE] [--group G] [--prefix P] [--retention-hours H]`: runs the fleet aggregator until SIGINT/SIGTERM.
  */
 import { defineCommand } from 'citty';
 import { IdsError } from '../shared/errors.ts';
 import { startAggregator } from './aggregator.ts';
 import { intOption } from '../shared/options.ts';
+import { identities, readTokensFile } from './auth.ts';
 
 const intArg = (name: string, v: string | undefined, min: number, max: number): number | undefined =>
   intOption(name, v, { min, max });
@@ -17,7 +18,8 @@ export const aggregator = defineCommand({
     db: { type: 'string', description: 'SQLite file or postgres://user@host/db[?schema=NAME]', default: 'aggregator.db' },
     http: { type: 'string', description: 'HTTP port for the API and dashboard (0 = any free port)', default: '8080' },
     host: { type: 'string', description: 'HTTP listen address', default: '127.0.0.1' },
-    token: { type: 'string', description: 'access token for the API and dashboard (env IOT_IDS_TOKEN)' },
+    token: { type: 'string', description: 'access token for the API and dashboard, identity "operator" (env IOT_IDS_TOKEN)' },
+    tokens: { type: 'string', description: 'file of named tokens, one "name token [read|write]" per line: who marks alerts (env IOT_IDS_TOKENS)' },
     auth: { type: 'boolean', description: 'require a token (--no-auth: open access, local demo only)', default: true },
     group: { type: 'string', description: 'shared-subscription group: instances with the same group split the load' },
     prefix: { type: 'string', description: 'topic prefix', default: 'ids/v1' },
@@ -35,13 +37,16 @@ export const aggregator = defineCommand({
   },
   async run({ args }) {
     const token = args.token ?? process.env.IOT_IDS_TOKEN;
-    if (!args.auth && token) throw new IdsError('BAD_OPTION', '--no-auth and --token contradict each other');
+    const tokensFile = args.tokens ?? process.env.IOT_IDS_TOKENS;
+    const tokens = tokensFile ? readTokensFile(tokensFile) : undefined;
+    identities(token, tokens); // a name or a secret given twice fails here, before anything starts
+    if (!args.auth && (token || tokens)) throw new IdsError('BAD_OPTION', '--no-auth and --token/--tokens contradict each other');
     // Open by accident is the failure that matters: without a token the operator must say --no-auth.
-    if (args.auth && !token) {
-      process.stderr.write('iot-ids aggregator: no access token: give --token T (or IOT_IDS_TOKEN), or --no-auth for an open local demo\n');
+    if (args.auth && !token && !tokens) {
+      process.stderr.write('iot-ids aggregator: no access token: give --token T (or IOT_IDS_TOKEN), --tokens FILE, or --no-auth for an open local demo\n');
       process.exit(2);
     }
-    if (!token) {
+    if (!token && !tokens) {
       console.warn('\n  *** WARNING: the aggregator API and dashboard are OPEN (--no-auth). ***');
       console.warn('  *** Anyone who can reach the HTTP port reads every alert. Local demo only. ***\n');
     }
@@ -52,6 +57,7 @@ export const aggregator = defineCommand({
       http: intArg('http', args.http, 0, 65535),
       host: args.host,
       token: token || undefined,
+      tokens,
       group: args.group,
       prefix: args.prefix,
       clientId: args['client-id'],
@@ -67,7 +73,8 @@ export const aggregator = defineCommand({
       sqliteThread: args['sqlite-thread'],
     });
     console.log(`aggregator: consuming ${agg.consumer.filters.join(', ')} from ${args.broker} into ${agg.store.kind}`);
-    if (agg.url) console.log(`aggregator: dashboard and API at ${agg.url}/${token ? '?token=…' : ''}`);
+    if (tokens) console.log(`aggregator: ${tokens.length} named token(s) from ${tokensFile}: ${tokens.map((t) => `${t.name} (${t.permission})`).join(', ')}`);
+    if (agg.url) console.log(`aggregator: dashboard and API at ${agg.url}/${token || tokens ? '?token=…' : ''}`);
     await new Promise<void>((resolve) => {
       let closing = false;
       const stop = () => {

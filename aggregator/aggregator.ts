@@ -13,6 +13,8 @@ import { Correlator, type CorrelatorOptions } from './correlator.ts';
 import { Ingest } from './ingest.ts';
 import { LiveBus, type TotalsEvent } from './live.ts';
 import { buildHttp } from './http.ts';
+import type { TokenIdentity } from './auth.ts';
+import { INCIDENT_LOOKBACK_MS } from './store/marks.ts';
 import { openStore } from './store/open.ts';
 import { RolloutStore } from './rollout/store.ts';
 import { HOUR_MS, type Store } from './store/store.ts';
@@ -28,6 +30,8 @@ export interface AggregatorOptions {
   http?: number;
   host?: string;
   token?: string;
+  /** Named tokens (auth.ts): who marks alerts, and who may only read. */
+  tokens?: readonly TokenIdentity[];
   group?: string;
   prefix?: string;
   clientId?: string;
@@ -179,7 +183,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     // The rollout process writes this table in the same database (aggregator/rollout/); the API reads it.
     rollouts = o.rollouts ?? (typeof o.db === 'string' ? await RolloutStore.open(o.db) : undefined);
     http = await buildHttp({
-      store, live, token: o.token, summaryExtras: extras, rollouts,
+      store, live, token: o.token, tokens: o.tokens, now, summaryExtras: extras, rollouts,
+      incidentLookbackMs: {
+        burst: o.correlation?.burstWindowMs ?? INCIDENT_LOOKBACK_MS.burst, outbreak: o.correlation?.outbreakWindowMs ?? INCIDENT_LOOKBACK_MS.outbreak,
+      },
       openIncidents: () => correlator.openIncidents(), lastTotals: () => totals,
     });
     const host = o.host ?? '127.0.0.1';

@@ -3,6 +3,8 @@
  * Access: with a token, every route needs it, as `Authorization: Bearer T`, `?token=T` (for a browser's first
  * visit and EventSource) or the HttpOnly SameSite=Strict cookie that `GET /?token=T` sets for the page's own
  * requests. Without a token the server is open: only for a local demo (the CLI asks for --no-auth and warns).
+ * Identities: `token` is the identity "operator"; `tokens` adds named ones (auth.ts), each read-only or allowed to
+ * write (mark alerts). The name is the `by` of the marks a token makes.
  * Live streams are capped (`maxStreams`): each holds a socket and a listener set, so past the cap a client gets
  * 503 with Retry-After instead of the server growing without bound.
  */
@@ -11,18 +13,27 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { IdsError, isIdsError } from '../shared/errors.ts';
 import type { Store, AlertRow } from './store/store.ts';
+import { TokenTable, identities, setIdentity, type TokenIdentity } from './auth.ts';
+import { markRoutes } from './marks-routes.ts';
+import { alertKey } from './store/marks.ts';
 import type { LiveBus, TotalsEvent } from './live.ts';
 import * as S from './schemas.ts';
 import { rolloutRoutes } from './rollout/routes.ts';
 import type { RolloutStore } from './rollout/store.ts';
+import { timeParam } from './time-param.ts';
 
 export interface HttpDeps {
   store: Store;
   live: LiveBus;
   token?: string;
+  /** Named tokens (auth.ts); with `token`, the identities allowed in. None at all = open (local demo). */
+  tokens?: readonly TokenIdentity[];
+  /** The clock of marks (default Date.now). */
+  now?: () => number;
+  /** The correlator's windows, for mapping an incident to its alerts (store/marks.ts). */
+  incidentLookbackMs?: { burst: number; outbreak: number };
   /** The summary's in-memory parts (this instance's ingest counters, open incidents). */
   summaryExtras: () => Omit<S.SummaryBody, 'alerts' | 'verdicts' | 'classes' | 'rawAlerts' | 'deadLetters' | 'hubs'>;
   openIncidents: () => unknown[];
@@ -56,9 +67,6 @@ function loadAssets(): Record<string, Asset> {
   };
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
-
 function cookieToken(req: FastifyRequest): string | undefined {
   const h = req.headers.cookie;
   if (!h) return undefined;
@@ -85,14 +93,6 @@ function presented(req: FastifyRequest): string | undefined {
   return cookieToken(req);
 }
 
-/** since/until: ms since the epoch or an ISO 8601 date. */
-function timeParam(name: string, v: string | undefined): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) throw new IdsError('BAD_OPTION', `${name}: "${v.slice(0, 40)}" is neither ms since the epoch nor an ISO date`);
-  return n;
-}
-
 const alertOut = (r: AlertRow) => {
   let evidence: unknown = null;
   if (r.evidence) {
@@ -109,14 +109,17 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, forceCloseConnections: true });
   const assets = loadAssets();
   const streams = new Set<FastifyReply>();
-  const { token, store, live } = deps;
+  const { store, live } = deps;
+  const table = new TokenTable(identities(deps.token, deps.tokens));
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!token) return;
+    if (table.size === 0) return;
     const t = presented(req);
-    if (t !== undefined && sameSecret(t, token)) {
+    const id = table.identify(t);
+    if (id) {
+      setIdentity(req, id);
       if (req.url === '/' || req.url.startsWith('/?')) {
-        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`);
+        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(t!)}; HttpOnly; SameSite=Strict; Path=/`);
       }
       return;
     }
@@ -162,7 +165,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       const rows = await store.queryAlerts({
         site: q.site, hub: q.hub, class: q.class, since: timeParam('since', q.since), until: timeParam('until', q.until), limit: q.limit,
       });
-      return { alerts: rows.map(alertOut) };
+      // Each alert with its effective mark (null: unmarked), so a list of alerts is also the feedback to give.
+      const marks = await store.marks.effective(rows);
+      return { alerts: rows.map((r) => ({ ...alertOut(r), mark: marks.get(alertKey(r.site, r.hub, r.seq)) ?? null })) };
     });
 
   app.get<{ Querystring: S.HourlyQuery }>('/api/hourly', { schema: { querystring: S.hourlyQuery, response: { 200: S.hourlyBody } } },
@@ -185,6 +190,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     }));
 
   rolloutRoutes(app, deps.rollouts);
+  markRoutes(app, { store, now: deps.now ?? Date.now, incidentLookbackMs: deps.incidentLookbackMs });
 
   const maxStreams = deps.maxStreams ?? MAX_STREAMS;
   app.get('/api/events', { schema: { querystring: S.tokenQuery } }, async (_req, reply) => {

@@ -2,6 +2,7 @@
  * JSON schemas of the HTTP API (fastify validates queries and serialises responses with them). aggregator/README.md
  * documents the same shapes; test/aggregator/http.test.ts checks that every route listed there exists.
  */
+import { mark } from './marks-schemas.ts';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -53,6 +54,7 @@ const alert = {
     src: str, dst: str, sport: int, dport: int, proto: int,
     evidence: { type: ['object', 'null'], additionalProperties: true },
     receivedAt: int,
+    mark: { ...mark, type: ['object', 'null'], description: "the alert's effective mark (marks-routes.ts); null when unmarked" },
   },
 } as const;
 export const alertsBody = { type: 'object', properties: { alerts: { type: 'array', items: alert } } } as const;

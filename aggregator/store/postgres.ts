@@ -17,6 +17,7 @@ import {
 } from './store.ts';
 import { FLEET_SCHEMA_PG, PostgresFleet, hasFleetData, pruneFleetPg, writeFleetPg } from './fleet-postgres.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
+import { MARKS_SCHEMA_PG, PostgresMarks } from './marks-postgres.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -151,6 +152,8 @@ export class PostgresStore implements Store {
   readonly schema: string;
   /** The export's reads (store/fleet-postgres.ts). */
   readonly fleet = new PostgresFleet((sql, args) => this.q(sql, args));
+  /** Operators' marks (store/marks-postgres.ts). */
+  readonly marks = new PostgresMarks(() => this.pool, () => this.where);
 
   constructor(private readonly opts: PostgresOptions) {
     this.schema = opts.schema ?? 'public';
@@ -195,6 +198,7 @@ export class PostgresStore implements Store {
       await c.query(SCHEMA);
       await c.query(ACK_SCHEMA);
       await c.query(FLEET_SCHEMA_PG);
+      await c.query(MARKS_SCHEMA_PG);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});

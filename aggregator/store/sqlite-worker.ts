@@ -13,6 +13,7 @@ import {
   type RollupResult, type Store, type Summary, StoreWriteError,
 } from './store.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult, FleetReader } from './fleet-data.ts';
+import type { MarkStore, MarkWrite } from './marks.ts';
 
 // The worker loads TypeScript through tsx, registered inside the worker: loader hooks of the main thread do not
 // reach eval workers on Node 20.
@@ -36,9 +37,20 @@ export class SqliteWorkerStore implements Store {
   private nextId = 1;
   private readonly reader: SqliteStore;
   private closed = false;
+  /** Marks: writes on the writer thread (one writing connection), reads on the reading one. */
+  readonly marks: MarkStore;
 
   constructor(readonly file: string) {
     this.reader = new SqliteStore(file);
+    const write = <K extends MarkWrite>(op: K) =>
+      ((...args: unknown[]) => this.call('marks', [op, ...args])) as unknown as MarkStore[K];
+    const read = <K extends keyof MarkStore>(op: K) =>
+      ((...args: unknown[]) => (this.reader.marks[op] as (...a: unknown[]) => unknown).apply(this.reader.marks, args)) as unknown as MarkStore[K];
+    this.marks = {
+      markAlert: write('markAlert'), markIncident: write('markIncident'), undo: write('undo'), undoIncident: write('undoIncident'),
+      list: read('list'), effective: read('effective'), counts: read('counts'), reportedClasses: read('reportedClasses'),
+      incident: read('incident'),
+    };
   }
 
   async open(): Promise<void> {

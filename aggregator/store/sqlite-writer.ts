@@ -6,10 +6,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './sqlite.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { StoreWriteError, type DeadLetter } from './store.ts';
+import { MARK_WRITES, type MarkWrite } from './marks.ts';
 
 interface Request {
   id: number;
-  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'advanceAckMark' | 'pruneFleetData' | 'close';
+  op: 'writeBatch' | 'deadLetter' | 'upsertIncident' | 'rollup' | 'advanceAckMark' | 'pruneFleetData' | 'marks' | 'close';
   /** JSON of the arguments (one string crosses threads faster than many small objects). */
   args: string;
 }
@@ -31,6 +32,10 @@ parentPort!.on('message', async (m: Request) => {
     else if (m.op === 'pruneFleetData') result = await store.pruneFleetData(args[0] as never);
     else if (m.op === 'advanceAckMark') {
       result = (await store.advanceAckMark(args[0] as string, args[1] as string, (args[2] as number | null) ?? undefined)) ?? null;
+    } else if (m.op === 'marks') {
+      const op = args[0] as MarkWrite;
+      if (!MARK_WRITES.includes(op)) throw new Error(`marks: no write "${String(op)}"`);
+      result = await (store.marks[op] as (...a: unknown[]) => Promise<unknown>).apply(store.marks, args.slice(1));
     } else if (m.op === 'close') result = await store.close();
     parentPort!.postMessage({ id: m.id, ok: true, result });
   } catch (e) {

@@ -13,6 +13,7 @@ import {
 } from './store.ts';
 import { FLEET_SCHEMA_SQLITE, SqliteFleet } from './fleet-sqlite.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
+import { SqliteMarks } from './marks-sqlite.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -97,6 +98,8 @@ export class SqliteStore implements Store {
   /** Features, samples and model feature orders (store/fleet-sqlite.ts); also the export's reads. */
   fleet!: SqliteFleet;
   private deadLetterTx!: (entries: readonly DeadLetter[]) => void;
+  /** Operators' marks (store/marks-sqlite.ts). */
+  marks!: SqliteMarks;
 
   constructor(readonly file: string) {}
 
@@ -118,6 +121,7 @@ export class SqliteStore implements Store {
       throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
     }
     const db = this.db;
+    this.marks = new SqliteMarks(db);
     this.insertAlert = db.prepare(`INSERT OR IGNORE INTO alerts
       (site, hub, seq, ts, class, confidence, count, source, model, src, dst, sport, dport, proto, evidence, received_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);

@@ -9,6 +9,7 @@
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError } from '../../shared/errors.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult, FleetReader } from './fleet-data.ts';
+import type { MarkStore } from './marks.ts';
 
 export interface AlertRow {
   site: string;
@@ -179,6 +180,8 @@ export interface Store {
   pruneFleetData(p: FleetPrune): Promise<FleetPruneResult>;
   /** The export's reads: model feature orders, row counts and keyset pages (aggregator/dataset-export.ts). */
   readonly fleet: FleetReader;
+  /** Operators' marks on alerts (store/marks.ts); usable once open() resolved. */
+  readonly marks: MarkStore;
 }
 
 /**
