@@ -5,13 +5,13 @@
  * which a bundle does not change):
  *   rate      = the canary's model verdicts in W, per hour
  *   baseline  = its own verdicts in the B before the rollout started (B = --baseline, default 1 h), per hour
- *   fleet     = the median, over the other hubs seen during W, of their verdicts in W per hour
+ *   fleet     = the median, over the other hubs seen during W or online at its end, of their verdicts in W per hour
  *   floor     = --min-alerts verdicts in W, per hour (a quiet hub going from 0 to 2 alerts is not a regression)
  *   limit     = max(ratio × baseline, ratio × fleet, floor)           ratio = --max-rate-ratio (default 2)
  *   fpShare   = alerts in W whose effective mark is false-positive / alerts in W (0 without marks)
  * Roll back when any canary has rate > limit, or fpShare − (the same share in B) > --max-fp-share (default 0.1),
- * or (decided elsewhere, see rollout.ts) a canary refused the bundle, did not report it in time, or went offline
- * or degraded. Otherwise promote. Taking the max means a canary is only called worse when it alerts more than
+ * or (decided elsewhere, see rollout.ts) a canary refused the bundle, did not report it in time, or went offline,
+ * degraded or silent. Otherwise promote. Taking the max means a canary is only called worse when it alerts more than
  * both its own past and its peers allow: a fleet-wide attack during W raises the fleet median too, and a hub that
  * always alerted a lot is compared with itself.
  */

@@ -54,6 +54,9 @@ export const exitCodeOf = (s: RolloutState): number => (s === 'promoted' ? 0 : s
 
 type Phase = 'install' | 'watch' | 'promote' | 'rollback';
 
+/** A canary that sent stats before and none for this long is silent (as the correlator's hub-silent incident). */
+const SILENT_MS = 90_000;
+
 class Run {
   private decision: Record<string, unknown>;
   constructor(
@@ -147,6 +150,10 @@ class Run {
       if (!v) out.push(`${hubName(c)} is no longer known to the aggregator`);
       else if (v.state === 'offline' || v.state === 'degraded') out.push(`${hubName(c)} went ${v.state}${v.lastError ? ` (${v.lastError})` : ''}`);
       else if (v.bundle !== this.next.version) out.push(`${hubName(c)} runs ${v.bundle ?? 'no known bundle'} instead of ${this.next.version}`);
+      else if (v.lastStatsAt !== null && this.o.now() - v.lastStatsAt > SILENT_MS) {
+        // The aggregator's hub-silent rule: without its stats (or with the aggregator down) its counts mean nothing.
+        out.push(`${hubName(c)} sent no stats for ${formatDuration(this.o.now() - v.lastStatsAt)}: its alert counts cannot be trusted`);
+      }
     }
     return out;
   }
@@ -159,7 +166,8 @@ class Run {
     const base = await this.store.counts(started - s.baselineMs, started, this.row.canaries);
     const isCanary = new Set(this.row.canaries.map(hubName));
     const fleet = (await this.store.hubs())
-      .filter((h) => !isCanary.has(hubName(h)) && h.lastSeen >= from)
+      // Peers that took part in the window: seen during it, or online now (a quiet hub's stats may be sparse).
+      .filter((h) => !isCanary.has(hubName(h)) && (h.lastSeen >= from || h.state === 'online' || h.state === 'degraded'))
       .map((h) => ({ site: h.site, hub: h.hub, verdicts: win.get(hubName(h))?.verdicts ?? 0 }));
     const canaries: CanaryInput[] = this.row.canaries.map((c) => ({
       ...c, window: win.get(hubName(c)) ?? zero, baseline: base.get(hubName(c)) ?? zero,

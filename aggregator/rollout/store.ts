@@ -45,6 +45,8 @@ export interface HubView extends HubRef {
   state: 'online' | 'degraded' | 'offline' | 'unknown';
   bundle: string | null;
   lastSeen: number;
+  /** When its latest stats arrived (null: never). */
+  lastStatsAt: number | null;
   bundlesRejected: number;
   lastError: string | null;
 }
@@ -159,10 +161,11 @@ export class RolloutStore {
   }
 
   async hubs(): Promise<HubView[]> {
-    const rows = await this.sql.all('SELECT site, hub, state, bundle, last_seen, stats FROM hubs ORDER BY site, hub');
+    const rows = await this.sql.all('SELECT site, hub, state, bundle, last_seen, last_stats_at, stats FROM hubs ORDER BY site, hub');
     return rows.map((r) => ({
       site: r.site as string, hub: r.hub as string, state: ((r.state as string | null) ?? 'unknown') as HubView['state'],
-      bundle: (r.bundle as string | null) ?? null, lastSeen: n(r.last_seen), ...statsOf(r.stats),
+      bundle: (r.bundle as string | null) ?? null, lastSeen: n(r.last_seen), lastStatsAt: nOrNull(r.last_stats_at),
+      ...statsOf(r.stats),
     }));
   }
 

@@ -3,12 +3,13 @@
  * tiny fixture model) fed flows all along: a bundle a canary refuses (signed with a key it does not trust) is
  * rolled back; a good bundle is promoted to every hub; a bundle that makes its canary alert ten times more is
  * rolled back automatically (by the CLI, exit 3), the canary ending on the previous bundle re-released under a
- * higher release; GET /api/rollouts shows each. Windows are seconds long (a real fleet watches for 30 minutes).
+ * higher release; GET /api/rollouts shows each; `--resume` continues a rollout left in its window; a canary that
+ * goes degraded is rolled back before its window ends. Windows are seconds long (a real fleet watches for 30 min).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hub } from '../../edge/hub.ts';
@@ -18,7 +19,6 @@ import { RolloutStore } from '../../aggregator/rollout/store.ts';
 import { buildBundle } from '../../trainer/bundle/build.ts';
 import { FP32_MODEL_FILE, PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
 import { isIdsError } from '../../shared/errors.ts';
-import { readFileSync } from 'node:fs';
 import {
   FIXTURE_CSV_HEADER, FIXTURE_FEATURES, FIXTURE_LABELS, PREPROCESS_WASM, buildFixtureBundle, devKeyPair, fixtureCsvRow,
   fixtureManifest, type KeyPair,
@@ -98,6 +98,7 @@ before(async () => {
   bundles.v1other = await buildFixtureBundle(b('v1-other-key'), other, 'fixture-1', '2026-11-30T00:00:00Z');
   bundles.v2 = await buildFixtureBundle(b('v2'), keys, 'fixture-2', '2026-12-01T00:00:00Z');
   bundles.v3 = await worseBundle(b('v3'), keys);
+  bundles.v4 = await buildFixtureBundle(b('v4'), keys, 'fixture-4', '2026-12-03T00:00:00Z');
   broker = await startAedes();
   db = join(tmp.dir, 'fleet.db');
   agg = await startAggregator({ broker: broker.url, db, protocolVersion: 4, clientId: 'rollout-agg', http: 0, token: 't', log: quiet });
@@ -233,4 +234,18 @@ test('--resume continues a watching rollout whose process stopped, in its stored
   assert.deepEqual((r.decision as { install: unknown }).install, { confirmed: ['s1/h1'], refused: [], pending: [] }, 'the stored decision is kept');
   // A finished rollout is only reported.
   assert.equal((await runRollout({ ...s, resume: 1 })).state, 'rolled-back');
+});
+
+test('a canary that goes degraded during the window is rolled back at once, before the window ends', { timeout: 30_000 }, async () => {
+  const canary = hubs.get('s2/h3')!;
+  const t0 = Date.now();
+  const run = runRollout({ ...settings(), watchMs: 20_000, bundleDir: bundles.v4, canaries: [{ site: 's2', hub: 'h3' }] });
+  await waitFor(() => canary.modelVersion === 'fixture-4', 15_000, 'canary on fixture-4');
+  canary.degrade('capture lost (test)');
+  const r = await run;
+  canary.recover('input');
+  assert.equal(r.state, 'rolled-back', JSON.stringify(r.decision));
+  assert.match((r.decision as { reasons: string[] }).reasons[0], /s2\/h3 went degraded/);
+  assert.ok(Date.now() - t0 < 15_000, 'did not wait for the 20 s window');
+  assert.equal(canary.modelVersion, 'fixture-2');
 });
