@@ -40,6 +40,11 @@ export interface ConsumerOptions {
   sessionExpirySec?: number;
   /** Messages read and not yet committed before reading pauses (default DEFAULT_MAX_PENDING). */
   maxPending?: number;
+  /**
+   * Payload bytes read and not yet committed before reading pauses (default DEFAULT_MAX_PENDING_BYTES): the
+   * message bound alone would let 1000 payloads of 64 KiB hold 64 MB.
+   */
+  maxPendingBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -50,6 +55,13 @@ export interface ConsumerOptions {
  * collector's, not read-ahead (which is bounded: test/aggregator/consumer.test.ts).
  */
 export const DEFAULT_MAX_PENDING = 1000;
+
+/**
+ * Payload bytes read and not yet committed before reading pauses. Typical alerts (~450 bytes) never reach it
+ * (1000 of them are ~0.5 MB); it bounds what large payloads (up to MAX_PAYLOAD_BYTES each) can hold: parsed,
+ * validated and batched, a payload costs a few times its size in memory.
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 /** The sentinel handed to mqtt.js so that it skips its own PUBACK (see above). */
 const DEFERRED = new Error('PUBACK deferred until the batch commits');
@@ -62,13 +74,16 @@ export class Consumer {
   private connection = 0;
   readonly filters: string[];
   private readonly maxPending: number;
-  /** QoS 1 messages handed to ingest whose commit has not called back yet. */
+  /** Messages handed to ingest whose commit has not called back yet, and their payload bytes. */
   private pending = 0;
+  private pendingBytes = 0;
+  private readonly maxPendingBytes: number;
   /** mqtt.js's callback for the message that reached the bound, held until commits catch up. */
   private held: (() => void) | undefined;
   /** Times reading was paused at the bound; the highest `pending` seen (tests and benches check the bound). */
   pauses = 0;
   maxPendingSeen = 0;
+  maxPendingBytesSeen = 0;
   private stopping = false;
 
   constructor(private readonly opts: ConsumerOptions) {
@@ -76,6 +91,8 @@ export class Consumer {
     this.filters = (['alert', 'stats', 'status', 'sample'] as const).map((c) => fleetFilter(c, prefix, opts.group));
     this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
     if (!(this.maxPending >= 1)) throw new IdsError('BAD_OPTION', `maxPending must be ≥ 1, got ${this.maxPending}`);
+    this.maxPendingBytes = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    if (!(this.maxPendingBytes >= 1)) throw new IdsError('BAD_OPTION', `maxPendingBytes must be ≥ 1, got ${this.maxPendingBytes}`);
   }
 
   get connected(): boolean {
@@ -115,28 +132,33 @@ export class Consumer {
       if (this.stopping) {
         // Read while stopping: not taken, not acknowledged; the broker sends it again to whoever comes next.
         callback(DEFERRED);
-      } else if (packet.qos === 1 && packet.messageId !== undefined) {
-        const conn = this.connection;
-        const id = packet.messageId;
-        this.pending++;
-        if (this.pending > this.maxPendingSeen) this.maxPendingSeen = this.pending;
-        o.ingest.handle(topic, payload, () => {
-          this.pending--;
-          this.release();
-          if (conn !== this.connection || !client.connected) return;
-          this.cork(client);
-          (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId: id });
-        });
-        if (this.pending >= this.maxPending && !this.held) {
-          this.pauses++;
-          this.held = () => callback(DEFERRED);
-        } else {
-          callback(DEFERRED);
-        }
+        return;
+      }
+      // QoS 1 (alerts, statuses) is acknowledged after its commit; QoS 0 (stats) needs no PUBACK, but counts
+      // against the bounds until its batch commits all the same: a hub flooding stats must not grow the queue.
+      const qos1 = packet.qos === 1 && packet.messageId !== undefined;
+      const conn = this.connection;
+      const id = packet.messageId;
+      const bytes = payload.byteLength;
+      this.pending++;
+      this.pendingBytes += bytes;
+      if (this.pending > this.maxPendingSeen) this.maxPendingSeen = this.pending;
+      if (this.pendingBytes > this.maxPendingBytesSeen) this.maxPendingBytesSeen = this.pendingBytes;
+      o.ingest.handle(topic, payload, () => {
+        this.pending--;
+        this.pendingBytes -= bytes;
+        this.release();
+        if (!qos1 || conn !== this.connection || !client.connected) return;
+        this.cork(client);
+        (client as unknown as PacketSender)._sendPacket({ cmd: 'puback', messageId: id! });
+      });
+      // QoS 2 is not used by hubs: mqtt.js acknowledges it when called back without an error.
+      const done = () => callback(qos1 ? DEFERRED : undefined);
+      if (!this.held && (this.pending >= this.maxPending || this.pendingBytes >= this.maxPendingBytes)) {
+        this.pauses++;
+        this.held = done;
       } else {
-        // QoS 0 (stats by default) is fire-and-forget anyway; QoS 2 is not used by hubs and mqtt.js acks it.
-        o.ingest.handle(topic, payload);
-        callback();
+        done();
       }
     };
     await new Promise<void>((resolve, reject) => {
@@ -163,9 +185,10 @@ export class Consumer {
     });
   }
 
-  /** Resumes reading once commits have brought what waits down to half the bound (or at once when stopping). */
+  /** Resumes reading once commits have brought what waits down to half the bounds (or at once when stopping). */
   private release(force = false): void {
-    if (!this.held || (!force && this.pending > this.maxPending / 2)) return;
+    if (!this.held) return;
+    if (!force && (this.pending > this.maxPending / 2 || this.pendingBytes > this.maxPendingBytes / 2)) return;
     const h = this.held;
     this.held = undefined;
     h();

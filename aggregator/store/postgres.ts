@@ -60,6 +60,23 @@ CREATE TABLE IF NOT EXISTS ack_marks (
 );
 `;
 
+/**
+ * Raw rows rolled up so far (one row): the summary's `rawAlerts` is the totals minus this, instead of a COUNT(*)
+ * over the alerts table (a scan that grows with it and competes with the writes). A database that rolled up
+ * before this table existed gets it seeded from `alert_hourly` once.
+ */
+const ROLLED_SCHEMA = `
+CREATE TABLE IF NOT EXISTS rolled_total (one INTEGER PRIMARY KEY CHECK (one = 1), alerts BIGINT NOT NULL);
+INSERT INTO rolled_total (one, alerts) SELECT 1, COALESCE(SUM(alerts), 0) FROM alert_hourly ON CONFLICT DO NOTHING;
+`;
+
+/** The summary in one round trip, from maintained counts only (no scan of the alerts table). */
+const SUMMARY_SQL = `SELECT
+  (SELECT COALESCE(json_agg(json_build_array(class, a, v)), '[]') FROM
+    (SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class) c) classes,
+  (SELECT alerts FROM rolled_total WHERE one = 1) rolled,
+  (SELECT COUNT(*) FROM dead_letters) dead`;
+
 /** Deadlock and serialization failure: the same transaction succeeds when run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -138,8 +155,13 @@ export interface PostgresOptions {
   schema?: string;
   /** Batches written at once, each on its own connection (default 4). */
   writers?: number;
-  /** Connections in the pool (default writers + 2, so the API can read while every writer writes). */
+  /** Connections in the pool for writes and watermarks (default writers + 2). */
   poolSize?: number;
+  /**
+   * Connections of their own for the API's reads (default 2): a summary never waits for a connection behind the
+   * batch writes, however many of them are blocked.
+   */
+  readers?: number;
 }
 
 /** Two instances starting together on an empty schema serialise their CREATEs on this lock (per schema). */
@@ -149,6 +171,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly maxWritesInFlight: number;
   private pool!: pg.Pool;
+  private readPool!: pg.Pool;
   readonly schema: string;
   /** The export's reads (store/fleet-postgres.ts). */
   readonly fleet = new PostgresFleet((sql, args) => this.q(sql, args));
@@ -174,12 +197,20 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: 10_000,
       options: `-c search_path=${this.schema}`,
     });
+    this.readPool = new pg.Pool({
+      connectionString: this.opts.connectionString,
+      max: Math.max(1, this.opts.readers ?? 2),
+      connectionTimeoutMillis: 10_000,
+      options: `-c search_path=${this.schema}`,
+    });
     // An idle client's connection error must not crash the process; the next query reports it.
     this.pool.on('error', () => {});
+    this.readPool.on('error', () => {});
     try {
       await this.createSchema();
     } catch (e) {
       await this.pool.end().catch(() => {});
+      await this.readPool.end().catch(() => {});
       throw new IdsError('STORE_FAILED', `${this.where}: cannot create the tables: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -199,6 +230,7 @@ export class PostgresStore implements Store {
       await c.query(ACK_SCHEMA);
       await c.query(FLEET_SCHEMA_PG);
       await c.query(MARKS_SCHEMA_PG);
+      await c.query(ROLLED_SCHEMA);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});
@@ -210,6 +242,7 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.pool?.end().catch(() => {});
+    await this.readPool?.end().catch(() => {});
   }
 
   private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -295,13 +328,14 @@ export class PostgresStore implements Store {
 
   async deadLetters(limit = 20): Promise<DeadLetterRow[]> {
     const n = Math.max(1, Math.min(MAX_DEAD_LETTER_LIMIT, Math.floor(limit) || 20));
-    const rows = await this.q('SELECT id, topic, payload, error, at FROM dead_letters ORDER BY id DESC LIMIT $1', [n]);
+    const rows = await this.q('SELECT id, topic, payload, error, at FROM dead_letters ORDER BY id DESC LIMIT $1', [n], true);
     return rows.map((r) => ({ id: num(r.id), topic: r.topic as string, payload: r.payload as Buffer, error: r.error as string, at: num(r.at) }));
   }
 
-  private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
+  /** A query on the write pool (`read`: on the API's own connections). */
+  private async q(sql: string, args: unknown[] = [], read = false): Promise<Row[]> {
     try {
-      return (await this.pool.query(sql, args)).rows as Row[];
+      return (await (read ? this.readPool : this.pool).query(sql, args)).rows as Row[];
     } catch (e) {
       throw new IdsError('STORE_FAILED', `${this.where}: query failed: ${(e as Error).message}`, { cause: e });
     }
@@ -310,28 +344,27 @@ export class PostgresStore implements Store {
   async queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
     const w = where(q);
     const rows = await this.q(`SELECT * FROM alerts ${w.sql} ORDER BY ts DESC, seq DESC LIMIT $${w.args.length + 1}`,
-      [...w.args, clampLimit(q.limit)]);
+      [...w.args, clampLimit(q.limit)], true);
     return rows.map(toAlert);
   }
 
   async summary(): Promise<Summary> {
+    const r = (await this.q(SUMMARY_SQL, [], true))[0];
     const classes: Record<string, number> = {};
     let alerts = 0;
     let verdicts = 0;
-    for (const r of await this.q('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class')) {
-      classes[r.class as string] = num(r.a);
-      alerts += num(r.a);
-      verdicts += num(r.v);
+    for (const [cls, a, v] of r.classes as [string, unknown, unknown][]) {
+      classes[cls] = num(a);
+      alerts += num(a);
+      verdicts += num(v);
     }
-    const rawAlerts = num((await this.q('SELECT COUNT(*) n FROM alerts'))[0].n);
-    const deadLetters = num((await this.q('SELECT COUNT(*) n FROM dead_letters'))[0].n);
-    return { alerts, verdicts, classes, rawAlerts, deadLetters };
+    return { alerts, verdicts, classes, rawAlerts: alerts - num(r.rolled), deadLetters: num(r.dead) };
   }
 
   async hubs(): Promise<HubRow[]> {
     const rows = await this.q(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
       LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
-        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`);
+        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`, [], true);
     return rows.map((r) => ({
       site: r.site as string, hub: r.hub as string, state: ((r.state as string | null) ?? 'unknown') as HubRow['state'],
       bundle: (r.bundle as string | null) ?? null, lastSeen: num(r.last_seen),
@@ -348,7 +381,7 @@ export class PostgresStore implements Store {
 
   async incidents(state?: 'open' | 'closed'): Promise<Incident[]> {
     const cond = state === undefined ? '' : state === 'open' ? "WHERE state <> 'closed'" : "WHERE state = 'closed'";
-    const rows = await this.q(`SELECT body FROM incidents ${cond} ORDER BY updated_at DESC LIMIT 1000`);
+    const rows = await this.q(`SELECT body FROM incidents ${cond} ORDER BY updated_at DESC LIMIT 1000`, [], true);
     return rows.map((r) => JSON.parse(r.body as string) as Incident);
   }
 
@@ -363,6 +396,7 @@ export class PostgresStore implements Store {
         SELECT site, hub, MAX(seq) FROM alerts WHERE ts < $1 GROUP BY site, hub
         ON CONFLICT (site, hub) DO UPDATE SET seq = GREATEST(rollup_marks.seq, excluded.seq)`, [cutoffMs]);
       const d = await c.query('DELETE FROM alerts WHERE ts < $1', [cutoffMs]);
+      await c.query('UPDATE rolled_total SET alerts = alerts + $1 WHERE one = 1', [d.rowCount ?? 0]);
       return { rolled: d.rowCount ?? 0 };
     });
   }
@@ -374,7 +408,7 @@ export class PostgresStore implements Store {
         SELECT site, hub, class, (ts / ${HOUR_MS}) * ${HOUR_MS} AS hour, COUNT(*) a, SUM(count) v FROM alerts ${wr.sql}
           GROUP BY site, hub, class, (ts / ${HOUR_MS})
         UNION ALL SELECT site, hub, class, hour, alerts a, verdicts v FROM alert_hourly ${wh.sql}
-      ) x GROUP BY site, hub, class, hour ORDER BY hour, site, hub, class`, [...wr.args, ...wh.args]);
+      ) x GROUP BY site, hub, class, hour ORDER BY hour, site, hub, class`, [...wr.args, ...wh.args], true);
     return rows.map((r) => ({
       site: r.site as string, hub: r.hub as string, class: r.class as string, hour: num(r.hour),
       alerts: num(r.alerts), verdicts: num(r.verdicts),

@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS ack_marks (
   site TEXT NOT NULL, hub TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (site, hub)
 );
 `;
+/**
+ * Raw rows rolled up so far (one row): the summary's `rawAlerts` is the totals minus this, instead of a COUNT(*)
+ * over the alerts table, which grows with it. A database that rolled up before this
+ * table existed gets it seeded from `alert_hourly` once.
+ */
+const ROLLED_SCHEMA = `
+CREATE TABLE IF NOT EXISTS rolled_total (one INTEGER PRIMARY KEY CHECK (one = 1), alerts INTEGER NOT NULL);
+INSERT OR IGNORE INTO rolled_total (one, alerts) SELECT 1, COALESCE(SUM(alerts), 0) FROM alert_hourly;
+`;
 
 type Row = Record<string, unknown>;
 
@@ -100,6 +109,9 @@ export class SqliteStore implements Store {
   private deadLetterTx!: (entries: readonly DeadLetter[]) => void;
   /** Operators' marks (store/marks-sqlite.ts). */
   marks!: SqliteMarks;
+  private summaryStmt!: Database.Statement;
+  private countsStmt!: Database.Statement;
+  private hubsStmt!: Database.Statement;
 
   constructor(readonly file: string) {}
 
@@ -117,6 +129,7 @@ export class SqliteStore implements Store {
       this.db.exec(SCHEMA);
       this.db.exec(ACK_SCHEMA);
       this.db.exec(FLEET_SCHEMA_SQLITE);
+      this.db.exec(ROLLED_SCHEMA);
     } catch (e) {
       throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
     }
@@ -165,6 +178,12 @@ export class SqliteStore implements Store {
       return fb ? isNew.concat(fleet.write(fb)) : isNew;
     });
     this.writeTx = tx.immediate;
+    this.summaryStmt = db.prepare('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class');
+    this.countsStmt = db.prepare(`SELECT (SELECT alerts FROM rolled_total WHERE one = 1) rolled,
+      (SELECT COUNT(*) FROM dead_letters) dead`);
+    this.hubsStmt = db.prepare(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
+      LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
+        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`);
     const addDead = db.prepare('INSERT INTO dead_letters (topic, payload, error, at) VALUES (?, ?, ?, ?)');
     const trimDead = db.prepare('DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?');
     this.deadLetterTx = db.transaction((entries: readonly DeadLetter[]) => {
@@ -209,24 +228,25 @@ export class SqliteStore implements Store {
     return rows.map(toAlert);
   }
 
+  /**
+   * Maintained counts only (per-class totals, rows rolled up, the capped dead-letter table): no scan of the alerts
+   * table, so the API's summary costs the same at ten rows or ten million, also while a drain writes.
+   */
   async summary(): Promise<Summary> {
     const classes: Record<string, number> = {};
     let alerts = 0;
     let verdicts = 0;
-    for (const r of this.db.prepare('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class').all() as Row[]) {
+    for (const r of this.summaryStmt.all() as Row[]) {
       classes[r.class as string] = r.a as number;
       alerts += r.a as number;
       verdicts += r.v as number;
     }
-    const rawAlerts = (this.db.prepare('SELECT COUNT(*) n FROM alerts').get() as Row).n as number;
-    const deadLetters = (this.db.prepare('SELECT COUNT(*) n FROM dead_letters').get() as Row).n as number;
-    return { alerts, verdicts, classes, rawAlerts, deadLetters };
+    const c = this.countsStmt.get() as Row;
+    return { alerts, verdicts, classes, rawAlerts: alerts - (c.rolled as number), deadLetters: c.dead as number };
   }
 
   async hubs(): Promise<HubRow[]> {
-    const rows = this.db.prepare(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
-      LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
-        ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`).all() as Row[];
+    const rows = this.hubsStmt.all() as Row[];
     return rows.map((r) => ({
       site: r.site as string, hub: r.hub as string, state: ((r.state as string | null) ?? 'unknown') as HubRow['state'],
       bundle: (r.bundle as string | null) ?? null, lastSeen: r.last_seen as number,
@@ -260,7 +280,9 @@ export class SqliteStore implements Store {
       this.db.prepare(`INSERT INTO rollup_marks (site, hub, seq)
         SELECT site, hub, MAX(seq) FROM alerts WHERE ts < ? GROUP BY site, hub
         ON CONFLICT (site, hub) DO UPDATE SET seq = MAX(seq, excluded.seq)`).run(cutoff);
-      return this.db.prepare('DELETE FROM alerts WHERE ts < ?').run(cutoff).changes;
+      const rolled = this.db.prepare('DELETE FROM alerts WHERE ts < ?').run(cutoff).changes;
+      this.db.prepare('UPDATE rolled_total SET alerts = alerts + ? WHERE one = 1').run(rolled);
+      return rolled;
     });
     return { rolled: tx(cutoffMs) };
   }

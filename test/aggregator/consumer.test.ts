@@ -14,7 +14,9 @@ import type { Store } from '../../aggregator/store/store.ts';
 import { hasMosquitto, MOSQUITTO, startMosquitto } from './broker.ts';
 import { publisher } from './publisher.ts';
 import { MAX_PAYLOAD_BYTES } from '../../shared/payloads.ts';
-import { PG_URL, postgresReachable, tempDir, uniqueSchema, waitFor } from './fixtures.ts';
+import { alertPayload, PG_URL, postgresReachable, tempDir, uniqueSchema, waitFor } from './fixtures.ts';
+import { encodeAlert } from '../../shared/payloads.ts';
+import { hubTopic } from '../../shared/topics.ts';
 
 const quiet = () => {};
 const HUBS: [string, string][] = [['site-a', 'hub-1'], ['site-a', 'hub-2'], ['site-b', 'hub-3']];
@@ -173,6 +175,41 @@ describe('consumer', () => {
       assert.ok(consumer.pauses > 0, 'reading paused at the bound');
       await consumer.stop();
     } finally {
+      await pub.close();
+      await store.close();
+      await broker.stop();
+      tmp.cleanup();
+    }
+  });
+  it('holds at most maxPendingBytes of payload read and uncommitted (QoS 1 and QoS 0) under a fast producer and a slow store', async (t) => {
+    if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
+    const broker = await startMosquitto();
+    const tmp = tempDir();
+    const pub = await publisher(broker.url);
+    const store = new SqliteStore(join(tmp.dir, 'slow-bytes.db'));
+    await store.open();
+    const write = store.writeBatch.bind(store);
+    store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, 20)), write(a, h));
+    const BOUND = 1 << 20;
+    const SIZE = 32 * 1024;
+    const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
+    const consumer = new Consumer({ broker: broker.url, clientId: 'agg-bytes', ingest, log: quiet, maxPendingBytes: BOUND });
+    try {
+      await consumer.start();
+      // Valid alerts padded to 32 KiB (JSON allows the spaces): 1000 messages would be 32 MB, the byte bound is 1 MiB.
+      const N = 400;
+      const sends: Promise<void>[] = [];
+      for (let seq = 0; seq < N; seq++) {
+        const body = encodeAlert(alertPayload('site-a', 'hub-big', seq));
+        sends.push(pub.raw(hubTopic('site-a', 'hub-big', 'alert'), body + ' '.repeat(SIZE - body.length), seq % 2 ? 0 : 1));
+      }
+      await Promise.all(sends);
+      await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
+      assert.equal(ingest.counters.invalid, 0, 'padded alerts are valid');
+      assert.ok(consumer.maxPendingBytesSeen <= BOUND + SIZE, `payload held uncommitted: ${consumer.maxPendingBytesSeen} bytes`);
+      assert.ok(consumer.pauses > 0, 'reading paused at the byte bound');
+    } finally {
+      await consumer.stop();
       await pub.close();
       await store.close();
       await broker.stop();
