@@ -178,6 +178,9 @@ test('a good bundle is watched on its canary and promoted: every hub ends on it;
   assert.equal(((await one.json()) as { decision: { action: string } }).decision.action, 'promote');
   assert.equal((await fetch(`${agg.url}/api/rollouts/999?token=t`)).status, 404);
   assert.equal((await fetch(`${agg.url}/api/rollouts`)).status, 401);
+  // The dashboard's rollouts card reads the same route.
+  assert.match(await (await fetch(`${agg.url}/?token=t`)).text(), /<script src="rollouts.js">/);
+  assert.match(await (await fetch(`${agg.url}/rollouts.js?token=t`)).text(), /api\/rollouts/);
 });
 
 test('a bundle that makes its canary alert ten times more is rolled back by `iot-ids rollout` (exit 3); the canary ends on the previous bundle', { timeout: 60_000 }, async () => {
