@@ -7,6 +7,7 @@ export const BENCHES: Record<string, () => Promise<Bench>> = {
   flowmeter: () => import('./flowmeter.bench.ts'),
   inference: () => import('./inference.bench.ts'),
   hub: () => import('./hub.bench.ts'),
+  'hub-features': () => import('./hub-features.bench.ts'),
   aggregator: () => import('./aggregator.bench.ts'),
   probe: () => import('./host-probe.ts'),
   // Minutes of child processes and SIGKILLs (bench/faults.bench.ts); FAULTS=broker,hub picks cases.

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { IdsError, isIdsError } from '../shared/errors.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 import { formatSummary, type Summary } from './demo/summary.ts';
+import { DEMO_SAMPLE_NORMAL } from './demo/hubs.ts';
 
 export const SHIPPED_BUNDLE = fileURLToPath(new URL('../models/iot-ids-lab-v1', import.meta.url));
 const DEFAULT_DATA = fileURLToPath(new URL('../../shared/data', import.meta.url));
@@ -40,6 +41,8 @@ export default defineCommand({
     'summary-ms': { type: 'string', description: 'fleet line period in ms (default 2000)' },
     data: { type: 'string', description: 'shared data folder: its real benign captures join the background when present (default ../shared/data)' },
     real: { type: 'boolean', default: true, description: 'replay a real benign capture per hub when --data has them (--no-real: generated traffic only)' },
+    'attach-features': { type: 'boolean', default: true, description: 'hubs attach each flow alert\'s raw features (--no-attach-features: alerts as without the fleet loop)' },
+    'sample-normal': { type: 'string', description: `hubs publish about one Normal flow in N with its features on the sample channel (default ${DEMO_SAMPLE_NORMAL}; 0 = off)` },
   },
   async run({ args }) {
     const say = (s: string) => process.stdout.write(s + '\n');
@@ -67,6 +70,8 @@ export default defineCommand({
         meter,
         hubProcesses: !!args['hub-processes'],
         statsMs: int('stats-ms', args['stats-ms'], 5000, 100, 600_000),
+        attachFeatures: args['attach-features'] !== false,
+        sampleNormal: int('sample-normal', args['sample-normal'], DEMO_SAMPLE_NORMAL, 0, 1_000_000),
         dataDir: args.real === false ? undefined : resolve(args.data ?? DEFAULT_DATA),
       };
       const duration = num('duration', args.duration, 0, 0, 7 * 86400);
@@ -86,6 +91,10 @@ export default defineCommand({
       const real = d.realCaptures.filter((c) => c).length;
       say(`demo: background: generated device life on every hub` +
         (real ? ` + one real benign capture per hub (${real} from ${opts.dataDir})` : ' (no real captures found; --data DIR adds them)'));
+      if (opts.attachFeatures || opts.sampleNormal) {
+        say(`demo: fleet loop: ${opts.attachFeatures ? 'alerts carry their flow\'s features' : 'no features on alerts'}` +
+          (opts.sampleNormal ? `, ~1 in ${opts.sampleNormal} Normal flows sampled (addresses hashed)` : ', no Normal samples'));
+      }
       say('demo: Ctrl-C to stop');
 
       let last: Summary | undefined;

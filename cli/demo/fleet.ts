@@ -13,7 +13,7 @@ import type { Aggregator } from '../../aggregator/aggregator.ts';
 import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
 import { Replayer } from './replay.ts';
 import { realBackground } from './real-background.ts';
-import { startChildHub, startInProcessHub, type RunningHub } from './hubs.ts';
+import { DEMO_SAMPLE_NORMAL, startChildHub, startInProcessHub, type RunningHub } from './hubs.ts';
 
 const STEP_TIMEOUT_MS = 4000;
 
@@ -32,6 +32,10 @@ export interface DemoOptions {
   meter: MeterMode;
   hubProcesses: boolean;
   statsMs?: number;
+  /** Hubs attach raw features to alerts (default true: the fleet loop's training data). */
+  attachFeatures?: boolean;
+  /** Hubs sample about one Normal flow in N (default DEMO_SAMPLE_NORMAL; 0 = off). */
+  sampleNormal?: number;
   /** Shared data folder: its real benign captures join the background when present; undefined = generated only. */
   dataDir?: string;
   log: (line: string) => void;
@@ -134,6 +138,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       return {
         site: p.site, hub: p.hub, bundleDir: o.bundleDir, publicKeyPem, publicKeyFile: o.publicKeyFile,
         broker: brokerUrl!, meter: o.meter, statsMs: o.statsMs ?? 5000, workDir, log: o.log,
+        attachFeatures: o.attachFeatures ?? true, sampleNormal: o.sampleNormal ?? DEMO_SAMPLE_NORMAL,
       };
     }
   } catch (e) {

@@ -11,6 +11,12 @@ import { join } from 'node:path';
 import type { MeterMode } from '../../asm/flowmeter-host.ts';
 import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../../shared/bundle-verify.ts';
 
+/**
+ * The demo's hubs sample about one Normal flow in this many: a few per second across the fleet, within each hub's
+ * default byte budget, so the aggregator has the fleet's own normal traffic to export for retraining.
+ */
+export const DEMO_SAMPLE_NORMAL = 20;
+
 export interface HubSpec {
   site: string;
   hub: string;
@@ -23,6 +29,10 @@ export interface HubSpec {
   statsMs: number;
   /** The demo's temporary folder: child hubs keep their state and log here. */
   workDir: string;
+  /** Raw features on every flow alert (hub --attach-features). */
+  attachFeatures: boolean;
+  /** About one Normal flow in N published as a sample (hub --sample-normal); 0 = off. */
+  sampleNormal: number;
   log: (line: string) => void;
 }
 
@@ -65,6 +75,8 @@ export async function startInProcessHub(s: HubSpec): Promise<RunningHub> {
     meterMode: s.meter,
     mitmNeedsArpMs: PACKET_MITM_NEEDS_ARP_MS,
     statsIntervalMs: s.statsMs,
+    attachFeatures: s.attachFeatures,
+    sampleNormal: s.sampleNormal,
     log: (l) => s.log(`${s.site}/${s.hub}: ${l}`),
   });
   const input = new PassThrough();
@@ -104,6 +116,7 @@ export async function startChildHub(s: HubSpec): Promise<RunningHub> {
     // The demo's committed key is trusted only when named as such (the hub then also keeps its downlink off).
     ...(keyFingerprint(s.publicKeyPem) === DEMO_KEY_FINGERPRINT ? ['--insecure-demo-key'] : ['--key', s.publicKeyFile]),
     '--meter', s.meter, '--queue-dir', state, '--stats-ms', String(s.statsMs),
+    ...(s.attachFeatures ? ['--attach-features'] : []), ...(s.sampleNormal ? ['--sample-normal', String(s.sampleNormal)] : []),
   ], { stdio: ['pipe', 'pipe', 'pipe'], cwd: s.workDir, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
   child.stdout!.pipe(logFile, { end: false });
   child.stderr!.pipe(logFile, { end: false });

@@ -19,7 +19,7 @@ interface HubRow {
   site: string;
   hub: string;
   state: string;
-  stats?: { flows?: number; classes?: Record<string, number> } | null;
+  stats?: { flows?: number; classes?: Record<string, number>; samples?: number } | null;
   alerts: number;
 }
 
@@ -90,6 +90,11 @@ test('demo: alerts of ≥ 3 classes within 90 s, benign hubs measured, SIGINT le
       assert.equal(alerts.filter((a) => a.source === 'rule').length, 0, `ARP rule alerts on a benign hub: ${JSON.stringify(byClass)}`);
       if (flows > 50) assert.ok(alerts.length / flows < 0.2, `false-alert rate ${alerts.length}/${flows} on ${site}/hub-2`);
     }
+
+    // The fleet loop is on in the demo: hubs publish sampled Normal flows (counted in their stats).
+    const sampled = hubs.reduce((n, h) => n + (h.stats?.samples ?? 0), 0);
+    t.diagnostic(`Normal samples published by the hubs: ${sampled}`);
+    assert.ok(sampled > 0, `no hub published a Normal sample: ${JSON.stringify(hubs.map((h) => h.stats?.samples))}`);
 
     process.kill(-pgid, 'SIGINT');
     const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);

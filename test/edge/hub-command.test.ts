@@ -105,3 +105,38 @@ test('hub --exit-at-end exits non-zero when its input cannot be read (as iot-ids
     '--queue-dir', 'state', '--exit-at-end'], dir);
   assert.equal(ok.code, 0, ok.stderr);
 });
+
+test('--attach-features and --sample-normal through the CLI: alerts with features, samples, and bad values refused', { timeout: 120_000 }, async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/f/cli/#');
+  try {
+    const rows = Array.from({ length: 400 }, (_, i) => fixtureCsvRow(i, i % 10 === 0 ? 1 : 0));
+    writeFileSync(join(root, 'mixed.csv'), [FIXTURE_CSV_HEADER, ...rows].join('\n') + '\n');
+    const r = await hub(['--bundle', bundle, '--flows', 'mixed.csv', '--site', 'f', '--hub', 'cli', '--key', 'pub.pem',
+      '--queue-dir', 'st-feat', '--attach-features', '--sample-normal', '2', '--sample-privacy', 'drop', '--sample-budget', '1000000', '--exit-at-end']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /features on alerts, sampling ~1 in 2 Normal flows \(≤ 1000000 B\/min, addresses drop\)/);
+    await until(() => sub.messages.filter((m) => m.topic.endsWith('/alert')).length === 40, 5000, '40 alerts');
+    for (const m of sub.messages.filter((x) => x.topic.endsWith('/alert'))) assert.match(m.json.features, /^[A-Za-z0-9+/]{43}=$/);
+    // A file is read as soon as the hub starts: samples picked before the broker connection is up are dropped
+    // (never queued) and counted.
+    await until(() => sub.messages.some((m) => m.topic.endsWith('/stats')), 5000, 'final stats');
+    const stats = sub.messages.filter((m) => m.topic.endsWith('/stats')).at(-1)!.json;
+    const samples = sub.messages.filter((m) => m.topic.endsWith('/sample'));
+    assert.equal(samples.length, stats.samples);
+    const picked = stats.samples + stats.samplesDropped;
+    assert.ok(picked > 100 && picked < 260, `${picked} picked of 360 Normal flows at 1 in 2`);
+    assert.ok(samples.every((m) => m.json.flow === undefined));
+    const status = sub.messages.filter((m) => m.topic.endsWith('/status')).at(-1)!.json;
+    assert.equal(status.features.length, 8);
+    assert.equal(typeof status.release, 'number');
+  } finally {
+    sub.client.end(true);
+  }
+  for (const [flag, value, pattern] of [['--sample-privacy', 'plain', /hash, drop, keep/], ['--sample-budget', '100', /≥ 8192/],
+    ['--sample-normal', '1.5', /sample-normal/]] as const) {
+    const bad = await hub(['--bundle', bundle, '--flows', 'mixed.csv', '--site', 'f', '--hub', 'bad', '--key', 'pub.pem',
+      '--queue-dir', 'st-bad', flag, value, '--exit-at-end']);
+    assert.equal(bad.code, 2, `${flag} ${value}: ${bad.stderr}`);
+    assert.match(bad.stderr, pattern);
+  }
+});
