@@ -62,6 +62,7 @@ function loadAssets(): Record<string, Asset> {
     '/': a(join(PUBLIC, 'index.html'), 'text/html; charset=utf-8'),
     '/app.js': a(join(PUBLIC, 'app.js'), 'text/javascript; charset=utf-8'),
     '/rollouts.js': a(join(PUBLIC, 'rollouts.js'), 'text/javascript; charset=utf-8'),
+    '/feedback.js': a(join(PUBLIC, 'feedback.js'), 'text/javascript; charset=utf-8'),
     '/style.css': a(join(PUBLIC, 'style.css'), 'text/css; charset=utf-8'),
     '/vendor/uplot.js': a(require.resolve('uplot/dist/uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
     '/vendor/uplot.css': a(require.resolve('uplot/dist/uPlot.min.css'), 'text/css; charset=utf-8'),

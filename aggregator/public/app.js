@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const fmt = (n) => (n ?? 0).toLocaleString('en-US');
 
-if (location.search.includes('token=')) history.replaceState(null, '', location.pathname);
+if (location.search.includes('token=')) history.replaceState(null, '', location.pathname + location.hash);
 
 const state = {
   hubs: new Map(), // "site/hub" → hub row
