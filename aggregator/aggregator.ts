@@ -181,7 +181,9 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
   let rollouts: RolloutStore | undefined;
   if (o.http !== undefined) {
     // The rollout process writes this table in the same database (aggregator/rollout/); the API reads it.
-    rollouts = o.rollouts ?? (typeof o.db === 'string' ? await RolloutStore.open(o.db) : undefined);
+    rollouts = o.rollouts ?? (typeof o.db === 'string'
+      ? await RolloutStore.open(o.db).catch((e: Error) => void log(`aggregator: GET /api/rollouts unavailable: ${e.message}`))
+      : undefined) ?? undefined;
     http = await buildHttp({
       store, live, token: o.token, tokens: o.tokens, now, summaryExtras: extras, rollouts,
       incidentLookbackMs: {

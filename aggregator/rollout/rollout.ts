@@ -245,6 +245,12 @@ async function prepare(store: RolloutStore, o: RolloutOptions, now: number) {
     throw new IdsError('BAD_OPTION', `--canary ${unknown.map(hubName).join(', ')}: not known to the aggregator (no status stored); known: ` +
       ([...known.keys()].slice(0, 20).join(', ') || 'none'));
   }
+  // An offline canary would only time out twice (install, then rollback); a degraded one would be rolled back at once.
+  const unwell = o.canaries.filter((c) => known.get(hubName(c))!.state !== 'online');
+  if (unwell.length) {
+    throw new IdsError('BAD_OPTION', `--canary ${unwell.map((c) => `${hubName(c)} is ${known.get(hubName(c))!.state}`).join(', ')}: ` +
+      'canaries must be online');
+  }
   if (o.privateKeyPem) checkSigningKey(o.privateKeyPem, o.publicKeyPem);
   const s = settingsOf(o);
   const row = {

@@ -5,6 +5,7 @@
  * serve GET /api/rollouts. One class over a two-method SQL adapter: the queries are plain SQL both databases read
  * (`?` placeholders become `$n` for PostgreSQL).
  */
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { IdsError } from '../../shared/errors.ts';
@@ -193,8 +194,10 @@ export class RolloutStore {
 
 function openSqlite(file: string): Sql {
   let db: Database.Database;
+  // The aggregator creates the file; a rollout pointed at a wrong path must not leave an empty database there.
+  if (!existsSync(file)) throw new IdsError('BAD_OPTION', `--db ${file}: no such SQLite file (the aggregator's database)`);
   try {
-    db = new Database(file);
+    db = new Database(file, { fileMustExist: true });
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 10000');
     db.exec(DDL('INTEGER PRIMARY KEY AUTOINCREMENT'));

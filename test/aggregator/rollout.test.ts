@@ -157,6 +157,8 @@ test('a canary that refuses the bundle (bad signature) is rolled back at once', 
       await rs.close();
     }
   }, 10_000, 'odd offline');
+  await assert.rejects(runRollout({ ...settings(), bundleDir: bundles.v2, previousDir: bundles.v1, canaries: [{ site: 's3', hub: 'odd' }] }),
+    (e) => isIdsError(e, 'BAD_OPTION') && /s3\/odd is offline: canaries must be online/.test(e.message));
 });
 
 test('a good bundle is watched on its canary and promoted: every hub ends on it; the API shows the numbers', { timeout: 40_000 }, async () => {
