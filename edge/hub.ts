@@ -354,7 +354,7 @@ export class Hub {
       } else if (k !== normal && k >= 0) {
         alerted = model;
         this.modelAlert(b, i, k, out);
-      } else if (this.sampler && k === normal && this.sampler.pick()) {
+      } else if (this.sampler && k === normal && normal >= 0 && this.sampler.pick()) {
         this.sample(b, i, k);
       }
       if (tap) {
@@ -424,10 +424,7 @@ export class Hub {
   /** A Normal verdict picked by the sampler: published at QoS 0 if the budget and the connection allow. */
   private sample(b: Batch, i: number, normal: number): void {
     const sampler = this.sampler!;
-    if (!this.publisher.connected) {
-      sampler.take(undefined, false);
-      return;
-    }
+    if (!sampler.admit(this.publisher.connected)) return;
     const vec = this.tap!.gather(b, i);
     if (!vec) return;
     const c = b.labels.length;
@@ -436,7 +433,7 @@ export class Hub {
       confidence: round4(b.verdicts.probs[i * c + normal]),
       flow: { src: b.src[i], dst: b.dst[i], sport: b.sport[i], dport: b.dport[i], proto: b.proto[i] },
       features: this.tap!.encodeLast(),
-    }, true);
+    });
     if (payload && !this.publisher.publishSample(payload)) sampler.unsent();
   }
 

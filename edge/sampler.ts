@@ -155,15 +155,18 @@ export class NormalSampler {
   }
 
   /**
-   * The payload of one sampled flow if the budget has room for it (charged), else undefined (counted in
-   * `dropped`). `connected` false: the broker is away, dropped without being built.
+   * Whether a picked flow may become a sample: false (and counted as dropped) when the broker is away (samples
+   * are never queued) or the budget has no room for a sample as large as the last one. Asked before anything is
+   * built, so a flood over the budget costs a comparison per pick.
    */
-  take(s: SampleInput | undefined, connected: boolean): string | undefined {
-    // Over the budget for a sample like the last one: dropped before anything is built (a flood costs nothing).
-    if (!connected || !s || this.refill() < this.lastCost) {
-      this.dropped++;
-      return undefined;
-    }
+  admit(connected: boolean): boolean {
+    if (connected && this.refill() >= this.lastCost) return true;
+    this.dropped++;
+    return false;
+  }
+
+  /** The payload of one sampled flow, charged to the budget; undefined (counted) if it is larger than the room left. */
+  take(s: SampleInput): string | undefined {
     const payload = encodeSample({
       v: 1,
       hub: this.o.hub,
@@ -178,7 +181,7 @@ export class NormalSampler {
     });
     const cost = Buffer.byteLength(payload) + this.overhead;
     this.lastCost = cost;
-    if (this.tokens < cost) {
+    if (this.refill() < cost) {
       this.dropped++;
       return undefined;
     }

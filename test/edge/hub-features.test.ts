@@ -133,6 +133,23 @@ test('--burst-ms with features: the first alert carries its flow, the summary th
   }
 });
 
+test('--attach-features: missing and infinite cells travel as NaN and Infinity (the scaler reads them as 0 and 1)', async () => {
+  const sub = await subscriber(broker.url, 'ids/v1/site1/hubI/alert');
+  const hub = await Hub.start(hubOpts({ hub: 'hubI', attachFeatures: true }));
+  try {
+    const line = 'id1,10.3.3.3,5000,192.168.1.1,80,6,t,1.5,99,2.5,3.5,,inf,x';
+    await hub.runFlows(Readable.from([FIXTURE_CSV_HEADER + '\n' + line + '\n']));
+    assert.ok(await hub.finish(5000));
+    await until(() => alertsOf(sub.messages).length === 1, 3000, 'alert');
+    const a = alertsOf(sub.messages)[0];
+    assert.equal(a.class, 'DoS');
+    assert.deepEqual(Array.from(decodeFeatures(a.features!)), [1.5, 99, 2.5, 3.5, NaN, Infinity, 80, 6]);
+  } finally {
+    await hub.close();
+    sub.client.end(true);
+  }
+});
+
 test('status carries release and the feature order, also after a downlinked bundle; alerts follow the new order', async () => {
   const sub = await subscriber(broker.url, 'ids/v1/site1/hubS/#');
   // v2 reads the same columns with Dst_Port and Protocol swapped (no class weight on either in the tiny model).

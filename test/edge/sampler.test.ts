@@ -54,7 +54,7 @@ test('the byte budget: over ten simulated minutes of a flood no 60-second span c
   for (let i = 0; i < 600 * 500; i++) {
     now = i * 2;
     const before = s.bytes;
-    const p = s.take(inputs[i % 64], true);
+    const p = s.admit(true) ? s.take(inputs[i % 64]) : undefined;
     if (p) sent.push({ t: now, bytes: s.bytes - before });
   }
   let worst = 0;
@@ -71,14 +71,14 @@ test('the byte budget: over ten simulated minutes of a flood no 60-second span c
   assert.ok(perMin > 0.8 * budget, `the budget is used (${perMin.toFixed(0)} B/min)`);
   assert.equal(s.samples + s.dropped, 600 * 500);
   // Cost counts the topic and the MQTT header besides the payload.
-  const one = new NormalSampler(opts({ every: 1 })).take(input(1), true)!;
+  const one = new NormalSampler(opts({ every: 1 })).take(input(1))!;
   assert.ok(one.length + TOPIC.length + 5 <= 4096);
 });
 
 test('offline: a sample is dropped and counted, never built or queued', () => {
   const s = new NormalSampler(opts());
-  assert.equal(s.take(input(1), false), undefined);
-  assert.equal(s.take(undefined, false), undefined);
+  assert.equal(s.admit(false), false);
+  assert.equal(s.admit(false), false);
   assert.equal(s.dropped, 2);
   assert.equal(s.samples, 0);
   assert.equal(s.bytes, 0);
@@ -97,7 +97,7 @@ test('privacy: hash hides the address (stable for one salt, different for anothe
     const h1 = new NormalSampler(opts({ every: 1, salt: a1.salt }));
     const h2 = new NormalSampler(opts({ every: 1, salt: a2.salt }));
     const hb = new NormalSampler(opts({ every: 1, salt: b.salt }));
-    const d = decodeSample(h1.take(input(7), true)!);
+    const d = decodeSample(h1.take(input(7))!);
     assert.ok(d.ok, d.ok ? '' : d.error);
     assert.match(d.value.flow!.src, /^h:[0-9a-f]{16}$/);
     assert.match(d.value.flow!.dst, /^h:[0-9a-f]{16}$/);
@@ -106,9 +106,9 @@ test('privacy: hash hides the address (stable for one salt, different for anothe
     assert.equal(h1.hash('192.168.1.7'), h2.hash('192.168.1.7'));
     assert.notEqual(h1.hash('192.168.1.7'), hb.hash('192.168.1.7'));
     assert.notEqual(h1.hash('192.168.1.7'), h1.hash('192.168.1.8'));
-    const dropped = decodeSample(new NormalSampler(opts({ every: 1, privacy: 'drop' })).take(input(7), true)!);
+    const dropped = decodeSample(new NormalSampler(opts({ every: 1, privacy: 'drop' })).take(input(7))!);
     assert.ok(dropped.ok && dropped.value.flow === undefined);
-    const kept = decodeSample(new NormalSampler(opts({ every: 1, privacy: 'keep' })).take(input(7), true)!);
+    const kept = decodeSample(new NormalSampler(opts({ every: 1, privacy: 'keep' })).take(input(7))!);
     assert.ok(kept.ok && kept.value.flow!.src === '192.168.1.7');
     // A damaged salt file is replaced (and said so), not used.
     writeFileSync(join(other, 'sample-salt'), 'garbage');
