@@ -45,6 +45,11 @@ export interface BundleManifest {
     classCounts: Record<string, number>;
     recipe: string;
     seed: number;
+    /** A fine-tune (`train --init-from`): the model it continued from. */
+    initFrom?: { version: string | null; release: number | null; source: string };
+    /** A fine-tune: which of `data` are the fleet's rows and which the replayed original corpus. */
+    fleetData?: string[];
+    replayData?: string[];
   };
   preprocessing: ScalerSpec & { portPolicy: 'none' | 'dst' | 'both' };
   labels: string[];

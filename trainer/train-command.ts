@@ -12,6 +12,7 @@ import { choiceOption, intOption, listOption, numberOption } from '../shared/opt
 import { runTraining, type RunOptions } from './train.ts';
 import type { BackendChoice } from './backend/index.ts';
 import { CLASS_WEIGHTINGS, type ClassWeighting } from './recipes.ts';
+import type { FineTuneOptions } from './warm/fine-tune.ts';
 
 const NAMED_MAPS: Record<string, LabelMap> = { cicids2017: CICIDS2017_GROUPS, binary: BINARY_ANOMALY };
 
@@ -83,6 +84,35 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
   };
 }
 
+/** The options of `train --init-from` (warm/fine-tune.ts); recipe flags that do not apply to a fine-tune are refused. */
+export function fineTuneOptionsFromArgs(args: Record<string, unknown>): FineTuneOptions {
+  const data = listOption(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
+  if (data.length === 0) throw new IdsError('BAD_OPTION', '--init-from needs --data FLEET.csv (then --data ORIGINAL.csv … to replay)');
+  for (const k of ['recipe', 'schedule', 'log-scale', 'port-encoding', 'class-weights', 'prune-correlated', 'ports', 'drop', 'features', 'benign-val', 'resume', 'monitor', 'patience', 'ema', 'val-fraction']) {
+    if (args[k] !== undefined && args[k] !== false) throw new IdsError('BAD_OPTION', `--${k} does not apply with --init-from (the init model fixes features, scaler and architecture)`);
+  }
+  const map = args.map !== undefined ? parseLabelMap(String(args.map)) : undefined;
+  return {
+    initFrom: String(args['init-from']),
+    fleet: data.slice(0, 1),
+    replay: data.slice(1),
+    label: (args.label ?? args['label-column']) as string | undefined,
+    map: map?.map,
+    mapSource: map?.source,
+    seed: num('seed', args.seed, true),
+    epochs: intOption('epochs', args.epochs, { min: 1 }),
+    batchSize: intOption('batch', args.batch, { min: 1 }),
+    learningRate: numberOption('lr', args.lr, { min: 0 }),
+    fleetWeight: numberOption('fleet-weight', args['fleet-weight']),
+    replayRatio: numberOption('replay-ratio', args['replay-ratio']),
+    fleetTestFraction: numberOption('fleet-test-fraction', args['fleet-test-fraction']),
+    refitScaler: !!args['refit-scaler'],
+    out: args.out as string | undefined,
+    backend: choiceOption<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
+    export: !!args.export,
+  };
+}
+
 export default defineCommand({
   meta: { name: 'train', description: 'Train the CNN-LSTM on flow CSVs, evaluate it beside a random forest, write a report' },
   args: {
@@ -114,6 +144,14 @@ export default defineCommand({
     'benign-val': { type: 'string', description: 'flows of benign devices no training row came from (a device-split lab corpus\'s benign-validation.csv): alert thresholds are raised until at most --benign-alert-target of them alert' },
     'benign-alert-target': { type: 'string', description: 'share of --benign-val flows allowed to alert (default 0.01)' },
     'benign-max-recall-drop': { type: 'string', description: 'with --benign-val: the most validation recall an attack class may give up (default 0.02)' },
+    'init-from': { type: 'string', description: 'fine-tune: continue from this bundle or run folder; the first --data is the fleet\'s rows, further --data the original corpus replayed (trainer/README.md "Fine-tuning")' },
+    'fleet-weight': { type: 'string', description: 'with --init-from: repeat the fleet\'s training rows this many times (default 1)' },
+    'replay-ratio': { type: 'string', description: 'with --init-from: replay rows per (weighted) fleet row (default 1)' },
+    'fleet-test-fraction': { type: 'string', description: 'with --init-from: share of the fleet rows held out for the report (default 0.3)' },
+    'refit-scaler': { type: 'boolean', description: 'with --init-from: refit the scaler on the fine-tuning rows instead of keeping the init model\'s' },
+    features: { type: 'string', description: 'all-numeric (every numeric column but the label) or a comma-separated list; default: the IoTID20/CICFlowMeter schema columns' },
+    'label-column': { type: 'string', description: 'alias of --label' },
+    'hub-check': { type: 'boolean', default: true, description: 'with --export: refuse features the hub\'s flow meter cannot compute (--no-hub-check builds a cloud-only evaluation bundle)' },
     baseline: { type: 'boolean', default: true, description: 'train the random-forest baseline (--no-baseline to skip)' },
   },
   async run({ args }) {
@@ -126,6 +164,13 @@ export default defineCommand({
     };
     process.on('SIGINT', onSigint);
     try {
+      if (args['init-from'] !== undefined) {
+        const { runFineTune } = await import('./warm/fine-tune.ts');
+        const res = await runFineTune({ ...fineTuneOptionsFromArgs(args as Record<string, unknown>), signal: ac.signal, progress: process.stderr.isTTY, log: (l) => console.log(l) });
+        if (res.interrupted) process.exitCode = 130;
+        else console.log(`done: ${res.outDir}`);
+        return;
+      }
       const opts = optionsFromArgs(args as Record<string, unknown>);
       const res = await runTraining({ ...opts, signal: ac.signal, progress: process.stderr.isTTY, log: (l) => console.log(l) });
       if (res.interrupted) process.exitCode = 130;

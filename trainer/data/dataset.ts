@@ -17,7 +17,8 @@ import type { PortPolicy } from '../../shared/features.ts';
 import { IdsError } from '../../shared/errors.ts';
 import { readRecords, splitRecord } from './csv-lines.ts';
 import { parseRecord, cellText, SKIP, LABEL, type ParsedRecord } from './row-parse.ts';
-import { planColumns, type ColumnPlan } from './header.ts';
+import { planColumns, planListedColumns, type ColumnPlan } from './header.ts';
+import { numericColumns } from './numeric-columns.ts';
 import { RowStore, DuplicateFilter } from './row-store.ts';
 
 export interface DatasetOptions {
@@ -30,6 +31,12 @@ export interface DatasetOptions {
   dedupe?: boolean;           // default false; removes exact duplicate rows (features+label), counted
   keepConstant?: boolean;     // default false; true keeps constant columns (evaluating a bundle needs its exact features)
   maxRows?: number;
+  /**
+   * Which columns are features: by default the IoTID20 schema's (any CICFlowMeter dialect, schema order); a list
+   * takes exactly those columns in that order (data/header.ts planListedColumns); 'all-numeric' every numeric
+   * column of the first file (data/numeric-columns.ts), the label column never.
+   */
+  features?: readonly string[] | 'all-numeric';
   onProgress?: (rowsRead: number, bytesRead: number, bytesTotal: number) => void;
 }
 
@@ -108,6 +115,12 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
     examples: [], nonFinite: {}, constantColumns: [], ignoredColumns: [], duplicatesRemoved: 0, classCounts: {},
   };
   const ignored = new Set<string>();
+  let listed: readonly string[] | undefined = opts.features === 'all-numeric' ? undefined : opts.features;
+  if (opts.features === 'all-numeric') {
+    const found = await numericColumns(files[0].path, labelColumn, headerOpts.ports);
+    listed = found.features;
+    for (const c of found.ignored) ignored.add(c);
+  }
   const exampleLabels = new Set<string>();
   const example = (msg: string) => {
     if (report.examples.length < MAX_EXAMPLES) report.examples.push(msg);
@@ -135,7 +148,9 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
     const onRecord = (record: string, line: number): boolean => {
       if (plan === undefined) {
         if (record.trim().length === 0) return true; // blank lines before the header
-        plan = planColumns(file.path, splitRecord(record), headerOpts);
+        plan = listed
+          ? planListedColumns(file.path, splitRecord(record), listed, labelColumn)
+          : planColumns(file.path, splitRecord(record), headerOpts);
         if (features === undefined) {
           features = plan.features;
           featuresFrom = file.path;
@@ -148,7 +163,7 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
               'load them separately or drop the extra columns with --drop',
           );
         }
-        for (const c of plan.ignored) ignored.add(c);
+        if (opts.features !== 'all-numeric') for (const c of plan.ignored) ignored.add(c);
         values = new Float64Array(plan.features.length);
         slots = new Int32Array(plan.cells).fill(SKIP);
         plan.featureIndex.forEach((col, k) => (slots[col] = k));
@@ -230,11 +245,13 @@ export async function loadDataset(opts: DatasetOptions): Promise<Dataset> {
 
   const all = features!;
   const constant = store.constantColumns();
-  const keep = all.map((_, j) => j).filter((j) => opts.keepConstant || !constant[j]);
+  // An explicit list is kept whole: the caller (a bundle's features, an operator's list) needs those columns.
+  const keepConstant = opts.keepConstant ?? Array.isArray(opts.features);
+  const keep = all.map((_, j) => j).filter((j) => keepConstant || !constant[j]);
   if (keep.length === 0) {
     throw new IdsError('EMPTY_INPUT', `every feature column is constant over the ${store.rows} kept rows: nothing to learn from`);
   }
-  report.constantColumns = opts.keepConstant ? [] : all.filter((_, j) => constant[j]);
+  report.constantColumns = keepConstant ? [] : all.filter((_, j) => constant[j]);
   for (const j of keep) if (nonFinite![j] > 0) report.nonFinite[all[j]] = nonFinite![j];
   report.ignoredColumns = [...ignored];
 

@@ -85,3 +85,40 @@ export function planColumns(file: string, header: readonly string[], opts: Heade
     ignored,
   };
 }
+
+/**
+ * The column plan for an explicit feature list (`--features a,b,c`, or the numeric columns `all-numeric` found):
+ * each wanted name matches a header cell by the same folding, or by naming the same IoTID20 column in another
+ * dialect; the features keep the list's order and names (IoTID20 names where the schema knows the column, so a
+ * hub can tell which it computes). The label column is never a feature; a missing column is BAD_HEADER naming it.
+ */
+export function planListedColumns(file: string, header: readonly string[], wanted: readonly string[], labelColumn: string): ColumnPlan {
+  const wantLabel = squash(labelColumn);
+  const labelIndex = header.findIndex((h) => squash(h) === wantLabel);
+  if (labelIndex < 0) {
+    throw new IdsError('BAD_HEADER', `${file}: no label column '${labelColumn}' (header: ${header.slice(0, 8).map((h) => h.trim()).join(', ')}${header.length > 8 ? ', ...' : ''}); pick it with --label-column`);
+  }
+  const used = new Set<number>([labelIndex]);
+  const features: string[] = [];
+  const index: number[] = [];
+  const missing: string[] = [];
+  for (const w of wanted) {
+    if (squash(w) === wantLabel) throw new IdsError('BAD_OPTION', `--features: '${w}' is the label column, never a feature`);
+    const canon = canonicalColumn(w);
+    let at = header.findIndex((h, i) => !used.has(i) && squash(h) === squash(w));
+    if (at < 0 && canon) at = header.findIndex((h, i) => !used.has(i) && canonicalColumn(h) === canon);
+    if (at < 0) {
+      missing.push(w);
+      continue;
+    }
+    const name = canon ?? w.trim();
+    if (features.includes(name)) throw new IdsError('BAD_OPTION', `--features names '${name}' twice`);
+    used.add(at);
+    features.push(name);
+    index.push(at);
+  }
+  if (missing.length) throw new IdsError('BAD_HEADER', `${file}: lacks the feature column(s) ${missing.join(', ')}`);
+  if (features.length === 0) throw new IdsError('BAD_OPTION', '--features: the list is empty');
+  const ignored = header.map((h, i) => (used.has(i) ? '' : `${h.trim() || `column ${i + 1} (empty name)`} (not listed)`)).filter(Boolean);
+  return { cells: header.length, labelIndex, features: features as Column[], featureIndex: Int32Array.from(index), ignored };
+}

@@ -1,0 +1,421 @@
+/**
+ * `train --init-from MODEL --data FLEET.csv --data ORIGINAL.csv …`: continue training the running model on the
+ * fleet's labelled flows (dataset export: operators' marks and sampled Normal flows) with a replay of its original
+ * corpus mixed in, so the classes the fleet did not mark are not forgotten.
+ *
+ * - The first --data is the fleet's; every further --data is replay (the original corpus). Replay rows are split
+ *   with the init model's seed and test fraction, which reproduces the init model's own test split when they are
+ *   its corpus: that split stays unseen and is where "did it forget?" is measured.
+ * - The fleet rows are split too (stratified, --fleet-test-fraction, default 0.3): the held-out part is where
+ *   "did it learn the marks?" is measured. Neither test part is trained on.
+ * - Features, scaler, labels and thresholds are the init model's: the hubs' flow meter, wasm scaler and alert
+ *   policy stay as they are, and the init weights keep their meaning. --refit-scaler refits the scaler on the
+ *   training rows (the report says so and shows how many fleet values fell outside the init scaler's range,
+ *   the reason to do it); the weights then see shifted inputs for a while.
+ * - Defaults for fine-tuning (recipes.ts has the from-scratch ones): 3 epochs, Adam lr 1e-4 constant (a twentieth
+ *   of the default recipe's 2e-3: large steps undo what the init model learned before the replay can hold it),
+ *   batch 32, 3 replay rows per fleet row, no early stopping (3 epochs leave nothing to stop, and no validation
+ *   rows are taken from the small fleet data), no class weights (the fleet weight and the replay set the mix).
+ *   Measured 2026-12-04 (shipped bundle; fleet = 131 MAXGateway flows the model partly calls Scan + 589 other
+ *   held-out benign flows, all Normal; replay = a 4,417-flow lab corpus, seed 1): fleet held-out Normal alerted
+ *   3.24 % → 0 % in every variant; original test accuracy 0.9781 → 0.9509 (replay 1, lr 2e-4; MITM recall
+ *   99 → 78 %), 0.9660 (replay 3, lr 2e-4), 0.9683 (replay 5, lr 2e-4), 0.9743 (replay 3, lr 1e-4: the default).
+ * - The training rows: the fleet's training part repeated --fleet-weight times (a fraction takes a seeded random
+ *   share of one more copy), plus --replay-ratio × that many replay rows drawn per class in proportion from the
+ *   replay's training part (seeded; every class keeps at least MIN_REPLAY_PER_CLASS rows when it has them).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { IdsError } from '../../shared/errors.ts';
+import { Rng } from '../../shared/random.ts';
+import type { LabelMap } from '../../shared/labels.ts';
+import { NORMAL_LABEL } from '../../shared/labels.ts';
+import { transformValue, type ScalerSpec } from '../../shared/scaler.ts';
+import type { BackendChoice } from '../backend/index.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { defaultOutDir } from '../train.ts';
+import { comparisonMarkdown, decide, score, type Comparison } from './compare.ts';
+import type { InitModel } from './init-model.ts';
+
+export const FINE_TUNE_DEFAULTS = { epochs: 3, learningRate: 1e-4, batchSize: 32, fleetWeight: 1, replayRatio: 3, fleetTestFraction: 0.3, replayTestFraction: 0.3 } as const;
+export const MIN_REPLAY_PER_CLASS = 50;
+
+export interface FineTuneOptions {
+  initFrom: string;
+  fleet: string[];
+  replay: string[];
+  label?: string;
+  map?: LabelMap;
+  mapSource?: string;
+  seed?: number;
+  epochs?: number;
+  learningRate?: number;
+  batchSize?: number;
+  fleetWeight?: number;
+  replayRatio?: number;
+  fleetTestFraction?: number;
+  refitScaler?: boolean;
+  out?: string;
+  backend?: BackendChoice;
+  export?: boolean;
+  progress?: boolean;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface FineTuneReport {
+  kind: 'fine-tune';
+  initFrom: { dir: string; source: InitModel['source']; version: string | null; release: number | null; seed: number; recipe: string };
+  data: { fleet: string[]; replay: string[]; labelColumn: string; labelMap: string; dropped: Record<string, Record<string, number>>; ports: string };
+  rows: { fleetTrain: number; fleetTest: number; replayTrain: number; replayTest: number; replayUsed: number; trainTotal: number };
+  /** The features the model reads (the init model's), and whether the scaler was refit. */
+  scaler: { refit: boolean; reason: string; fleetValuesOutsideRange: Record<string, number> };
+  settings: { epochs: number; learningRate: number; batchSize: number; fleetWeight: number; replayRatio: number; fleetTestFraction: number; replayTestFraction: number; seed: number };
+  comparisons: Comparison[];
+  /** Per-class alert thresholds used for every decision here (the init model's; carried into the new bundle). */
+  thresholds: Record<string, number> | null;
+  seed: number;
+  timings: Record<string, number>;
+  history: { epoch: number; loss: number; accuracy: number; seconds: number }[];
+  createdAt: string;
+  export?: { bundleDir: string; int8: { accuracy: number; macroF1: number }; checksPass: boolean };
+}
+
+export interface FineTuneResult {
+  outDir: string;
+  report?: FineTuneReport;
+  interrupted: boolean;
+}
+
+function check(name: string, v: number, ok: boolean, want: string): void {
+  if (!ok) throw new IdsError('BAD_OPTION', `--${name} ${v}: must be ${want}`);
+}
+
+/** Rows of `ds` whose class the init model knows, as init-label indices; the rest counted by label. */
+function toInitLabels(ds: Dataset, labels: readonly string[]): { y: Int32Array; keep: Uint32Array; dropped: Record<string, number> } {
+  const map = ds.labels.map((l) => labels.indexOf(l));
+  const keep: number[] = [];
+  const dropped: Record<string, number> = {};
+  for (let i = 0; i < ds.rows; i++) {
+    if (map[ds.y[i]] >= 0) keep.push(i);
+    else dropped[ds.labels[ds.y[i]]] = (dropped[ds.labels[ds.y[i]]] ?? 0) + 1;
+  }
+  const y = new Int32Array(ds.rows).fill(-1);
+  for (const i of keep) y[i] = map[ds.y[i]];
+  return { y, keep: Uint32Array.from(keep), dropped };
+}
+
+/** `rows` (indices into y) with labels remapped: a compact label array for stratifiedSplit over kept rows only. */
+function compactLabels(y: Int32Array, rows: Uint32Array): Int32Array {
+  return Int32Array.from(rows, (r) => y[r]);
+}
+
+/** Replay rows drawn per class in proportion from `pool` (indices), seeded; at least `minPerClass` per class. */
+export function sampleReplay(y: Int32Array, pool: Uint32Array, want: number, classes: number, seed: number, minPerClass = MIN_REPLAY_PER_CLASS): Uint32Array {
+  if (want >= pool.length) return pool;
+  const byClass: number[][] = Array.from({ length: classes }, () => []);
+  for (const r of pool) byClass[y[r]].push(r);
+  const rng = new Rng(seed);
+  const out: number[] = [];
+  for (const rows of byClass) {
+    if (rows.length === 0) continue;
+    const k = Math.min(rows.length, Math.max(minPerClass, Math.round((want * rows.length) / pool.length)));
+    rng.shuffle(rows);
+    out.push(...rows.slice(0, k));
+  }
+  return Uint32Array.from(out).sort();
+}
+
+/** The fleet's training rows repeated `weight` times (the fraction: a seeded random share of one more copy). */
+export function weightRows(rows: Uint32Array, weight: number, seed: number): Uint32Array {
+  const whole = Math.floor(weight);
+  const out: number[] = [];
+  for (let k = 0; k < whole; k++) out.push(...rows);
+  const frac = weight - whole;
+  if (frac > 0) {
+    const rng = new Rng(seed);
+    for (const r of rows) if (rng.next() < frac) out.push(r);
+  }
+  return Uint32Array.from(out);
+}
+
+/** Share of finite values per feature that the scaler clips (outside its fitted range), over `rows` of ds. */
+function outsideRange(scaler: ScalerSpec, ds: Dataset, rows: Uint32Array): Record<string, number> {
+  const W = ds.features.length;
+  const out: Record<string, number> = {};
+  scaler.features.forEach((f, j) => {
+    if (scaler.transforms[j] === 'lookup' || rows.length === 0) return;
+    const col = ds.features.indexOf(f);
+    let n = 0;
+    for (const r of rows) {
+      const v = ds.X[r * W + col];
+      if (v - v !== 0) continue;
+      const t = transformValue(v, scaler.transforms[j]);
+      if (t < scaler.min[j] || t > scaler.max[j]) n++;
+    }
+    if (n > 0) out[f] = n / rows.length;
+  });
+  return out;
+}
+
+export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
+  const log = o.log ?? (() => {});
+  const d = FINE_TUNE_DEFAULTS;
+  const seed = o.seed ?? 1;
+  const epochs = o.epochs ?? d.epochs;
+  const learningRate = o.learningRate ?? d.learningRate;
+  const batchSize = o.batchSize ?? d.batchSize;
+  const fleetWeight = o.fleetWeight ?? d.fleetWeight;
+  const replayRatio = o.replayRatio ?? d.replayRatio;
+  const fleetTestFraction = o.fleetTestFraction ?? d.fleetTestFraction;
+  check('fleet-weight', fleetWeight, fleetWeight > 0 && fleetWeight <= 100, 'in (0, 100]');
+  check('replay-ratio', replayRatio, replayRatio >= 0 && replayRatio <= 1000, 'in [0, 1000]');
+  check('fleet-test-fraction', fleetTestFraction, fleetTestFraction > 0 && fleetTestFraction < 1, 'in (0, 1)');
+  if (o.fleet.length === 0) throw new IdsError('BAD_OPTION', '--init-from needs --data FLEET.csv (the first --data is the fleet\'s)');
+  const outDir = resolve(o.out ?? defaultOutDir());
+  await mkdir(outDir, { recursive: true });
+  const timings: Record<string, number> = {};
+  const t0 = performance.now();
+  const lap = (name: string, t: number) => (timings[name] = (performance.now() - t) / 1000);
+
+  const [{ initBackend }, { loadDataset }, { stratifiedSplit }, scalerFit, loop, { saveModel }, { loadInitModel }] = await Promise.all([
+    import('../backend/index.ts'),
+    import('../data/dataset.ts'),
+    import('../data/split.ts'),
+    import('../data/scaler-fit.ts'),
+    import('../train-loop.ts'),
+    import('../model/model-io.ts'),
+    import('./init-model.ts'),
+  ]);
+  const backend = await initBackend(o.backend ?? 'auto');
+  let t = performance.now();
+  const init = await loadInitModel(o.initFrom, seed);
+  lap('init', t);
+  const labels = init.labels;
+  const C = labels.length;
+  const features = [...init.scaler.features];
+  log(`init: ${init.version ?? init.dir} (${init.source}), ${features.length} features, classes ${labels.join(', ')}; backend ${backend}`);
+
+  t = performance.now();
+  const load = (files: string[]) =>
+    loadDataset({ files, labelColumn: o.label, labelMap: o.map, ports: init.portPolicy, features });
+  const fleetDs = await load(o.fleet);
+  const replayDs = o.replay.length ? await load(o.replay) : undefined;
+  lap('load', t);
+  const fleet = toInitLabels(fleetDs, labels);
+  const replay = replayDs ? toInitLabels(replayDs, labels) : undefined;
+  if (fleet.keep.length === 0) throw new IdsError('EMPTY_INPUT', `--data ${o.fleet.join(', ')}: no row has a class the init model knows (${labels.join(', ')})`);
+  const dropped: Record<string, Record<string, number>> = {};
+  if (Object.keys(fleet.dropped).length) dropped.fleet = fleet.dropped;
+  if (replay && Object.keys(replay.dropped).length) dropped.replay = replay.dropped;
+  for (const [k, v] of Object.entries(dropped)) log(`${k}: rows of classes the init model does not know, dropped: ${JSON.stringify(v)}`);
+
+  // Splits over the kept rows (indices back into the datasets).
+  const splitKept = (y: Int32Array, keep: Uint32Array, frac: number, s: number) => {
+    const sp = stratifiedSplit(compactLabels(y, keep), C, frac, s);
+    return { train: Uint32Array.from(sp.train, (i) => keep[i]), test: Uint32Array.from(sp.test, (i) => keep[i]) };
+  };
+  const fleetSplit = splitKept(fleet.y, fleet.keep, fleetTestFraction, seed);
+  const replaySplit = replay ? splitKept(replay.y, replay.keep, d.replayTestFraction, init.seed) : undefined;
+
+  // Scaler: the init model's unless asked to refit (on the training rows of both parts).
+  let scaler: ScalerSpec = init.scaler;
+  const fleetOutside = outsideRange(init.scaler, fleetDs, fleetSplit.train);
+  let reason = 'kept: the init model\'s scaler (the hubs\' wasm scaler and the init weights assume it)';
+  if (o.refitScaler) {
+    const fitDs = concatRows(fleetDs, fleetSplit.train, replayDs, replaySplit?.train);
+    const normal = labels.indexOf(NORMAL_LABEL);
+    const yAll = Int32Array.from([...fleetSplit.train].map((r) => fleet.y[r]).concat(replaySplit ? [...replaySplit.train].map((r) => replay!.y[r]) : []));
+    scaler = scalerFit.fitScaler(fitDs, Uint32Array.from({ length: yAll.length }, (_, i) => i), {
+      log: init.scaler.transforms.some((x) => x === 'log1p') ? 'auto' : 'none',
+      ports: init.scaler.transforms.some((x) => x === 'lookup') ? 'benign-rate' : 'value',
+      y: yAll,
+      normal,
+    });
+    const n = Object.keys(fleetOutside).length;
+    reason = `refit on the fine-tuning rows (--refit-scaler); ${n} feature(s) had fleet values outside the init scaler's range`;
+  }
+  log(`scaler: ${reason}`);
+
+  const scaled = (ds: Dataset, rows: Uint32Array, spec: ScalerSpec) => scalerFit.applyScaler(spec, ds, rows);
+  const ys = (y: Int32Array, rows: Uint32Array) => Int32Array.from(rows, (r) => y[r]);
+
+  // Old model's figures before any training step (the model is trained in place below).
+  t = performance.now();
+  const F = features.length;
+  const fleetTestX = scaled(fleetDs, fleetSplit.test, init.scaler);
+  const replayTestX = replaySplit ? scaled(replayDs!, replaySplit.test, init.scaler) : undefined;
+  const predict = (X: Float32Array, rows: number) => loop.predictProba(init.model, X, rows, F);
+  const oldFleet = predict(fleetTestX, fleetSplit.test.length);
+  const oldReplay = replayTestX ? predict(replayTestX, replaySplit!.test.length) : undefined;
+  let int8Fleet: Float32Array | undefined;
+  let int8Replay: Float32Array | undefined;
+  if (init.int8) {
+    const { openSession } = await import('../export/runtimes.ts');
+    const s = await openSession('ort-node', init.int8);
+    try {
+      if (fleetSplit.test.length) int8Fleet = (await s.run(fleetTestX, fleetSplit.test.length, ['probabilities'], 256)).probabilities;
+      if (replayTestX && replaySplit!.test.length) int8Replay = (await s.run(replayTestX, replaySplit!.test.length, ['probabilities'], 256)).probabilities;
+    } finally {
+      await s.release();
+    }
+  }
+  lap('evaluateInit', t);
+
+  // Training rows: weighted fleet + proportional replay.
+  const fleetRows = weightRows(fleetSplit.train, fleetWeight, seed + 17);
+  const replayRows = replaySplit
+    ? sampleReplay(replay!.y, replaySplit.train, Math.round(replayRatio * fleetRows.length), C, seed + 29)
+    : new Uint32Array(0);
+  const trainX = new Float32Array((fleetRows.length + replayRows.length) * F);
+  trainX.set(scaled(fleetDs, fleetRows, scaler), 0);
+  if (replayRows.length) trainX.set(scaled(replayDs!, replayRows, scaler), fleetRows.length * F);
+  const trainY = Int32Array.from([...ys(fleet.y, fleetRows), ...(replayRows.length ? ys(replay!.y, replayRows) : [])]);
+  const train = { X: trainX, y: trainY, rows: trainY.length, features: F, classes: C };
+  log(`rows: fleet ${fleetSplit.train.length} train (×${fleetWeight} = ${fleetRows.length}) / ${fleetSplit.test.length} held out; ` +
+    `replay ${replayRows.length} of ${replaySplit?.train.length ?? 0} train / ${replaySplit?.test.length ?? 0} test (the init model's split, seed ${init.seed})`);
+
+  t = performance.now();
+  const result = await loop.trainModel(init.model, train, null, {
+    epochs, batchSize, learningRate, seed, lrSchedule: 'constant', earlyStopping: null, classWeights: null,
+    checkpointDir: null, progress: o.progress, signal: o.signal,
+    onEpoch: (e) => log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} | ${Math.round(e.samplesPerSec)} samples/s`),
+  });
+  lap('train', t);
+  log(`fine-tune: ${train.rows} rows × ${result.history.length} epochs in ${timings.train.toFixed(1)} s`);
+  if (result.interrupted) {
+    init.model.dispose();
+    return { outDir, interrupted: true };
+  }
+
+  t = performance.now();
+  const thr = init.thresholds;
+  const cmp = (name: string, y: Int32Array, X: Float32Array, oldP: Float32Array, i8: Float32Array | undefined, spec: ScalerSpec, ds: Dataset, rows: Uint32Array): Comparison => {
+    const n = y.length;
+    const newX = spec === init.scaler ? X : scaled(ds, rows, spec);
+    const newP = loop.predictProba(init.model, newX, n, F);
+    return {
+      name,
+      old: score(labels, y, decide(oldP, n, labels, thr)),
+      ...(i8 ? { oldInt8: score(labels, y, decide(i8, n, labels, thr)) } : {}),
+      new: score(labels, y, decide(newP, n, labels, thr)),
+    };
+  };
+  const comparisons: Comparison[] = [];
+  if (fleetSplit.test.length) {
+    comparisons.push(cmp(`fleet data, held-out ${Math.round(fleetTestFraction * 100)} % (stratified, seed ${seed})`,
+      ys(fleet.y, fleetSplit.test), fleetTestX, oldFleet, int8Fleet, scaler, fleetDs, fleetSplit.test));
+  }
+  if (replaySplit && replaySplit.test.length) {
+    comparisons.push(cmp(`original data, test split (${Math.round(d.replayTestFraction * 100)} %, the init model's seed ${init.seed})`,
+      ys(replay!.y, replaySplit.test), replayTestX!, oldReplay!, int8Replay, scaler, replayDs!, replaySplit.test));
+  }
+  lap('evaluate', t);
+  for (const c of comparisons) {
+    log(`${c.name}: accuracy ${c.old.accuracy.toFixed(4)} → ${c.new.accuracy.toFixed(4)}, macro-F1 ${c.old.macroF1.toFixed(4)} → ${c.new.macroF1.toFixed(4)}` +
+      (c.old.normalFalseAlertRate !== null ? `, Normal alerted ${(100 * c.old.normalFalseAlertRate).toFixed(2)} % → ${(100 * c.new.normalFalseAlertRate!).toFixed(2)} %` : ''));
+  }
+
+  await saveModel(init.model, join(outDir, 'model'), { labels, features, recipe: 'fine-tune', seed, initFrom: init.version ?? init.dir });
+  scalerFit.saveScaler(join(outDir, 'scaler.json'), scaler);
+  timings.total = (performance.now() - t0) / 1000;
+  const report: FineTuneReport = {
+    kind: 'fine-tune',
+    initFrom: { dir: init.dir, source: init.source, version: init.version, release: init.release, seed: init.seed, recipe: init.recipe },
+    data: { fleet: o.fleet, replay: o.replay, labelColumn: o.label ?? 'Cat', labelMap: o.mapSource ?? (o.map ? 'inline' : 'none'), dropped, ports: init.portPolicy },
+    rows: {
+      fleetTrain: fleetSplit.train.length, fleetTest: fleetSplit.test.length,
+      replayTrain: replaySplit?.train.length ?? 0, replayTest: replaySplit?.test.length ?? 0, replayUsed: replayRows.length, trainTotal: train.rows,
+    },
+    scaler: { refit: !!o.refitScaler, reason, fleetValuesOutsideRange: fleetOutside },
+    settings: { epochs, learningRate, batchSize, fleetWeight, replayRatio, fleetTestFraction, replayTestFraction: d.replayTestFraction, seed },
+    comparisons,
+    thresholds: thr,
+    seed,
+    timings,
+    history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, accuracy: h.accuracy, seconds: h.seconds })),
+    createdAt: new Date().toISOString(),
+  };
+
+  try {
+    if (o.export) {
+      const { exportAndBundle } = await import('../export/index.ts');
+      const testRows = replaySplit?.test.length ? replaySplit.test : fleetSplit.test;
+      const testDs = replaySplit?.test.length ? replayDs! : fleetDs;
+      const testY = replaySplit?.test.length ? ys(replay!.y, replaySplit.test) : ys(fleet.y, fleetSplit.test);
+      const res = await exportAndBundle({
+        model: init.model, scaler, portPolicy: init.portPolicy, labels, calibration: train.X,
+        test: { X: scaled(testDs, testRows, scaler), y: testY, rows: testRows.length },
+        training: {
+          data: [...o.fleet, ...o.replay],
+          rows: { train: train.rows, test: testRows.length },
+          classCounts: Object.fromEntries(labels.map((l, i) => [l, trainY.reduce((n, v) => n + (v === i ? 1 : 0), 0)])),
+          recipe: `fine-tune (epochs ${epochs}, lr ${learningRate}, fleet-weight ${fleetWeight}, replay-ratio ${replayRatio}${o.refitScaler ? ', scaler refit' : ''})`,
+          seed,
+          initFrom: { version: init.version, release: init.release, source: init.source },
+          fleetData: o.fleet,
+          replayData: o.replay,
+        },
+        outDir,
+        ...(thr ? { thresholds: thr } : {}),
+        skipSpeed: true,
+        log,
+      });
+      report.export = { bundleDir: res.bundleDir, int8: { accuracy: res.comparison.int8.accuracy, macroF1: res.comparison.int8.macroF1 }, checksPass: res.comparison.checks.pass };
+      log(`bundle: ${res.bundleDir} (${res.manifest.model.version}, release ${res.manifest.model.release})`);
+    }
+  } finally {
+    init.model.dispose();
+  }
+  await writeFile(join(outDir, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+  await writeFile(join(outDir, 'report.md'), fineTuneMarkdown(report));
+  log(`report: ${join(outDir, 'report.md')}`);
+  return { outDir, report, interrupted: false };
+}
+
+/** Rows of two datasets with the same features as one matrix (for a scaler refit). */
+function concatRows(a: Dataset, ra: Uint32Array, b: Dataset | undefined, rb: Uint32Array | undefined): Pick<Dataset, 'X' | 'features'> {
+  const W = a.features.length;
+  const n = ra.length + (rb?.length ?? 0);
+  const X = new Float32Array(n * W);
+  let o = 0;
+  for (const r of ra) X.set(a.X.subarray(r * W, (r + 1) * W), (o++) * W);
+  if (b && rb) {
+    const cols = a.features.map((f) => b.features.indexOf(f));
+    const Wb = b.features.length;
+    for (const r of rb) {
+      for (let j = 0; j < W; j++) X[o * W + j] = b.X[r * Wb + cols[j]];
+      o++;
+    }
+  }
+  return { X, features: a.features };
+}
+
+export function fineTuneMarkdown(r: FineTuneReport): string {
+  const s = r.settings;
+  const i = r.initFrom;
+  const lines = [
+    `# Fine-tune of ${i.version ?? i.dir}`,
+    '',
+    `Init: ${i.version ? `model ${i.version}, release ${i.release}` : i.dir} — weights from the ${i.source}; trained with ${i.recipe}, seed ${i.seed}.`,
+    '',
+    `Data: fleet ${r.data.fleet.map((f) => `\`${f}\``).join(', ')} (${r.rows.fleetTrain} rows trained on, ${r.rows.fleetTest} held out); ` +
+      `replay ${r.data.replay.map((f) => `\`${f}\``).join(', ') || 'none'} (${r.rows.replayUsed} of its ${r.rows.replayTrain} training rows mixed in, ${r.rows.replayTest} test rows). ` +
+      `Training rows in all: ${r.rows.trainTotal}.` +
+      (Object.keys(r.data.dropped).length ? ` Dropped, class unknown to the init model: ${JSON.stringify(r.data.dropped)}.` : ''),
+    '',
+    `Settings: ${s.epochs} epochs, Adam lr ${s.learningRate} constant, batch ${s.batchSize}, fleet weight ${s.fleetWeight}, replay ratio ${s.replayRatio}, seed ${s.seed}.`,
+    '',
+    `Scaler: ${r.scaler.reason}.` +
+      (Object.keys(r.scaler.fleetValuesOutsideRange).length
+        ? ` Fleet training values outside the init scaler's range (clipped): ${Object.entries(r.scaler.fleetValuesOutsideRange).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([f, v]) => `${f} ${(100 * v).toFixed(1)} %`).join(', ')}.`
+        : ' No fleet training value fell outside the init scaler\'s range.'),
+    '',
+    `Decisions: ${r.thresholds ? `the init model's per-class thresholds (${Object.entries(r.thresholds).filter(([l]) => l !== NORMAL_LABEL).map(([l, v]) => `${l} ${v}`).join(', ')}) for both models` : 'plain arg-max'}, as a hub decides.`,
+    '',
+    ...r.comparisons.flatMap((c) => [comparisonMarkdown(c), '']),
+    `Timings (s): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`,
+  ];
+  if (r.export) lines.push('', `Bundle: \`${r.export.bundleDir}\` (int8 on the test rows: accuracy ${r.export.int8.accuracy.toFixed(4)}, macro-F1 ${r.export.int8.macroF1.toFixed(4)}; export checks ${r.export.checksPass ? 'pass' : 'FAIL'}).`);
+  return lines.join('\n') + '\n';
+}
