@@ -5,7 +5,7 @@
  * which a bundle does not change):
  *   rate      = the canary's model verdicts in W, per hour
  *   baseline  = its own verdicts in the B before the rollout started (B = --baseline, default 1 h), per hour
- *   fleet     = the median, over the other hubs seen during W or online at its end, of their verdicts in W per hour
+ *   fleet     = the median, over the other hubs online (or degraded) at the end of W, of their verdicts in W per hour
  *   floor     = --min-alerts verdicts in W, per hour (a quiet hub going from 0 to 2 alerts is not a regression)
  *   limit     = max(ratio × baseline, ratio × fleet, floor)           ratio = --max-rate-ratio (default 2)
  *   fpShare   = alerts in W whose effective mark is false-positive / alerts in W (0 without marks)

@@ -166,8 +166,11 @@ class Run {
     const base = await this.store.counts(started - s.baselineMs, started, this.row.canaries);
     const isCanary = new Set(this.row.canaries.map(hubName));
     const fleet = (await this.store.hubs())
-      // Peers that took part in the window: seen during it, or online now (a quiet hub's stats may be sparse).
-      .filter((h) => !isCanary.has(hubName(h)) && (h.lastSeen >= from || h.state === 'online' || h.state === 'degraded'))
+      // Peers that took part in the window: online at its end (an offline hub's count covers only part of it; and
+      // lastSeen alone misleads: a restarted aggregator receives every retained status again), or, for a hub that
+      // never sent a status, seen during it.
+      .filter((h) => !isCanary.has(hubName(h)) &&
+        (h.state === 'online' || h.state === 'degraded' || (h.state === 'unknown' && h.lastSeen >= from)))
       .map((h) => ({ site: h.site, hub: h.hub, verdicts: win.get(hubName(h))?.verdicts ?? 0 }));
     const canaries: CanaryInput[] = this.row.canaries.map((c) => ({
       ...c, window: win.get(hubName(c)) ?? zero, baseline: base.get(hubName(c)) ?? zero,

@@ -1,7 +1,7 @@
 /**
  * `iot-ids rollout` end to end on one embedded broker, one aggregator (SQLite) and real hubs (edge/hub.ts, the
  * tiny fixture model) fed flows all along: a bundle a canary refuses (signed with a key it does not trust) is
- * rolled back; a good bundle is promoted to every hub; a bundle that makes its canary alert ten times more is
+ * rolled back; a good bundle is promoted to every hub (the aggregator restarting mid-window); a bundle that makes its canary alert ten times more is
  * rolled back automatically (by the CLI, exit 3), the canary ending on the previous bundle re-released under a
  * higher release; GET /api/rollouts shows each; `--resume` continues a rollout left in its window; a canary that
  * goes degraded is rolled back before its window ends. Windows are seconds long (a real fleet watches for 30 min).
@@ -161,8 +161,20 @@ test('a canary that refuses the bundle (bad signature) is rolled back at once', 
     (e) => isIdsError(e, 'BAD_OPTION') && /s3\/odd is offline: canaries must be online/.test(e.message));
 });
 
-test('a good bundle is watched on its canary and promoted: every hub ends on it; the API shows the numbers', { timeout: 40_000 }, async () => {
-  const r = await runRollout({ ...settings(), bundleDir: bundles.v2, previousDir: bundles.v1, canaries: [{ site: 's1', hub: 'h1' }] });
+test('a good bundle is watched on its canary and promoted, across an aggregator restart: every hub ends on it; the API shows the numbers', { timeout: 40_000 }, async () => {
+  const run = runRollout({ ...settings(), bundleDir: bundles.v2, previousDir: bundles.v1, canaries: [{ site: 's1', hub: 'h1' }] });
+  // The aggregator restarts in the middle of the window: the rollout, a separate client of the database, goes on.
+  await waitFor(async () => {
+    const rs = await RolloutStore.open(db);
+    try {
+      return (await rs.list(1))[0]?.state === 'watching';
+    } finally {
+      await rs.close();
+    }
+  }, 15_000, 'watching');
+  await agg.close();
+  agg = await startAggregator({ broker: broker.url, db, protocolVersion: 4, clientId: 'rollout-agg', http: 0, token: 't', log: quiet });
+  const r = await run;
   const d = r.decision as unknown as { action: string; canaries: { perHour: number; baselinePerHour: number; limitPerHour: number }[]; fleetHubs: number;
     promotion: { confirmed: string[]; offline: string[] } };
   assert.equal(r.state, 'promoted', JSON.stringify(d));
