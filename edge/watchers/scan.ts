@@ -140,7 +140,6 @@ export class ScanWatcher {
     if ((f & TCP_ACK) === 0) {
       if ((f & (TCP_SYN | TCP_FIN | TCP_RST)) === TCP_SYN) {
         this.attempt(p.src, p.dst, p.dport, p.tUs, false, out);
-        this.followUp(p.src, p.dst, p.dport, p.tUs, out);
         // SYN with URG/PSH is not how a stack opens a connection (ECE/CWR are: ECN).
         if ((f & 0x28) !== 0) this.odd(p.src, p.tUs, out);
       } else if (f === TCP_RST) {
@@ -206,7 +205,10 @@ export class ScanWatcher {
     const h = mix3(dst, port, 1);
     for (let w = 0; w < 2; w++) {
       const wb = s * WORDS + w * WIN_WORDS;
-      if (acked) addDistinct(this.table.word, wb + W_ACKED, PAIR_BITS, h);
+      // The first acknowledgement to a (host, port) in the window: a handshake completed, maybe a half-open's follow-up.
+      if (acked && addDistinct(this.table.word, wb + W_ACKED, PAIR_BITS, h) && w === 0 && this.table.num[s * NUMS + N_HALF] > 0) {
+        this.followUp(s, dst, port, tUs, out);
+      }
       if (!addDistinct(this.table.word, wb + W_TRIED, PAIR_BITS, h)) continue;
       const nb = s * NUMS + w * WIN_NUMS;
       this.table.num[nb + N_TRIED]++;
@@ -299,14 +301,15 @@ export class ScanWatcher {
   }
 
   /**
-   * A SYN from `src` to a (host, port) it half-opened shortly before: the scan found the port open and the tool
-   * now connects to it to read its banner and probe the service (nmap -sV and -A do this right after their SYN
-   * scan; the probes themselves are ordinary sessions). Finding `scan-service-probe` at `serviceProbes` of them.
+   * Source slot `s` completed a handshake with a (host, port) it half-opened shortly before: the scan found the port
+   * open and the tool now connects to it to read its banner and probe the service (nmap -sV and -A do this right
+   * after their SYN scan; the probes themselves are ordinary sessions; a SYN flood from a real address half-opens
+   * the same port again and again but never completes a handshake). Finding `scan-service-probe` at
+   * `serviceProbes` of them.
    */
-  private followUp(src: number, dst: number, port: number, tUs: number, out: Finding[]): void {
+  private followUp(s: number, dst: number, port: number, tUs: number, out: Finding[]): void {
     const t = this.table;
-    const s = t.find(src);
-    if (s < 0 || this.o.serviceProbes <= 0) return;
+    if (this.o.serviceProbes <= 0) return;
     const n = Math.min(HALF, t.num[s * NUMS + N_HALF]);
     for (let k = 0; k < n; k++) {
       const at = s * WORDS + W_HALF + 2 * k;
