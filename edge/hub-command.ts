@@ -12,6 +12,7 @@ import { DEFAULT_PREFIX } from '../shared/topics.ts';
 import { DEMO_KEY_FINGERPRINT, keyFingerprint } from '../shared/bundle-verify.ts';
 import { DEFAULT_RULE_BURST_MS, Hub, PACKET_MITM_NEEDS_ARP_MS, type HubOptions } from './hub.ts';
 import type { WatcherOptions } from './watchers/index.ts';
+import { watcherSettingsFromJson } from '../shared/watcher-settings.ts';
 import { DELIVERIES, type Delivery } from './publisher.ts';
 import { choiceOption, intOption } from '../shared/options.ts';
 import { DEFAULT_SAMPLE_BUDGET, MIN_SAMPLE_BUDGET, SAMPLE_PRIVACY } from './sampler.ts';
@@ -104,28 +105,16 @@ export default defineCommand({
   },
 });
 
-const WATCHERS = ['arp', 'scan', 'propagation', 'bruteForce', 'flood', 'relay'];
-
 /** --watchers: inline JSON or a JSON file; each key a watcher's settings object, or false to turn it off. */
 export function watcherSettings(v: string | undefined): WatcherOptions | undefined {
   if (v === undefined) return undefined;
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(v.trim().startsWith('{') ? v : readFileSync(v, 'utf8'));
+    text = v.trim().startsWith('{') ? v : readFileSync(v, 'utf8');
   } catch (e) {
     throw new IdsError('BAD_OPTION', `--watchers: not JSON or a readable JSON file (${(e as Error).message})`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new IdsError('BAD_OPTION', '--watchers must be a JSON object');
-  for (const [k, x] of Object.entries(parsed)) {
-    if (!WATCHERS.includes(k)) throw new IdsError('BAD_OPTION', `--watchers: unknown watcher "${k}" (one of ${WATCHERS.join(', ')})`);
-    if (x !== false && (typeof x !== 'object' || x === null || Array.isArray(x))) throw new IdsError('BAD_OPTION', `--watchers: "${k}" must be an object or false`);
-    for (const [name, val] of Object.entries(x === false ? {} : x)) {
-      const ok = typeof val === 'number' ? Number.isFinite(val) && val >= 0
-        : Array.isArray(val) && val.every((e) => typeof e === 'number' || typeof e === 'string');
-      if (!ok) throw new IdsError('BAD_OPTION', `--watchers: ${k}.${name} must be a number ≥ 0 or a list`);
-    }
-  }
-  return parsed as WatcherOptions;
+  return watcherSettingsFromJson(text, '--watchers') as WatcherOptions;
 }
 
 function meterMode(v: string | undefined): MeterMode {

@@ -22,7 +22,7 @@ import { readFlowCsv, type CsvInputResult } from './inputs/flow-csv.ts';
 import { readPackets, type PacketInputResult } from './inputs/packets.ts';
 import type { MeterMode } from '../asm/flowmeter-host.ts';
 import type { FlowSink } from './inputs/sink.ts';
-import { Watchers, type Finding, type WatcherOptions } from './watchers/index.ts';
+import { Watchers, bundleWatcherSettings, hubWatcherOptions, type Finding, type WatcherOptions } from './watchers/index.ts';
 import { HostFlags, ModelGate, flaggedClass, type VerdictOptions } from './verdicts.ts';
 import { FileStore, MemoryStore, type Store } from './offline-queue.ts';
 import { Publisher, seqOf, type PublisherOptions, type StatusFields } from './publisher.ts';
@@ -212,7 +212,7 @@ export class Hub {
       this.deliver([encodeAlert({ ...a, seq: this.seq.next(), ts: Date.now() })]);
     };
     if (opts.burstMs && opts.burstMs > 0) this.burst = new BurstSummariser(opts.burstMs, emitSummary);
-    this.watchers = new Watchers(opts.watchers);
+    this.watchers = new Watchers(hubWatcherOptions(bundle.manifest, opts.watchers));
     this.flags = new HostFlags(opts.verdicts);
     this.gate = new ModelGate(this.watchers, opts.verdicts);
     const ruleBurstMs = opts.ruleBurstMs ?? DEFAULT_RULE_BURST_MS;
@@ -230,6 +230,7 @@ export class Hub {
     const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
     const choice = await chooseStartBundle(opts.bundleDir, opts.stateDir, opts.publicKeyPem, log);
     const bundle = await loadBundle(choice.dir, opts);
+    bundleWatcherSettings(bundle.manifest);
     checkAlertStatics(opts.hub, opts.site, bundle.manifest.labels, bundle.manifest.model.version);
     const maxRows = opts.maxBatch ?? 256;
     const clf = opts.classifierFactory ? opts.classifierFactory(bundle, maxRows) : new Classifier(bundle, maxRows);
@@ -498,6 +499,8 @@ export class Hub {
         // A retained downlink comes again on every reconnect: nothing to do for the bundle already running.
         same = m.model.version === running.model.version;
         if (!same) this.checkOrder(m, running);
+        // Refused when its watcher settings are bad; good ones take effect when the hub next starts.
+        if (!same) bundleWatcherSettings(m);
       });
       if (same) {
         await releaseBundle(next);

@@ -4,6 +4,7 @@
  * the preprocessing wasm; `files` pins each by sha256.
  */
 import type { ScalerSpec } from './scaler.ts';
+import type { WatcherSettings } from './watcher-settings.ts';
 
 export const BUNDLE_SCHEMA_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
@@ -61,6 +62,11 @@ export interface BundleManifest {
     perClass: Record<string, ClassMetrics>;
   };
   files: Record<string, { sha256: string; bytes: number }>;
+  /**
+   * Settings of the hub's watchers for this bundle (shared/watcher-settings.ts; `bundle build --watchers FILE`);
+   * absent = the hub's defaults. A hub's `--watchers` overrides them setting by setting.
+   */
+  watchers?: WatcherSettings;
 }
 
 /**

@@ -5,6 +5,8 @@
  */
 import type { FlowRecord, PacketBatch } from '../../shared/packets.ts';
 import type { Evidence } from '../../shared/payloads.ts';
+import type { BundleManifest } from '../../shared/manifest.ts';
+import { mergeWatcherSettings, parseWatcherSettings, type WatcherSettings } from '../../shared/watcher-settings.ts';
 import { ArpWatcher, type ArpWatcherOptions } from './arp.ts';
 import { BruteForceWatcher, type BruteForceOptions } from './brute-force.ts';
 import { type Finding, MITM, SCAN } from './finding.ts';
@@ -16,7 +18,10 @@ import { ScanWatcher, type ScanOptions } from './scan.ts';
 
 export type { Finding } from './finding.ts';
 
-/** Settings of every watcher (hub options `watchers`, or `--watchers FILE` as JSON); `false` turns one off. */
+/**
+ * Settings of every watcher (hub options `watchers`, `--watchers FILE` as JSON, or the bundle manifest's
+ * `watchers`); `false` turns one off. shared/watcher-settings.ts checks what arrives from outside.
+ */
 export interface WatcherOptions {
   arp?: ArpWatcherOptions | false;
   scan?: ScanOptions | false;
@@ -24,6 +29,27 @@ export interface WatcherOptions {
   bruteForce?: BruteForceOptions | false;
   flood?: FloodOptions | false;
   relay?: RelayOptions | false;
+}
+
+// The shared schema (what a manifest or --watchers may say) and the watchers' own options must name the same
+// settings with the same types: a setting added on one side only fails the typecheck here.
+type Same<X, Y> = [X] extends [Y] ? ([Y] extends [X] ? true : false) : false;
+type Settings<K extends keyof WatcherSettings> = Required<Exclude<WatcherSettings[K], false | undefined>>;
+const SAME_SETTINGS: [
+  Same<Settings<'arp'>, Required<ArpWatcherOptions>>, Same<Settings<'scan'>, Required<ScanOptions>>,
+  Same<Settings<'propagation'>, Required<PropagationOptions>>, Same<Settings<'bruteForce'>, Required<BruteForceOptions>>,
+  Same<Settings<'flood'>, Required<FloodOptions>>, Same<Settings<'relay'>, Required<RelayOptions>>,
+] = [true, true, true, true, true, true];
+void SAME_SETTINGS;
+
+/** The bundle's watcher settings, checked (a bundle naming a setting this hub does not know is refused). */
+export function bundleWatcherSettings(m: Pick<BundleManifest, 'watchers'>): WatcherSettings | undefined {
+  return m.watchers === undefined ? undefined : parseWatcherSettings(m.watchers, 'bundle manifest "watchers"', 'BAD_BUNDLE');
+}
+
+/** What a hub runs with: the bundle's settings, with the hub's own (`--watchers`) on top, setting by setting. */
+export function hubWatcherOptions(m: Pick<BundleManifest, 'watchers'>, own: WatcherOptions | undefined): WatcherOptions | undefined {
+  return mergeWatcherSettings(bundleWatcherSettings(m), own as WatcherSettings | undefined) as WatcherOptions | undefined;
 }
 
 /** The ARP watcher's evidence as a finding: sweeps are scans, everything else is spoofing. */

@@ -11,6 +11,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { keyFingerprint, verifyBundle } from '../../shared/bundle-verify.ts';
 import { IdsError, isIdsError } from '../../shared/errors.ts';
 import { MANIFEST_FILE, MODEL_FILE, PREPROCESS_WASM_FILE, bundleRelease, type BundleManifest } from '../../shared/manifest.ts';
+import { parseWatcherSettings, watcherSettingsFromJson } from '../../shared/watcher-settings.ts';
 import { buildBundle } from './build.ts';
 import { readDevPrivateKey, readDevPublicKey, warnDevKey } from './dev-key.ts';
 import { summarizeManifest } from './inspect.ts';
@@ -119,6 +120,10 @@ const build = defineCommand({
       type: 'string',
       description: 'release number hubs order bundles by (default: the source manifest\'s, else createdAt in seconds)',
     },
+    watchers: {
+      type: 'string',
+      description: 'JSON file of watcher settings the hubs use with this bundle (edge/README.md "Watchers"; default: the source manifest\'s)',
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
@@ -141,6 +146,17 @@ const build = defineCommand({
       const { files: _drop, ...rest } = m;
       const release = intOption('release', args.release, { min: 0 });
       if (release !== undefined) rest.model = { ...rest.model, release };
+      if (args.watchers) {
+        let text: string;
+        try {
+          text = readFileSync(args.watchers, 'utf8');
+        } catch (e) {
+          throw new IdsError('BAD_OPTION', `--watchers ${args.watchers}: ${(e as Error).message}`);
+        }
+        rest.watchers = watcherSettingsFromJson(text, `--watchers ${args.watchers}`);
+      } else if (rest.watchers !== undefined) {
+        rest.watchers = parseWatcherSettings(rest.watchers, `${manifestPath} "watchers"`);
+      }
       const modelPath = args.model ?? (src && join(src, MODEL_FILE));
       const wasmPath =
         args.wasm ??
