@@ -19,6 +19,7 @@ import mqtt from 'mqtt';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { emit, median } from './report.ts';
 import { encodeAlert } from '../shared/payloads.ts';
@@ -208,7 +209,33 @@ class Instance {
  * Each process first drains a warm-up burst (a quarter of the size), so that start-up and JIT compilation, paid
  * once per process, do not count against two processes twice.
  */
-async function instancesDrain(url: string, msgs: { topic: string; payload: string }[], warm: { topic: string; payload: string }[], n: number, run: number) {
+/** CPU seconds (user + system) of the processes whose /proc entry matches, at 100 ticks a second; 0 for none. */
+function cpuOfProcesses(match: (comm: string, cmdline: string) => boolean): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!match(comm, cmdline)) continue;
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return ticks / 100;
+}
+
+/**
+ * CPU of the rest of the pipeline during a drain: our mosquitto (its config lives in the broker's folder) and every
+ * PostgreSQL process on this machine (other users of the server count too: an upper bound).
+ */
+const pipelineCpu = (brokerDir: string) => ({
+  mosquitto: cpuOfProcesses((comm, cmd) => comm === 'mosquitto' && brokerDir !== '' && cmd.includes(brokerDir)),
+  postgres: cpuOfProcesses((comm) => comm === 'postgres'),
+});
+
+async function instancesDrain(url: string, msgs: { topic: string; payload: string }[], warm: { topic: string; payload: string }[], n: number, run: number, brokerDir = '') {
   const schema = uniqueSchema(`bench${run}i${n}`);
   const group = `bench-${run}-${n}-${process.pid}`;
   const instances = Array.from({ length: n }, (_, k) => new Instance({
@@ -227,12 +254,17 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
     await Promise.all(instances.map((i) => i.do('register')));
     await drain(warm);
     await Promise.all(instances.map((i) => i.do('pause')));
+    const others0 = pipelineCpu(brokerDir);
     const ms = await drain(msgs);
+    const others1 = pipelineCpu(brokerDir);
     const rate = msgs.length / (ms / 1000);
     const cpu = instances.reduce((s, i) => s + i.last.cpu, 0);
     const shares = instances.map((i) => i.last.stored);
     await Promise.all(instances.map((i) => i.do('stop')));
-    return { rate, perCpu: msgs.length / cpu, shares };
+    // Microseconds of CPU per alert, per part of the pipeline (publishing happened before the clock started).
+    const us = (sec: number) => Math.round((sec / msgs.length) * 1e6 * 10) / 10;
+    const cpuPerAlert = { aggregators: us(cpu), mosquitto: us(others1.mosquitto - others0.mosquitto), postgres: us(others1.postgres - others0.postgres) };
+    return { rate, perCpu: msgs.length / cpu, shares, cpuPerAlert };
   } finally {
     for (const i of instances) if (i.child.exitCode === null) i.child.kill();
     const s = new PostgresStore({ connectionString: PG, schema });
@@ -347,6 +379,8 @@ async function postgresCases(broker: TestBroker, name: string): Promise<void> {
   const pairCpu: number[] = [];
   const shares: number[][] = [];
   const loads: number[] = [];
+  const cpuOne: CpuPerAlert[] = [];
+  const cpuPair: CpuPerAlert[] = [];
   for (let r = 0; r < RUNS; r++) {
     const msgs = burst(r);
     const w1 = await postgresDrain(broker.url, msgs, 5, r, 1);
@@ -356,13 +390,15 @@ async function postgresCases(broker: TestBroker, name: string): Promise<void> {
     many.push(wn.rate);
     manyCpu.push(wn.perCpu);
     const warm = burst(RUNS + 1 + r).slice(0, Math.ceil(M / 4));
-    const i1 = await instancesDrain(broker.url, msgs, warm, 1, r);
+    const i1 = await instancesDrain(broker.url, msgs, warm, 1, r, broker.dir);
     single.push(i1.rate);
     singleCpu.push(i1.perCpu);
-    const i2 = await instancesDrain(broker.url, msgs, warm, 2, r);
+    const i2 = await instancesDrain(broker.url, msgs, warm, 2, r, broker.dir);
     pair.push(i2.rate);
     pairCpu.push(i2.perCpu);
     shares.push(i2.shares);
+    cpuOne.push(i1.cpuPerAlert);
+    cpuPair.push(i2.cpuPerAlert);
     loads.push(loadavg()[0]);
   }
   const load = Math.round(median(loads) * 10) / 10;
@@ -380,5 +416,28 @@ async function postgresCases(broker: TestBroker, name: string): Promise<void> {
     ratio: Math.round((median(pair) / median(single)) * 100) / 100, perCpu: Math.round(median(pairCpu)),
     perCpuOne: Math.round(median(singleCpu)), shares, broker: name, alerts: M, runs: pair.map(Math.round), loadAverage: load,
     cores: (await import('node:os')).cpus().length,
+    cpuMicrosPerAlert: { one: medianCpu(cpuOne), two: medianCpu(cpuPair) },
+    idleCoreCeilings: ceilings(medianCpu(cpuOne), medianCpu(cpuPair)),
   });
+}
+
+type CpuPerAlert = { aggregators: number; mosquitto: number; postgres: number };
+
+const medianCpu = (xs: CpuPerAlert[]): CpuPerAlert => ({
+  aggregators: median(xs.map((x) => x.aggregators)), mosquitto: median(xs.map((x) => x.mosquitto)), postgres: median(xs.map((x) => x.postgres)),
+});
+
+/**
+ * What the measured CPU costs allow on a machine with a core for each process (alerts/s): one aggregator is one
+ * event loop (one core); mosquitto is one thread; PostgreSQL's work spreads over its backends (one per writer).
+ * Two instances: each on its own core, the broker and the database unchanged.
+ */
+function ceilings(one: CpuPerAlert, two: CpuPerAlert) {
+  const per = (us: number) => (us > 0 ? Math.round(1e6 / us) : null);
+  return {
+    oneAggregatorCore: per(one.aggregators),
+    twoAggregatorCores: per(two.aggregators / 2),
+    mosquittoThread: per(Math.max(one.mosquitto, two.mosquitto)),
+    postgresOneCore: per(Math.max(one.postgres, two.postgres)),
+  };
 }

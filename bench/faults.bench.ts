@@ -11,7 +11,8 @@
  *   aggregator  SIGKILL + restart of the aggregator mid-stream
  *   hub         SIGKILL of the hub mid-stream, restarted on its queue folder with the rest of the input
  *   group       two aggregators in one --group, one SIGKILLed mid-stream and not restarted: time until all stored
- *   drain       150k alerts queued at the broker, then the aggregator starts: peak RSS, /api/summary latency
+ *   drain       150k alerts queued at the broker, then the aggregator starts: peak RSS, /api/summary latency, CPU
+ *               per alert; PostgreSQL and SQLite (FAULT_DRAIN_DB), V8's default heap and a bounded one (FAULT_DRAIN_HEAP)
  *
  * FAULTS=broker,hub runs a subset; FAULT_ALERTS scales the streams (default 30,000; group ×70/30; drain 150,000).
  */
@@ -28,6 +29,7 @@ import { PG_URL, postgresReachable, uniqueSchema } from '../test/aggregator/fixt
 import { freePort, waitPort } from '../test/helpers/net.ts';
 import { PROJECT_ROOT } from '../test/helpers/shared-data.ts';
 import { PostgresStore } from '../aggregator/store/postgres.ts';
+import { SqliteStore } from '../aggregator/store/sqlite.ts';
 import { FileStore } from '../edge/offline-queue.ts';
 import { seqOf } from '../edge/publisher.ts';
 import { encodeAlert } from '../shared/payloads.ts';
@@ -46,8 +48,11 @@ interface Child {
   tail: () => string;
 }
 
-function cli(args: string[]): Child {
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'ignore', 'pipe'], cwd: PROJECT_ROOT });
+/** `nodeOptions`: V8/Node flags for the child (NODE_OPTIONS), e.g. the aggregator's heap bounds. */
+function cli(args: string[], nodeOptions?: string): Child {
+  const env = { ...process.env };
+  if (nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim();
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'ignore', 'pipe'], cwd: PROJECT_ROOT, env });
   let err = '';
   proc.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
   proc.stdin!.on('error', () => undefined); // a killed hub's stdin
@@ -65,9 +70,9 @@ interface Agg extends Child {
   port: number;
 }
 
-async function aggregator(broker: string, db: string, port: number, group?: string): Promise<Agg> {
+async function aggregator(broker: string, db: string, port: number, group?: string, nodeOptions?: string, args: string[] = []): Promise<Agg> {
   const extra = (process.env.FAULT_AGG_ARGS ?? '').split(' ').filter(Boolean); // e.g. "--max-pending 500"
-  const c = cli(['aggregator', '--broker', broker, '--db', db, '--http', String(port), '--token', TOKEN, ...(group ? ['--group', group] : []), ...extra]);
+  const c = cli(['aggregator', '--broker', broker, '--db', db, '--http', String(port), '--token', TOKEN, ...(group ? ['--group', group] : []), ...args, ...extra], nodeOptions);
   await waitPort(port, 60_000, 'aggregator').catch((e) => {
     throw new Error(`${(e as Error).message}: ${c.tail()}`);
   });
@@ -289,14 +294,46 @@ async function groupCase(env: Env): Promise<void> {
   });
 }
 
+/** The heap bounds the README recommends for the aggregator (see "Memory while draining"). */
+const BOUNDED_HEAP = process.env.FAULT_DRAIN_NODE_OPTIONS ?? '--max-old-space-size=128 --max-semi-space-size=4';
+
+const procStatus = (pid: number, field: 'VmRSS' | 'VmHWM'): number =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+/** CPU seconds the process has used (user + system, /proc/PID/stat at 100 ticks a second). */
+const procCpu = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+
+/**
+ * Ten hubs' alerts queued at the broker while the aggregator is away, then it starts: its peak RSS and how the API
+ * answers meanwhile, per database (FAULT_DRAIN_DB: postgres, sqlite, sqlite-thread) and heap setting
+ * (FAULT_DRAIN_HEAP: default = V8's own, bounded = BOUNDED_HEAP in NODE_OPTIONS).
+ */
 async function drainCase(env: Env): Promise<void> {
+  const dbs = (process.env.FAULT_DRAIN_DB ?? 'postgres,sqlite').split(',');
+  const heaps = (process.env.FAULT_DRAIN_HEAP ?? 'default,bounded').split(',');
+  for (const kind of dbs) {
+    for (const heap of heaps) {
+      if (!['postgres', 'sqlite', 'sqlite-thread'].includes(kind)) throw new Error(`FAULT_DRAIN_DB: unknown "${kind}"`);
+      if (!['default', 'bounded'].includes(heap)) throw new Error(`FAULT_DRAIN_HEAP: unknown "${heap}"`);
+      await drainOnce(env, kind, heap === 'bounded' ? BOUNDED_HEAP : undefined);
+    }
+  }
+}
+
+async function drainOnce(env: Env, kind: string, nodeOptions: string | undefined): Promise<void> {
   const total = Number(process.env.FAULT_DRAIN ?? 150_000);
-  await withCase(env, 'drain', async (mq, db, store) => {
+  await withCase(env, 'drain', async (mq, pgDb, store) => {
+    const file = join(env.dir, `drain-${Date.now()}.db`);
+    const db = kind === 'postgres' ? pgDb : file;
+    const args = kind === 'sqlite-thread' ? ['--sqlite-thread'] : [];
     const port = await freePort();
     // The aggregator's session exists (a graceful stop leaves it queueing at the broker) ...
-    let agg = await aggregator(mq.url, db, port);
+    let agg = await aggregator(mq.url, db, port, undefined, nodeOptions, args);
     await sleep(2000);
-    const idleRss = Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agg.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+    const idleRss = Math.round(procStatus(agg.proc.pid!, 'VmRSS'));
     agg.proc.kill('SIGTERM');
     await agg.exited;
     // ... while ten hubs' alerts pile up there.
@@ -312,9 +349,10 @@ async function drainCase(env: Env): Promise<void> {
     }
     await Promise.all(pending);
     await pub.endAsync();
-    log(`drain: ${total} alerts queued at the broker; starting the aggregator`);
+    log(`drain (${kind}, heap ${nodeOptions ?? 'default'}): ${total} alerts queued at the broker; starting the aggregator`);
     const t0 = performance.now();
-    agg = await aggregator(mq.url, db, port);
+    agg = await aggregator(mq.url, db, port, undefined, nodeOptions, args);
+    const cpu0 = procCpu(agg.proc.pid!);
     const lat: number[] = [];
     const pageLat: number[] = [];
     let rssMax = 0;
@@ -323,23 +361,34 @@ async function drainCase(env: Env): Promise<void> {
       const [s, p] = await Promise.all([summary(port).catch(() => undefined), page(port).catch(() => undefined)]);
       if (s) (lat.push(s.ms), (stored = s.alerts));
       if (p !== undefined) pageLat.push(p);
-      const status = readFileSync(`/proc/${agg.proc.pid}/status`, 'utf8');
-      rssMax = Math.max(rssMax, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+      rssMax = Math.max(rssMax, procStatus(agg.proc.pid!, 'VmRSS'));
       await sleep(100);
     }
     const drainS = (performance.now() - t0) / 1000;
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${agg.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-    const rows = await storedCount(store);
+    const hwm = procStatus(agg.proc.pid!, 'VmHWM');
+    const cpu = procCpu(agg.proc.pid!) - cpu0;
     await kill(agg);
+    const rows = kind === 'postgres' ? await storedCount(store) : await sqliteCount(file);
     emit({
       bench: 'faults', metric: 'drain a backlog queued at the broker: aggregator peak RSS (VmHWM)', value: Math.round(hwm), unit: 'MB',
+      db: kind, nodeOptions: nodeOptions ?? '(V8 defaults)',
       reference: { metric: '/api/summary latency while draining, max and p99', max: Math.round(Math.max(...lat)), p99: Math.round(percentile(lat, 99)), p90: Math.round(percentile(lat, 90)), p50: Math.round(percentile(lat, 50)), unit: 'ms', samples: lat.length },
       pageWithoutDatabaseMs: { max: Math.round(Math.max(...pageLat)), p90: Math.round(percentile(pageLat, 90)), p50: Math.round(percentile(pageLat, 50)) },
       idleRssMB: idleRss, alerts: total, stored: rows, sampledRssMaxMB: Math.round(rssMax), drainSeconds: Math.round(drainS * 10) / 10,
-      alertsPerSecond: Math.round(total / drainS), loadAverage: loadavg()[0],
+      alertsPerSecond: Math.round(total / drainS), cpuMicrosPerAlert: Math.round((cpu / total) * 1e6 * 10) / 10, loadAverage: loadavg()[0],
     });
-    log(`drain: ${rows}/${total} stored in ${drainS.toFixed(1)} s, peak RSS ${hwm.toFixed(0)} MB, summary max ${Math.max(...lat).toFixed(0)} ms`);
+    log(`drain (${kind}): ${rows}/${total} stored in ${drainS.toFixed(1)} s, peak RSS ${hwm.toFixed(0)} MB, summary p50 ${percentile(lat, 50).toFixed(0)} max ${Math.max(...lat).toFixed(0)} ms`);
   });
+}
+
+async function sqliteCount(file: string): Promise<number> {
+  const s = new SqliteStore(file);
+  await s.open();
+  try {
+    return (await s.summary()).rawAlerts;
+  } finally {
+    await s.close();
+  }
 }
 
 const CASES: Record<string, (env: Env) => Promise<void>> = {

@@ -64,6 +64,9 @@ export class SqliteWorkerStore implements Store {
   private spawn(): Worker {
     const w = new Worker(BOOT, {
       eval: true,
+      // The writer holds one batch at a time: a small heap of its own, so that its garbage cannot pile up to V8's
+      // default limits beside the main thread's (RSS is the sum of both).
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
       workerData: { file: this.file, entry: new URL('./sqlite-writer.ts', import.meta.url).href },
     });
     const fail = (why: string) => {
