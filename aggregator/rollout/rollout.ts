@@ -119,18 +119,21 @@ class Run {
   private async watch(): Promise<Phase> {
     const until = this.row.watchUntil ?? this.o.now() + this.s.watchMs;
     this.say(`watching ${this.row.canaries.map(hubName).join(', ')} until ${new Date(until).toISOString()} (${formatDuration(this.s.watchMs)})`);
-    while (this.o.now() < until) {
+    const unwell = async (): Promise<boolean> => {
       const bad = await this.healthProblems();
-      if (bad.length) {
-        this.decision = { ...this.decision, action: 'rollback', reasons: bad };
-        for (const r of bad) this.say(r);
-        return 'rollback';
-      }
+      if (!bad.length) return false;
+      this.decision = { ...this.decision, action: 'rollback', reasons: bad };
+      for (const r of bad) this.say(r);
+      return true;
+    };
+    while (this.o.now() < until) {
+      if (await unwell()) return 'rollback';
       await this.store.update(this.row.id, {}, this.o.now());
       await sleep(Math.min(this.s.pollMs, until - this.o.now()));
     }
     // Alerts of the window's last seconds may still be on their way through the broker.
     await sleep(Math.min(5000, this.s.watchMs / 5));
+    if (await unwell()) return 'rollback';
     const d = await this.measure(until - this.s.watchMs, until);
     this.decision = { ...this.decision, ...d };
     this.say(`decision: ${d.action}: ${d.reasons.join('; ')}`);
