@@ -113,6 +113,7 @@ function compactLabels(y: Int32Array, rows: Uint32Array): Int32Array {
 /** Replay rows drawn per class in proportion from `pool` (indices), seeded; at least `minPerClass` per class. */
 export function sampleReplay(y: Int32Array, pool: Uint32Array, want: number, classes: number, seed: number, minPerClass = MIN_REPLAY_PER_CLASS): Uint32Array {
   if (want >= pool.length) return pool;
+  if (want <= 0) return new Uint32Array(0);
   const byClass: number[][] = Array.from({ length: classes }, () => []);
   for (const r of pool) byClass[y[r]].push(r);
   const rng = new Rng(seed);
