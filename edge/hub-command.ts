@@ -231,7 +231,8 @@ export async function runHub(a: Record<string, string | boolean | undefined>, lo
   const st = hub.stats;
   const p = hub.publisher;
   log(`done: ${st.flows} flows, ${st.alerts} alerts (${p.published} acknowledged by the broker, ${p.confirmed} confirmed ` +
-    `stored by the aggregator, delivery ${p.delivery}), ${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued`);
+    `stored by the aggregator, delivery ${p.delivery}), ${hub.dropped} shed, ${st.malformed} malformed, ${hub.store.size()} still queued` +
+    (hub.sampler ? `; ${hub.sampler.samples} Normal samples sent, ${hub.sampler.dropped} dropped (budget or offline)` : ''));
   const left = hub.store.size();
   const problem = hub.health.firstProblem;
   await hub.close();

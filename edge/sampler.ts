@@ -98,7 +98,7 @@ export class NormalSampler {
   samples = 0;
   /** Samples made but not sent: over the budget, or the broker away. */
   dropped = 0;
-  /** Bytes charged to the budget so far (what was published). */
+  /** Bytes charged to the budget so far (the samples handed to the client). */
   bytes = 0;
   readonly every: number;
   readonly budget: number;
@@ -165,9 +165,32 @@ export class NormalSampler {
     return false;
   }
 
-  /** The payload of one sampled flow, charged to the budget; undefined (counted) if it is larger than the room left. */
+  /**
+   * The payload of one sampled flow, charged to the budget; undefined (counted) if it is larger than the room
+   * left, or if the schema refuses it (a model that output NaN): a sample never stops the hub.
+   */
   take(s: SampleInput): string | undefined {
-    const payload = encodeSample({
+    let payload: string;
+    try {
+      payload = this.encode(s);
+    } catch {
+      this.dropped++;
+      return undefined;
+    }
+    const cost = Buffer.byteLength(payload) + this.overhead;
+    this.lastCost = cost;
+    if (this.refill() < cost) {
+      this.dropped++;
+      return undefined;
+    }
+    this.tokens -= cost;
+    this.samples++;
+    this.bytes += cost;
+    return payload;
+  }
+
+  private encode(s: SampleInput): string {
+    return encodeSample({
       v: 1,
       hub: this.o.hub,
       site: this.o.site,
@@ -179,16 +202,6 @@ export class NormalSampler {
       ...(this.privacy === 'drop' ? {} : { flow: this.privacy === 'keep' ? s.flow : this.hashed(s.flow) }),
       features: s.features,
     });
-    const cost = Buffer.byteLength(payload) + this.overhead;
-    this.lastCost = cost;
-    if (this.refill() < cost) {
-      this.dropped++;
-      return undefined;
-    }
-    this.tokens -= cost;
-    this.samples++;
-    this.bytes += cost;
-    return payload;
   }
 
   /** A sample take() passed that the client then could not send: counted as dropped (its bytes stay charged). */

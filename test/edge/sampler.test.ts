@@ -80,6 +80,9 @@ test('offline: a sample is dropped and counted, never built or queued', () => {
   assert.equal(s.admit(false), false);
   assert.equal(s.admit(false), false);
   assert.equal(s.dropped, 2);
+  // A payload the schema refuses (NaN confidence) is counted, not thrown into the hub's batch loop.
+  assert.equal(s.take({ ...input(1), confidence: NaN }), undefined);
+  assert.equal(s.dropped, 3);
   assert.equal(s.samples, 0);
   assert.equal(s.bytes, 0);
 });
