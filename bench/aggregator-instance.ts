@@ -5,7 +5,8 @@
  *   {cmd:'drain'}     connect and ingest into PostgreSQL; reports {stored, cpu} (since this drain began) every 50 ms
  *   {cmd:'pause'}     graceful disconnect (the broker queues again); the process stays, warm
  *   {cmd:'stop'}      graceful stop, then exit
- * Configuration from the environment: AGG_I_BROKER, AGG_I_PG, AGG_I_SCHEMA, AGG_I_GROUP, AGG_I_ID, AGG_I_WRITERS.
+ * Configuration from the environment: AGG_I_BROKER, AGG_I_PG, AGG_I_SCHEMA, AGG_I_GROUP, AGG_I_ID, AGG_I_WRITERS,
+ * AGG_I_APP (the PostgreSQL application_name, so that the bench can find this instance's backends).
  */
 import { Consumer } from '../aggregator/consumer.ts';
 import { Ingest } from '../aggregator/ingest.ts';
@@ -19,7 +20,9 @@ const env = (k: string): string => {
 const quiet = () => {};
 const send = (m: unknown) => process.send!(m);
 
-const store = new PostgresStore({ connectionString: env('AGG_I_PG'), schema: env('AGG_I_SCHEMA'), writers: Number(env('AGG_I_WRITERS')) });
+const store = new PostgresStore({
+  connectionString: env('AGG_I_PG'), schema: env('AGG_I_SCHEMA'), writers: Number(env('AGG_I_WRITERS')), applicationName: env('AGG_I_APP'),
+});
 let consumer: Consumer | undefined;
 let ingest: Ingest | undefined;
 let report: ReturnType<typeof setInterval> | undefined;

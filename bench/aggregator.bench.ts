@@ -16,6 +16,7 @@
  * The aggregator runs as it ships: each commit also advances and publishes the hubs' ack watermarks (acks.ts).
  */
 import mqtt from 'mqtt';
+import pg from 'pg';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -226,21 +227,57 @@ function cpuOfProcesses(match: (comm: string, cmdline: string) => boolean): numb
   return ticks / 100;
 }
 
+/** CPU seconds of each process, at 100 ticks a second (processes gone meanwhile are left out). */
+function cpuByPid(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(pid, (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** The PostgreSQL backends serving connections named `app` (application_name). */
+async function backendsOf(app: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: PG });
+  await c.connect();
+  try {
+    return (await c.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows.map((r: { pid: number }) => r.pid);
+  } finally {
+    await c.end();
+  }
+}
+
 /**
- * CPU of the rest of the pipeline during a drain: our mosquitto (its config lives in the broker's folder) and every
- * PostgreSQL process on this machine (other users of the server count too: an upper bound).
+ * CPU of the rest of the pipeline during a drain: our mosquitto (its config lives in the broker's folder) and the
+ * PostgreSQL backends of this run's instances (found by application_name; a backend started during the drain
+ * counts from zero). PostgreSQL's own background processes (WAL writer, checkpointer) are left out.
  */
-const pipelineCpu = (brokerDir: string) => ({
-  mosquitto: cpuOfProcesses((comm, cmd) => comm === 'mosquitto' && brokerDir !== '' && cmd.includes(brokerDir)),
-  postgres: cpuOfProcesses((comm) => comm === 'postgres'),
-});
+async function pipelineCpu(brokerDir: string, app: string) {
+  const backends = await backendsOf(app);
+  return {
+    mosquitto: cpuOfProcesses((comm, cmd) => comm === 'mosquitto' && brokerDir !== '' && cmd.includes(brokerDir)),
+    postgres: cpuByPid(backends),
+  };
+}
+
+function postgresDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let s = 0;
+  for (const [pid, cpu] of after) s += cpu - (before.get(pid) ?? 0);
+  return s;
+}
 
 async function instancesDrain(url: string, msgs: { topic: string; payload: string }[], warm: { topic: string; payload: string }[], n: number, run: number, brokerDir = '') {
   const schema = uniqueSchema(`bench${run}i${n}`);
   const group = `bench-${run}-${n}-${process.pid}`;
+  const app = `iot-ids-bench-${group}`;
   const instances = Array.from({ length: n }, (_, k) => new Instance({
     AGG_I_BROKER: url, AGG_I_PG: PG, AGG_I_SCHEMA: schema, AGG_I_GROUP: group, AGG_I_ID: `${group}-${k}`,
-    AGG_I_WRITERS: String(PG_WRITERS),
+    AGG_I_WRITERS: String(PG_WRITERS), AGG_I_APP: app,
   }));
   const stored = () => instances.reduce((s, i) => s + i.last.stored, 0);
   const drain = async (burst: { topic: string; payload: string }[]) => {
@@ -254,16 +291,16 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
     await Promise.all(instances.map((i) => i.do('register')));
     await drain(warm);
     await Promise.all(instances.map((i) => i.do('pause')));
-    const others0 = pipelineCpu(brokerDir);
+    const others0 = await pipelineCpu(brokerDir, app);
     const ms = await drain(msgs);
-    const others1 = pipelineCpu(brokerDir);
+    const others1 = await pipelineCpu(brokerDir, app);
     const rate = msgs.length / (ms / 1000);
     const cpu = instances.reduce((s, i) => s + i.last.cpu, 0);
     const shares = instances.map((i) => i.last.stored);
     await Promise.all(instances.map((i) => i.do('stop')));
     // Microseconds of CPU per alert, per part of the pipeline (publishing happened before the clock started).
     const us = (sec: number) => Math.round((sec / msgs.length) * 1e6 * 10) / 10;
-    const cpuPerAlert = { aggregators: us(cpu), mosquitto: us(others1.mosquitto - others0.mosquitto), postgres: us(others1.postgres - others0.postgres) };
+    const cpuPerAlert = { aggregators: us(cpu), mosquitto: us(others1.mosquitto - others0.mosquitto), postgres: us(postgresDelta(others0.postgres, others1.postgres)) };
     return { rate, perCpu: msgs.length / cpu, shares, cpuPerAlert };
   } finally {
     for (const i of instances) if (i.child.exitCode === null) i.child.kill();

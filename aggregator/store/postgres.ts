@@ -162,6 +162,8 @@ export interface PostgresOptions {
    * batch writes, however many of them are blocked.
    */
   readers?: number;
+  /** `application_name` of every connection (pg_stat_activity shows which backends are the aggregator's). */
+  applicationName?: string;
 }
 
 /** Two instances starting together on an empty schema serialise their CREATEs on this lock (per schema). */
@@ -193,6 +195,7 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({
       connectionString: this.opts.connectionString,
       max: this.opts.poolSize ?? this.maxWritesInFlight + 2,
+      application_name: this.opts.applicationName ?? 'iot-ids-aggregator',
       // An unreachable server fails the write (which is retried) instead of hanging it, and so shutdown too.
       connectionTimeoutMillis: 10_000,
       options: `-c search_path=${this.schema}`,
@@ -200,6 +203,7 @@ export class PostgresStore implements Store {
     this.readPool = new pg.Pool({
       connectionString: this.opts.connectionString,
       max: Math.max(1, this.opts.readers ?? 2),
+      application_name: this.opts.applicationName ?? 'iot-ids-aggregator',
       connectionTimeoutMillis: 10_000,
       options: `-c search_path=${this.schema}`,
     });
