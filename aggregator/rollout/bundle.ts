@@ -76,8 +76,9 @@ export function rerelease(b: RolloutBundle, release: number, privateKeyPem: stri
 }
 
 /**
- * The release a rollback goes out under: above both bundles (so every canary, whichever it runs, installs it) and
- * at least the current time in seconds, the scale `bundle build` uses, so a bundle built later still outranks it.
+ * The release a rollback goes out under: just above both bundles, so every canary, whichever it runs, installs it,
+ * and any bundle built after the one rolled back (its release is its build time in seconds by default) still
+ * outranks it. A bundle older than the one rolled back is then refused by the rolled-back canaries, as it should be.
  */
-export const rollbackRelease = (next: RolloutBundle, previous: RolloutBundle, nowMs: number): number =>
-  Math.max(next.release + 1, previous.release + 1, Math.floor(nowMs / 1000));
+export const rollbackRelease = (next: RolloutBundle, previous: RolloutBundle): number =>
+  Math.max(next.release, previous.release) + 1;

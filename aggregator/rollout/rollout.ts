@@ -206,7 +206,7 @@ class Run {
     await this.set({ state: 'rolling-back' });
     let b = this.previous;
     if (this.o.privateKeyPem) {
-      b = rerelease(this.previous, rollbackRelease(this.next, this.previous, this.o.now()), this.o.privateKeyPem, this.o.publicKeyPem);
+      b = rerelease(this.previous, rollbackRelease(this.next, this.previous), this.o.privateKeyPem, this.o.publicKeyPem);
       this.say(`rolling back to ${b.version}, re-released as release ${b.release} and signed again`);
     } else {
       this.say(`rolling back to ${b.version} as it is (release ${b.release}): only hubs started with --allow-downgrade install it`);

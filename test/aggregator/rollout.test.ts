@@ -99,6 +99,7 @@ before(async () => {
   bundles.v2 = await buildFixtureBundle(b('v2'), keys, 'fixture-2', '2026-12-01T00:00:00Z');
   bundles.v3 = await worseBundle(b('v3'), keys);
   bundles.v4 = await buildFixtureBundle(b('v4'), keys, 'fixture-4', '2026-12-03T00:00:00Z');
+  bundles.v5 = await buildFixtureBundle(b('v5'), keys, 'fixture-5', '2026-12-04T00:00:00Z');
   broker = await startAedes();
   db = join(tmp.dir, 'fleet.db');
   agg = await startAggregator({ broker: broker.url, db, protocolVersion: 4, clientId: 'rollout-agg', http: 0, token: 't', log: quiet });
@@ -221,7 +222,7 @@ test('a bundle that makes its canary alert ten times more is rolled back by `iot
   const c = r.decision.canaries[0];
   assert.ok(c.perHour > 5 * c.baselinePerHour, JSON.stringify(c));
   assert.ok(r.decision.rollback.resigned);
-  assert.ok(r.decision.rollback.release > Date.parse('2026-12-02T00:00:00Z') / 1000, 'a release above the worse bundle\'s');
+  assert.equal(r.decision.rollback.release, Date.parse('2026-12-02T00:00:00Z') / 1000 + 1, 'just above the worse bundle\'s release');
   assert.equal(hubs.get('s1/h2')!.modelVersion, 'fixture-2', 'the canary runs the previous bundle again');
   assert.equal(await storedBundle('s1/h2'), 'fixture-2');
   for (const other of ['s1/h1', 's2/h3']) assert.equal(hubs.get(other)!.modelVersion, 'fixture-2', `${other} never saw the worse bundle`);
@@ -265,4 +266,29 @@ test('a canary that goes degraded during the window is rolled back at once, befo
   assert.match((r.decision as { reasons: string[] }).reasons[0], /s2\/h3 went degraded/);
   assert.ok(Date.now() - t0 < 15_000, 'did not wait for the 20 s window');
   assert.equal(canary.modelVersion, 'fixture-2');
+});
+
+test('without --sign-key the previous bundle goes as it is: a hub without --allow-downgrade refuses it and the rollout ends failed', { timeout: 40_000 }, async () => {
+  const canary = hubs.get('s2/h3')!;
+  await waitFor(async () => {
+    const rs = await RolloutStore.open(db);
+    try {
+      return (await rs.hubs()).find((h) => h.hub === 'h3')?.state === 'online';
+    } finally {
+      await rs.close();
+    }
+  }, 10_000, 'h3 online again');
+  const lines: string[] = [];
+  const run = runRollout({ ...settings(), privateKeyPem: undefined, installTimeoutMs: 5000, watchMs: 20_000, bundleDir: bundles.v5,
+    canaries: [{ site: 's2', hub: 'h3' }], log: (l) => lines.push(l) });
+  await waitFor(() => canary.modelVersion === 'fixture-5', 15_000, 'canary on fixture-5');
+  canary.degrade('capture lost (test)');
+  const r = await run;
+  canary.recover('input');
+  assert.equal(r.state, 'failed', JSON.stringify(r.decision));
+  const rb = (r.decision as unknown as { rollback: { resigned: boolean; refused: { hub: string; error: string }[] } }).rollback;
+  assert.equal(rb.resigned, false);
+  assert.match(rb.refused[0]?.error ?? '', /not newer than the running fixture-5.*--allow-downgrade/);
+  assert.ok(lines.some((l) => /no --sign-key: a rollback sends fixture-2 as it is, which only hubs started with --allow-downgrade install/.test(l)), lines.join('\n'));
+  assert.equal(canary.modelVersion, 'fixture-5', 'the anti-rollback rule held');
 });
