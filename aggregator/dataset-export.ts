@@ -136,6 +136,7 @@ export async function exportDataset(store: Store, o: ExportOptions): Promise<Exp
   const filter: ExportFilter = { since: o.since, until: o.until, site: o.site, hub: o.hub };
   const includeUnmarked = o.includeUnmarked ?? false;
   const page = o.pageRows ?? PAGE_ROWS;
+  await store.fleet.prepare?.();
   const models = await store.fleet.models();
   const counts = await store.fleet.countByModel(filter, includeUnmarked);
   const { order, versions, chosen } = chooseOrder(models, counts, o.model);

@@ -114,6 +114,8 @@ export interface ModelCount {
 
 /** Reads for `dataset export`: small aggregates and keyset pages, never a whole table at once. */
 export interface FleetReader {
+  /** Before an export: whatever makes the pages cheap (PostgreSQL: fresh planner statistics). */
+  prepare?(): Promise<void>;
   models(): Promise<ModelInfo[]>;
   countByModel(f: ExportFilter, includeUnmarked: boolean): Promise<ModelCount[]>;
   /** Rows after `after` in (site, hub, seq) order, of the given model versions. */
