@@ -9,9 +9,8 @@
  * - samples(site, hub, id, ts, model, class, confidence, src, dst, sport, dport, proto, features, received_at)
  *                                                              deduplicated by (site, hub, id)
  * - models(version, release, features JSON, first_seen)      from status messages that carry `features`
- * - marks(...)                                                 owned by the operator feedback API; created here
- *                                                              IF NOT EXISTS with the same DDL, read by retention
- *                                                              and the export
+ * - marks(...)                                                 the operator feedback API's (store/marks*.ts), read
+ *                                                              by retention and the export
  */
 
 /** A sampled Normal flow as stored. The flow key is absent when the hub drops addresses for privacy. */
@@ -135,10 +134,6 @@ export const DEFAULT_SAMPLE_RETENTION_DAYS = 30;
  */
 export const DEFAULT_SAMPLES_PER_HUB = 100_000;
 export const DAY_MS = 24 * 3_600_000;
-
-/** The contract's DDL of the operator marks table (its owner may create it first; the two are identical). */
-export const MARKS_COLUMNS = `site TEXT, hub TEXT, seq BIGINT, verdict TEXT, class TEXT, "by" TEXT, at BIGINT,
-  incident TEXT NULL, undone_at BIGINT NULL, undone_by TEXT NULL`;
 
 /**
  * The effective mark of alert f: its newest row that is not undone. A correlated subquery on the marks index,

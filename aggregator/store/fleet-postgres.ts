@@ -8,7 +8,7 @@ import type { AlertRow } from './store.ts';
 import {
   type ExportFilter, type FeatureExportRow, type FeatureKey, type FleetBatch, type FleetPrune, type FleetPruneResult,
   type FleetReader, type ModelCount, type ModelInfo, type SampleExportRow, type SampleKey,
-  EFFECTIVE_MARK, MARKS_COLUMNS, firstModels, firstSamples, parseModelFeatures,
+  EFFECTIVE_MARK, firstModels, firstSamples, parseModelFeatures,
 } from './fleet-data.ts';
 
 export const FLEET_SCHEMA_PG = `
@@ -27,8 +27,6 @@ CREATE INDEX IF NOT EXISTS samples_hub_received ON samples (site, hub, received_
 CREATE TABLE IF NOT EXISTS models (
   version TEXT PRIMARY KEY, release BIGINT, features TEXT NOT NULL, first_seen BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS marks (id BIGSERIAL PRIMARY KEY, ${MARKS_COLUMNS});
-CREATE INDEX IF NOT EXISTS marks_alert ON marks (site, hub, seq);
 `;
 
 type Row = Record<string, unknown>;
