@@ -101,7 +101,8 @@ before(async () => {
   bundles.v4 = await buildFixtureBundle(b('v4'), keys, 'fixture-4', '2026-12-03T00:00:00Z');
   bundles.v5 = await buildFixtureBundle(b('v5'), keys, 'fixture-5', '2026-12-04T00:00:00Z');
   broker = await startAedes();
-  db = join(tmp.dir, 'fleet.db');
+  // IOT_IDS_ROLLOUT_TEST_DB=postgres://...?schema=S runs the same file on PostgreSQL.
+  db = process.env.IOT_IDS_ROLLOUT_TEST_DB ?? join(tmp.dir, 'fleet.db');
   agg = await startAggregator({ broker: broker.url, db, protocolVersion: 4, clientId: 'rollout-agg', http: 0, token: 't', log: quiet });
   await startHub('s1', 'h1', bundles.v1, keys.publicKeyPem);
   await startHub('s1', 'h2', bundles.v1, keys.publicKeyPem);
