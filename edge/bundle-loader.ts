@@ -11,6 +11,7 @@ import { verifyBundle, modelFileFor } from '../shared/bundle-verify.ts';
 import { IdsError } from '../shared/errors.ts';
 import type { BundleManifest } from '../shared/manifest.ts';
 import { PREPROCESS_WASM_FILE } from '../shared/manifest.ts';
+import { featuresHubLacks } from '../shared/features.ts';
 import { instantiatePreprocess } from './preprocess.ts';
 
 export interface RuntimeOptions {
@@ -88,6 +89,14 @@ export async function loadBundle(
   accept?: (manifest: BundleManifest) => void,
 ): Promise<LoadedBundle> {
   const { manifest, files } = await verifyBundle(dir, { publicKeyPem: opts.publicKeyPem });
+  const missing = featuresHubLacks(manifest.preprocessing.features);
+  if (missing.length) {
+    throw new IdsError(
+      'BAD_BUNDLE',
+      `model ${manifest.model.version}: the hub's flow meter cannot compute ${missing.join(', ')}` +
+        (manifest.notForHubs ? ' (a cloud-only evaluation bundle, built with --no-hub-check)' : ''),
+    );
+  }
   accept?.(manifest);
   configureRuntime(opts);
   const preprocessBytes = files[PREPROCESS_WASM_FILE];

@@ -41,6 +41,20 @@ export const STAT_FEATURES: readonly Column[] = FLOW_COLUMNS.filter(
 export const MODEL_CANDIDATE_COLUMNS: readonly Column[] = FLOW_COLUMNS.filter((c) => !IDENTIFIER_COLUMNS.includes(c));
 
 /**
+ * The features a hub can feed a model: what its flow meter computes per flow (the 76 statistical features) plus
+ * the flow's ports and protocol (edge/raw-columns.ts lays the hub's rows out in this order). A bundle reading
+ * anything else is refused by `bundle build` and by the hub at load.
+ */
+export const HUB_FEATURES: readonly Column[] = MODEL_CANDIDATE_COLUMNS;
+
+const HUB_FEATURE_SET: ReadonlySet<string> = new Set(HUB_FEATURES);
+
+/** The features of `features` a hub cannot compute (names exactly as the bundle lists them), in their order. */
+export function featuresHubLacks(features: readonly string[]): string[] {
+  return features.filter((f) => !HUB_FEATURE_SET.has(f));
+}
+
+/**
  * Which port columns stay as model inputs. Default `dst`: the destination port names the attacked service
  * (telnet 23/2323 for Mirai's brute force, 80 for its HTTP flood) and means the same on any network; the source
  * port is picked at random by the sender's OS and in a testbed mostly tells its few hosts apart (identity leakage).

@@ -67,6 +67,11 @@ export interface BundleManifest {
    * absent = the hub's defaults. A hub's `--watchers` overrides them setting by setting.
    */
   watchers?: WatcherSettings;
+  /**
+   * Present only on a bundle built with `--no-hub-check` whose features include ones the hub's flow meter cannot
+   * compute: an evaluation bundle for `bundle eval` in the cloud, never for hubs (they refuse it at load).
+   */
+  notForHubs?: { reason: string; missingFeatures: string[] };
 }
 
 /**

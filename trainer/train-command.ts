@@ -45,6 +45,15 @@ export function parseLabelMap(value: string): { map: LabelMap; source: string } 
 const num = (name: string, v: unknown, integer = false): number | undefined =>
   integer ? intOption(name, v) : numberOption(name, v);
 
+/** --features: 'all-numeric' or a comma-separated list of column names (repeatable). */
+export function featuresOption(v: unknown): readonly string[] | 'all-numeric' | undefined {
+  if (v === undefined) return undefined;
+  const list = listOption(v).flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean);
+  if (list.length === 1 && list[0] === 'all-numeric') return 'all-numeric';
+  if (list.length === 0 || list.includes('all-numeric')) throw new IdsError('BAD_OPTION', '--features: all-numeric, or a comma-separated list of column names');
+  return list;
+}
+
 /** The command-line arguments (as citty parses them) as RunOptions; every bad value is a BAD_OPTION naming the flag. */
 export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
   const data = listOption(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
@@ -52,7 +61,9 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
   const map = args.map !== undefined ? parseLabelMap(String(args.map)) : undefined;
   return {
     data,
-    label: args.label as string | undefined,
+    label: (args.label ?? args['label-column']) as string | undefined,
+    features: featuresOption(args.features),
+    hubCheck: args['hub-check'] !== false,
     map: map?.map,
     mapSource: map?.source,
     seed: num('seed', args.seed, true),

@@ -50,6 +50,10 @@ export interface RunOptions extends RecipeOverrides {
   benignAlertTarget?: number;
   /** The most validation recall (absolute) an attack class may give up to the benign calibration (default 0.02). */
   benignMaxRecallDrop?: number;
+  /** Feature columns: default the IoTID20/CICFlowMeter schema's; a list, or every numeric column (data/dataset.ts). */
+  features?: readonly string[] | 'all-numeric';
+  /** With export: refuse features the hub cannot compute (default true; false: a cloud-only bundle). */
+  hubCheck?: boolean;
   progress?: boolean;
   signal?: AbortSignal;
   /** Status lines (loading, split sizes, results); default: none. */
@@ -119,8 +123,22 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
     ports: opts.ports,
     dedupe: opts.dedupe,
     maxRows: opts.maxRows,
+    features: opts.features,
   });
   lap('load', t0);
+  if (opts.features) {
+    const notes = ds.report.ignoredColumns;
+    log(`features (${opts.features === 'all-numeric' ? 'all numeric columns' : 'as listed'}): ${ds.features.join(', ')}` +
+      (notes.length ? `; ignored: ${notes.join(', ')}` : '') + (ds.report.constantColumns.length ? `; constant, dropped: ${ds.report.constantColumns.join(', ')}` : ''));
+  }
+  if (opts.export && opts.hubCheck !== false) {
+    // Before any training: the export's bundle build would refuse these features anyway.
+    const { featuresHubLacks } = await import('../shared/features.ts');
+    const missing = featuresHubLacks(ds.features);
+    if (missing.length) {
+      throw new IdsError('BAD_OPTION', `--export: the hub's flow meter cannot compute ${missing.join(', ')}; drop them (--features LIST) or add --no-hub-check for a cloud-only evaluation bundle`);
+    }
+  }
   const C = ds.labels.length;
   if (ds.rows === 0) throw new IdsError('EMPTY_INPUT', `no usable rows in ${opts.data.join(', ')} (see skipped counts)`);
   if (C < 2) throw new IdsError('BAD_OPTION', `only one class (${ds.labels.join(', ')}) after the label map: a classifier needs ≥ 2`);
@@ -276,6 +294,7 @@ export async function runTraining(opts: RunOptions): Promise<RunResult> {
         },
         outDir,
         ...(thresholds ? { thresholds } : {}),
+        hubCheck: opts.hubCheck,
         log,
       });
       await writeReport(outDir, report);

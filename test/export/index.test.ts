@@ -9,6 +9,7 @@ import { verifyBundle } from '../../shared/bundle-verify.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import { FP32_MODEL_FILE, MODEL_FILE, PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
 import type { ScalerSpec } from '../../shared/scaler.ts';
+import { STAT_FEATURES } from '../../shared/features.ts';
 import { keyPair } from '../bundle/fixture.ts';
 import { randomCnnLstm, randomRows, tfPredict } from './export-fixture.ts';
 
@@ -17,7 +18,8 @@ const labels = ['Normal', 'DoS', 'Scan'];
 // Feature 0 is a port read through a lookup table: the bundle's manifest must carry the table to the hub.
 const portTable = { keys: [23, 80, 49784], values: [0.01, 0.4, 0.97], fallback: 0.2 };
 const scaler: ScalerSpec = {
-  features: Array.from({ length: F }, (_, i) => (i === 0 ? 'Dst_Port' : `f${i}`)),
+  // Flow-meter columns (a bundle build refuses features a hub cannot compute).
+  features: ['Dst_Port', ...STAT_FEATURES.slice(0, F - 1)],
   transforms: Array.from({ length: F }, (_, i) => (i === 0 ? 'lookup' : 'none')),
   lookups: Array.from({ length: F }, (_, i) => (i === 0 ? portTable : null)),
   min: new Array(F).fill(0),

@@ -10,6 +10,7 @@ import { MANIFEST_FILE, SIGNATURE_FILE, releaseFromCreatedAt, type BundleManifes
 import { modelFileFor, sha256Hex } from '../../shared/bundle-verify.ts';
 import { loadPrivateKey, manifestText, signManifest } from '../../shared/bundle-sign.ts';
 import { PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
+import { featuresHubLacks } from '../../shared/features.ts';
 
 // Moved to shared/ (the aggregator's rollout re-signs bundles too); re-exported for the trainer's callers.
 export { loadPrivateKey, manifestText, signManifest };
@@ -23,6 +24,26 @@ export interface BuildBundleArgs {
   privateKeyPem: string | Uint8Array;
   /** Allow a bundle without the model or wasm file (tests of verification only). Default false. */
   allowIncomplete?: boolean;
+  /**
+   * Refuse features the hub's flow meter cannot compute (default true). false builds a cloud-only evaluation
+   * bundle instead, marked `notForHubs` in its signed manifest.
+   */
+  hubCheck?: boolean;
+}
+
+/** The manifest with its hub verdict: refused (BAD_BUNDLE naming the features) or marked not for hubs. */
+export function checkHubFeatures(manifest: Omit<BundleManifest, 'files'>, hubCheck = true): Omit<BundleManifest, 'files'> {
+  const { notForHubs: _old, ...rest } = manifest;
+  const missing = featuresHubLacks(manifest.preprocessing.features);
+  if (missing.length === 0) return rest;
+  if (hubCheck) {
+    throw new IdsError(
+      'BAD_BUNDLE',
+      `the hub's flow meter cannot compute ${missing.length} of the model's features: ${missing.join(', ')}. ` +
+        'Train on flow-meter columns (IoTID20/CICFlowMeter names), or build a cloud-only evaluation bundle with --no-hub-check',
+    );
+  }
+  return { ...rest, notForHubs: { reason: 'built with --no-hub-check: features the hub\'s flow meter cannot compute; for cloud evaluation only', missingFeatures: missing } };
 }
 
 const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -70,6 +91,8 @@ export async function buildBundle(args: BuildBundleArgs): Promise<string> {
     }
   }
 
+  // Before anything is written: a refused bundle leaves no folder behind.
+  const checked = checkHubFeatures(args.manifest, args.hubCheck);
   mkdirSync(outDir, { recursive: true });
   // A stale signature from an earlier build must not survive a failed rebuild.
   rmSync(join(outDir, SIGNATURE_FILE), { force: true });
@@ -79,7 +102,7 @@ export async function buildBundle(args: BuildBundleArgs): Promise<string> {
     writeFileSync(join(outDir, name), bytes);
     files[name] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
   }
-  const manifest = { ...args.manifest, model: withRelease(args.manifest.model), files } as BundleManifest;
+  const manifest = { ...checked, model: withRelease(checked.model), files } as BundleManifest;
   const text = Buffer.from(manifestText(manifest), 'utf8');
   writeFileSync(join(outDir, MANIFEST_FILE), text);
   writeFileSync(join(outDir, SIGNATURE_FILE), signManifest(new Uint8Array(text), key));

@@ -124,6 +124,11 @@ const build = defineCommand({
       type: 'string',
       description: 'JSON file of watcher settings the hubs use with this bundle (edge/README.md "Watchers"; default: the source manifest\'s)',
     },
+    'hub-check': {
+      type: 'boolean',
+      default: true,
+      description: 'refuse features the hub\'s flow meter cannot compute (--no-hub-check: a cloud-only evaluation bundle, marked notForHubs; hubs refuse it)',
+    },
   },
   run: ({ args }) =>
     guarded(async () => {
@@ -177,12 +182,16 @@ const build = defineCommand({
         files: { [MODEL_FILE]: modelPath!, [PREPROCESS_WASM_FILE]: wasmPath },
         manifest: rest,
         privateKeyPem: keyPem,
+        hubCheck: args['hub-check'] !== false,
       });
       const publicKeyPem = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'pem' }).toString();
       const v = await verifyBundle(dir, { publicKeyPem });
       process.stdout.write(
         `ok: built and verified ${dir}: ${v.manifest.model.name} ${v.manifest.model.version}, release ${v.manifest.model.release}\n`,
       );
+      if (v.manifest.notForHubs) {
+        process.stdout.write(`NOT FOR HUBS (cloud evaluation only): the hub's flow meter cannot compute ${v.manifest.notForHubs.missingFeatures.join(', ')}\n`);
+      }
     }),
 });
 
@@ -195,6 +204,7 @@ const evaluate = defineCommand({
     dir: { type: 'positional', required: true, description: 'bundle folder' },
     data: { type: 'string', required: true, description: 'CSV file or folder of CSVs with a label column (repeat for several)' },
     label: { type: 'string', description: 'label column (default Cat)' },
+    'label-column': { type: 'string', description: 'alias of --label' },
     map: { type: 'string', description: 'label map onto the bundle\'s classes: cicids2017, binary, a JSON object or file' },
     key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (required, or --insecure-demo-key)' },
     'insecure-demo-key': demoKeyArg,
@@ -210,7 +220,7 @@ const evaluate = defineCommand({
       ]);
       const runtime = choiceOption('runtime', args.runtime, ['ort-web', 'ort-node'] as const) ?? 'ort-web';
       const e = await evaluateBundle({
-        bundleDir: resolve(args.dir), publicKeyPem: verifyingKey(args.key, args['insecure-demo-key']), data: listOption(args.data), labelColumn: args.label,
+        bundleDir: resolve(args.dir), publicKeyPem: verifyingKey(args.key, args['insecure-demo-key']), data: listOption(args.data), labelColumn: args.label ?? args['label-column'],
         labelMap: args.map !== undefined ? parseLabelMap(String(args.map)).map : undefined, runtime,
         maxRows: intOption('max-rows', args['max-rows'], { min: 1 }),
       });

@@ -39,7 +39,8 @@ export async function evaluateBundle(opts: EvaluateOptions): Promise<BundleEvalu
   const { manifest: m, files } = await verifyBundle(opts.bundleDir, { publicKeyPem: opts.publicKeyPem });
   const p = m.preprocessing;
   const ds = await loadDataset({
-    files: opts.data, labelColumn: opts.labelColumn, labelMap: opts.labelMap, ports: p.portPolicy, keepConstant: true,
+    // The bundle's own feature list picks the columns (any names: an all-numeric bundle reads non-CICFlowMeter ones).
+    files: opts.data, labelColumn: opts.labelColumn, labelMap: opts.labelMap, ports: p.portPolicy, keepConstant: true, features: [...p.features],
     maxRows: opts.maxRows,
   });
   const cols = p.features.map((f) => ds.features.indexOf(f));

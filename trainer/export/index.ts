@@ -62,6 +62,8 @@ export interface ExportArgs {
   modelName?: string;
   /** Skip the throughput measurement (tests). */
   skipSpeed?: boolean;
+  /** Refuse features the hub's flow meter cannot compute (default true; false marks the bundle notForHubs). */
+  hubCheck?: boolean;
   log?: (line: string) => void;
 }
 
@@ -345,6 +347,7 @@ export async function exportAndBundle(args: ExportArgs): Promise<ExportResult> {
       files: { [MODEL_FILE]: int8Bytes, [PREPROCESS_WASM_FILE]: wasmPath },
       manifest,
       privateKeyPem: keyPem,
+      hubCheck: args.hubCheck,
     });
     const publicKeyPem = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'pem' }).toString();
     const verified = await verifyBundle(bundleDir, { publicKeyPem });
