@@ -12,6 +12,7 @@ import { encodeAlert, encodeSample, encodeStatus } from '../../shared/payloads.t
 import { hubTopic } from '../../shared/topics.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
 import type { Store } from '../../aggregator/store/store.ts';
+import { SqliteStore } from '../../aggregator/store/sqlite.ts';
 import type { SampleRow } from '../../aggregator/store/fleet-data.ts';
 import { startAedes } from './broker.ts';
 import { publisher } from './publisher.ts';
@@ -103,6 +104,37 @@ function suite(name: string, make: StoreMaker) {
 }
 
 for (const [name, make] of storeMakers('fleetdata')) suite(name, make);
+
+describe('fleet data retention in the aggregator', () => {
+  it('runs at start with the day options and the per-hub cap; marked features stay', async () => {
+    const broker = await startAedes();
+    const tmp = tempDir();
+    const db = join(tmp.dir, 'r.db');
+    const store = new SqliteStore(db);
+    await store.open();
+    await store.writeBatch([{ ...row('s1', 'h1', 1, T0), features: vec(1) }, { ...row('s1', 'h1', 2, T0), features: vec(2) }], [], {
+      samples: [sampleRow('s1', 'h1', hexId(1), T0), ...Array.from({ length: 5 }, (_, i) => sampleRow('s1', 'h2', hexId(10 + i), T0 + 9 * DAY + i))],
+    });
+    await insertMark(store, { site: 's1', hub: 'h1', seq: 2, verdict: 'confirmed', class: 'Mirai', at: T0 });
+    await store.close();
+    // Ten days later, 7 days kept, 3 samples a hub.
+    const agg = await startAggregator({
+      broker: broker.url, db, protocolVersion: 4, clientId: 'retain-agg', log: () => {}, now: () => T0 + 10 * DAY,
+      featureRetentionDays: 7, sampleRetentionDays: 7, samplesPerHub: 3,
+    });
+    try {
+      await waitFor(async () => (await agg.store.fleet.samplePage({}, ['m-1'], undefined, 10)).length === 3, 5000, 'samples pruned');
+      assert.deepEqual((await agg.store.fleet.samplePage({}, ['m-1'], undefined, 10)).map((x) => x.id), [hexId(12), hexId(13), hexId(14)]);
+      assert.deepEqual((await agg.store.fleet.featurePage({}, true, ['m-1'], undefined, 10)).map((x) => x.seq), [2]);
+      const g = new (await import('../../aggregator/consumer.ts')).Consumer({ broker: broker.url, clientId: 'x', ingest: agg.ingest, group: 'g1' });
+      assert.ok(g.filters.includes('$share/g1/ids/v1/+/+/sample'), 'the sample channel in a shared subscription too');
+    } finally {
+      await agg.close();
+      await broker.stop();
+      tmp.cleanup();
+    }
+  });
+});
 
 describe('fleet data over MQTT', () => {
   it('stores alert features, samples (QoS 0) and model feature orders; refuses and counts bad samples', async () => {
