@@ -76,6 +76,8 @@ function renderFeedback(f) {
   $('fb-confirmed-hint').textContent = `${fmt(t.confirmed)} alerts`;
   $('fb-unmarked').textContent = pct(t.unmarkedShare);
   $('fb-unmarked-hint').textContent = `${fmt(t.unmarked)} alerts`;
+  $('fb-marked').textContent = fmt(t.falsePositive + t.confirmed);
+  $('fb-marked-hint').textContent = `of ${fmt(t.stored)} stored alerts`;
   $('fb-window').textContent = `last ${f.hours} h · shares of the stored alerts · click a hub to list its alerts`;
   $('fb-hubs-empty').hidden = f.hubs.length > 0;
   $('fb-hubs').querySelector('tbody').innerHTML = f.hubs.map((h) => {
@@ -130,10 +132,10 @@ function renderAlerts(alerts) {
   $('fb-alerts-empty').hidden = alerts.length > 0;
   $('fb-alerts').querySelector('tbody').innerHTML = alerts.map((a) => `<tr data-alert="${esc(`${a.site}/${a.hub}/${a.seq}`)}"
       data-path="${esc(`${encodeURIComponent(a.site)}/${encodeURIComponent(a.hub)}/${a.seq}`)}" class="${a.mark ? esc(a.mark.verdict) : ''}">
-    <td title="${esc(time(a.ts))} UTC">${esc(when(a.ts))}</td><td class="mono">${esc(a.site)}/${esc(a.hub)}</td><td>${a.seq}</td>
+    <td title="${esc(time(a.ts))} UTC">${esc(when(a.ts))}</td><td class="mono">${esc(a.site)}/${esc(a.hub)}<div class="seq">#${a.seq}</div></td>
     <td><span class="swatch" style="background:${colorOf(a.class)}"></span>${esc(a.class)}${a.source === 'rule' ? ' <span class="dim">(rule)</span>' : ''}</td>
     <td class="num">${(a.confidence * 100).toFixed(0)}%</td><td class="num">${a.count > 1 ? `<b title="a burst: one alert for ${a.count} verdicts">${fmt(a.count)}</b>` : 1}</td>
-    <td class="mono">${esc(a.src)}:${a.sport} → ${esc(a.dst)}:${a.dport}/${a.proto}</td>
+    <td class="mono" title="${esc(a.src)}:${a.sport} → ${esc(a.dst)}:${a.dport}, protocol ${a.proto}">${esc(a.src)} → ${esc(a.dst)}:${a.dport}/${a.proto}</td>
     <td class="markcell">${markCell(a.mark)}</td><td>${alertActions(a)}</td></tr>`).join('');
 }
 
@@ -192,8 +194,6 @@ $('fb-incidents').addEventListener('click', (e) => {
 // ---- history ----
 function renderMarks(marks) {
   $('fb-marks-empty').hidden = marks.length > 0;
-  $('fb-marks-count').textContent = fmt(marks.filter((m) => !m.undoneAt).length);
-  $('fb-marks-hint').textContent = `active of the last ${marks.length}`;
   const dis = canWrite() ? '' : ' disabled';
   $('fb-marks').querySelector('tbody').innerHTML = marks.slice(0, 15).map((m) => `<tr class="${m.undoneAt ? 'undone' : ''}">
     <td>${esc(ago(m.at))}</td><td><b>${esc(m.by)}</b></td><td class="mono">${esc(m.site)}/${esc(m.hub)}/${m.seq}</td>

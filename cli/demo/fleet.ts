@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MeterMode } from '../../asm/flowmeter-host.ts';
 import type { Aggregator } from '../../aggregator/aggregator.ts';
+import type { TokenIdentity } from '../../aggregator/auth.ts';
 import { fleetPlan, TrafficSource, type HubPlan } from './scenario.ts';
 import { Replayer } from './replay.ts';
 import { realBackground } from './real-background.ts';
@@ -36,6 +37,8 @@ export interface DemoOptions {
   attachFeatures?: boolean;
   /** Hubs sample about one Normal flow in N (default DEMO_SAMPLE_NORMAL; 0 = off). */
   sampleNormal?: number;
+  /** Named API tokens for the aggregator (aggregator/auth.ts); default none: the demo's API is open. */
+  tokens?: readonly TokenIdentity[];
   /** Shared data folder: its real benign captures join the background when present; undefined = generated only. */
   dataDir?: string;
   log: (line: string) => void;
@@ -100,6 +103,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       // aedes speaks MQTT 3.1.1 only; a real broker gets MQTT 5 (as the aggregator command's default).
       protocolVersion: o.broker ? 5 : 4,
       clientId: 'iot-ids-demo-aggregator',
+      tokens: o.tokens,
       log: (l) => o.log(`aggregator: ${l}`),
     });
     // Graceful: the last batch is committed and acknowledged before the aggregator disconnects.
