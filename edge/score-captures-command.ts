@@ -1,5 +1,5 @@
 /**
- * `iot-ids bundle score-captures --bundle DIR --expect FILE [--benign DIR] [--lab DIR] [--json] [--key PEM]`:
+ * `iot-ids bundle score-captures --bundle DIR --expect FILE [--benign DIR [--split FILE]] [--lab DIR] [--json] [--key PEM]`:
  * every capture through the hub's own packet path, scored against its ground truth (edge/score-captures.ts).
  * Needs no broker or aggregator. Exit 0 when it ran (the table says what holds), 1 on a bad bundle or file.
  */
@@ -17,6 +17,7 @@ export default defineCommand({
     expect: { type: 'string', description: 'expected.json (attack captures in attack/ beside it)' },
     benign: { type: 'string', description: 'folder of benign captures (every alert is a false positive)' },
     lab: { type: 'string', description: 'live-lab recordings: DIR/<scenario>/capture.pcap + truth.json' },
+    split: { type: 'string', description: 'a model\'s split.json: benign results per side (train, validation, test devices)' },
     json: { type: 'boolean', description: 'print the full result as JSON' },
     key: { type: 'string', description: 'Ed25519 public key (PEM) the bundle must be signed with (default: the demo key)' },
   },
@@ -35,6 +36,7 @@ export default defineCommand({
       const run = await scoreAll({
         bundleDir: resolve(args.bundle), publicKeyPem,
         expect: args.expect && resolve(args.expect), benign: args.benign && resolve(args.benign), lab: args.lab && resolve(args.lab),
+        split: args.split && resolve(args.split),
         progress: (s) => {
           if (process.stderr.isTTY) process.stderr.write(`\r${++n} captures scored (${s.capture.slice(0, 60)})\x1b[K`);
         },

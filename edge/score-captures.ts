@@ -159,10 +159,23 @@ function readJson(path: string): unknown {
   }
 }
 
+/** Benign captures of one side of a device split (split.json: train, validation, test devices). */
+export interface SideScore {
+  side: string;
+  devices: number;
+  captures: number;
+  flows: number;
+  alerted: number;
+  modelNonNormal: number;
+  findings: number;
+}
+
 export interface ScoreRun {
   attack: CaptureScore[];
   benign: CaptureScore[];
   lab: CaptureScore[];
+  /** With `split`: the benign captures per side of the model's device split. */
+  sides?: SideScore[];
   totals: {
     attackCaught: number;
     attackCaptures: number;
@@ -179,7 +192,7 @@ export interface ScoreRun {
 
 /** Scores the attack captures of an expected.json (beside it: attack/), a benign folder, and lab recordings. */
 export async function scoreAll(o: ScoreOptions & { expect?: string; benign?: string; lab?: string; attackDir?: string;
-  progress?: (s: CaptureScore) => void }): Promise<ScoreRun> {
+  split?: string; progress?: (s: CaptureScore) => void }): Promise<ScoreRun> {
   const run: ScoreRun = { attack: [], benign: [], lab: [], totals: {
     attackCaught: 0, attackCaptures: 0, benignFlows: 0, benignAlerted: 0, benignAlertedShare: 0, benignModelNonNormalShare: 0,
     benignFindings: 0, labDetected: 0, labScenarios: 0, labWithin10s: 0,
@@ -229,12 +242,37 @@ export async function scoreAll(o: ScoreOptions & { expect?: string; benign?: str
     t.benignFindings += s.findings;
   }
   t.benignAlertedShare = t.benignFlows ? t.benignAlerted / t.benignFlows : 0;
+  if (o.split) run.sides = bySide(run.benign, o.split);
   t.benignModelNonNormalShare = t.benignFlows ? run.benign.reduce((a, s) => a + s.modelNonNormal, 0) / t.benignFlows : 0;
   const attacks = run.lab.filter((s) => s.kind === 'lab');
   t.labScenarios = attacks.length;
   t.labDetected = attacks.filter((s) => s.caught).length;
   t.labWithin10s = attacks.filter((s) => s.caught && (s.timeToDetectS ?? Infinity) <= 10).length;
   return run;
+}
+
+/**
+ * Benign scores per side of a device split (a model's split.json: `devices[]` with `side` and `files` relative to
+ * the benign folder); captures the split does not name are "unsplit".
+ */
+function bySide(benign: CaptureScore[], splitFile: string): SideScore[] {
+  const doc = readJson(splitFile) as { devices?: { id: string; side: string; files: string[] }[] };
+  if (!Array.isArray(doc.devices)) throw new IdsError('BAD_OPTION', `${splitFile}: no "devices" list`);
+  const of = new Map<string, { side: string; device: string }>();
+  for (const d of doc.devices) for (const f of d.files) of.set(f, { side: d.side, device: d.id });
+  const sides = new Map<string, SideScore & { ids: Set<string> }>();
+  for (const s of benign) {
+    const at = of.get(s.capture.split('\\').join('/')) ?? { side: 'unsplit', device: s.capture };
+    let x = sides.get(at.side);
+    if (!x) sides.set(at.side, x = { side: at.side, devices: 0, captures: 0, flows: 0, alerted: 0, modelNonNormal: 0, findings: 0, ids: new Set() });
+    x.ids.add(at.device);
+    x.captures++;
+    x.flows += s.flows;
+    x.alerted += s.alertedFlows;
+    x.modelNonNormal += s.modelNonNormal;
+    x.findings += s.findings;
+  }
+  return [...sides.values()].map(({ ids, ...x }) => ({ ...x, devices: ids.size })).sort((a, b) => a.side.localeCompare(b.side));
 }
 
 const pct = (a: number, b: number): string => (b ? `${((100 * a) / b).toFixed(1)} %` : '-');
@@ -257,6 +295,14 @@ export function formatRun(r: ScoreRun): string {
     lines.push(`benign: ${r.benign.length} captures, ${r.totals.benignFlows} flows, alerted ${r.totals.benignAlerted} ` +
       `(${pct(r.totals.benignAlerted, r.totals.benignFlows)}), model alone non-Normal ${(100 * r.totals.benignModelNonNormalShare).toFixed(1)} %, ` +
       `watcher findings ${r.totals.benignFindings}`);
+    if (r.sides) {
+      lines.push('| benign side (device split) | devices | captures | flows | alerted | model non-Normal | findings |', '|---|---|---|---|---|---|---|');
+      for (const x of r.sides) {
+        lines.push(`| ${x.side} | ${x.devices} | ${x.captures} | ${x.flows} | ${x.alerted} (${pct(x.alerted, x.flows)}) | ` +
+          `${pct(x.modelNonNormal, x.flows)} | ${x.findings} |`);
+      }
+      lines.push('');
+    }
     if (noisy.length) {
       lines.push('| benign capture (with alerts) | flows | alerted | model non-Normal | findings |', '|---|---|---|---|---|');
       for (const s of noisy.slice(0, 20)) {

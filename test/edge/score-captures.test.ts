@@ -27,7 +27,11 @@ test('score-captures runs real captures through the hub path without a broker an
     const startUs = pcap.readUInt32LE(24) * 1e6 + pcap.readUInt32LE(28);
     writeFileSync(join(dir, 'lab', 'sweep', 'truth.json'), JSON.stringify({ cat: 'Scan', startUs, attacker: '192.168.1.109' }));
 
-    const run = await scoreAll({ bundleDir: BUNDLE, publicKeyPem: KEY, expect, attackDir: join(root, 'attack'), benign: join(dir, 'benign'), lab: join(dir, 'lab') });
+    const split = join(dir, 'split.json');
+    writeFileSync(split, JSON.stringify({ devices: [{ id: 'benign/tcpreplay-mixed', side: 'train', files: ['tcpreplay-mixed.pcap'] }] }));
+    const run = await scoreAll({
+      bundleDir: BUNDLE, publicKeyPem: KEY, expect, attackDir: join(root, 'attack'), benign: join(dir, 'benign'), lab: join(dir, 'lab'), split,
+    });
     for (const line of formatRun(run).split('\n')) t.diagnostic(line);
     const by = Object.fromEntries(run.attack.map((s) => [s.capture, s]));
     // No IP flows: caught by the ARP watcher's sweep rule alone.
@@ -40,6 +44,8 @@ test('score-captures runs real captures through the hub path without a broker an
     assert.equal(run.totals.attackCaught, 3);
     assert.equal(run.benign.length, 1);
     assert.equal(run.benign[0].findings, 0);
+    assert.deepEqual(run.sides?.map((x) => [x.side, x.devices, x.captures, x.flows]), [['train', 1, 1, run.benign[0].flows]]);
+    assert.match(formatRun(run), /\| train \| 1 \| 1 \|/);
     assert.equal(run.lab.length, 1);
     assert.ok(run.lab[0].caught && run.lab[0].timeToDetectS! < 10, JSON.stringify(run.lab[0]));
   } finally {
