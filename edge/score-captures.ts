@@ -275,7 +275,7 @@ function bySide(benign: CaptureScore[], splitFile: string): SideScore[] {
   return [...sides.values()].map(({ ids, ...x }) => ({ ...x, devices: ids.size })).sort((a, b) => a.side.localeCompare(b.side));
 }
 
-const pct = (a: number, b: number): string => (b ? `${((100 * a) / b).toFixed(1)} %` : '-');
+const pct = (a: number, b: number, digits = 1): string => (b ? `${((100 * a) / b).toFixed(digits)} %` : '-');
 
 /** The table a person reads. */
 export function formatRun(r: ScoreRun): string {
@@ -293,13 +293,13 @@ export function formatRun(r: ScoreRun): string {
   if (r.benign.length) {
     const noisy = r.benign.filter((s) => s.alertedFlows > 0 || s.findings > 0).sort((a, b) => b.alertedFlows - a.alertedFlows);
     lines.push(`benign: ${r.benign.length} captures, ${r.totals.benignFlows} flows, alerted ${r.totals.benignAlerted} ` +
-      `(${pct(r.totals.benignAlerted, r.totals.benignFlows)}), model alone non-Normal ${(100 * r.totals.benignModelNonNormalShare).toFixed(1)} %, ` +
+      `(${pct(r.totals.benignAlerted, r.totals.benignFlows, 2)}), model alone non-Normal ${(100 * r.totals.benignModelNonNormalShare).toFixed(2)} %, ` +
       `watcher findings ${r.totals.benignFindings}`);
     if (r.sides) {
       lines.push('| benign side (device split) | devices | captures | flows | alerted | model non-Normal | findings |', '|---|---|---|---|---|---|---|');
       for (const x of r.sides) {
-        lines.push(`| ${x.side} | ${x.devices} | ${x.captures} | ${x.flows} | ${x.alerted} (${pct(x.alerted, x.flows)}) | ` +
-          `${pct(x.modelNonNormal, x.flows)} | ${x.findings} |`);
+        lines.push(`| ${x.side} | ${x.devices} | ${x.captures} | ${x.flows} | ${x.alerted} (${pct(x.alerted, x.flows, 2)}) | ` +
+          `${pct(x.modelNonNormal, x.flows, 2)} | ${x.findings} |`);
       }
       lines.push('');
     }
