@@ -45,6 +45,8 @@ export interface AggregatorOptions {
   sessionExpirySec?: number;
   /** Messages read and not yet committed before the consumer stops reading (default 1000). */
   maxPending?: number;
+  /** Payload bytes read and not yet committed before the consumer stops reading (default 4 MiB). */
+  maxPendingBytes?: number;
   /** Publish the per-hub ack watermark after each commit (default true). */
   acks?: boolean;
   retentionHours?: number;
@@ -152,6 +154,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     broker: o.broker, clientId: o.clientId ?? defaultClientId(o.group, o.http), ingest, prefix, group: o.group,
     username: o.username, password: o.password, protocolVersion: o.protocolVersion, log,
     sessionExpirySec: o.sessionExpirySec ?? defaultSessionExpiry(o.group), maxPending: o.maxPending,
+    maxPendingBytes: o.maxPendingBytes,
   });
   try {
     await consumer.start();

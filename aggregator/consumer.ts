@@ -11,9 +11,10 @@
  * (mosquitto `max_inflight_messages`, or our MQTT 5 Receive Maximum) should bound how many wait, but mosquitto
  * 2.0.x does not enforce Receive Maximum when PUBACKs come back in batches (draining a 150k backlog, 50,851 messages
  * were read while 342 were committed). So the consumer bounds it itself: when `maxPending` messages are read and
- * not yet committed, it holds back mqtt.js's callback for the last one. mqtt.js handles packets one after another,
- * so it stops parsing, its stream stops taking data and TCP pushes back on the broker; the first commit that
- * brings the count to half the bound releases it. A PUBACK owed on a
+ * not yet committed (or `maxPendingBytes` of their payloads), it holds back mqtt.js's callback for the last one.
+ * mqtt.js handles packets one after another, so it stops parsing, its stream stops taking data and TCP pushes back
+ * on the broker; the first commit that brings both to half their bound releases it. QoS 0 messages count too,
+ * until their batch commits (they need no PUBACK, but a flood of them would otherwise grow the ingest queue). A PUBACK owed on a
  * connection that has since dropped is not sent: the broker redelivers and the store's unique key drops the copy.
  * `customHandleAcks` cannot do this: it runs before handleMessage for each packet in the same serial chain.
  */
