@@ -12,7 +12,7 @@ import pg from 'pg';
 import { PostgresStore } from '../../aggregator/store/postgres.ts';
 import { SqliteWorkerStore } from '../../aggregator/store/sqlite-worker.ts';
 import type { Store } from '../../aggregator/store/store.ts';
-import { PG_URL, postgresReachable, row, tempDir } from './fixtures.ts';
+import { PG_URL, postgresReachable, row, storeMakers, tempDir } from './fixtures.ts';
 
 const T0 = Date.UTC(2026, 11, 4, 12);
 
@@ -81,4 +81,25 @@ describe('reads while every write is blocked', () => {
       tmp.cleanup();
     }
   });
+});
+
+describe('a write lets the event loop turn before it resolves', () => {
+  // A drain chains commit → acks → the next messages → the next commit; a store whose write resolves without a
+  // turn of the event loop (inline SQLite is synchronous) kept timers and the HTTP API waiting for seconds.
+  for (const [name, make] of storeMakers('turn')) {
+    it(name, async (t) => {
+      const made = await make();
+      if (typeof made === 'string') return t.skip(made);
+      try {
+        for (let k = 0; k < 3; k++) {
+          let turned = false;
+          setImmediate(() => (turned = true));
+          await made.store.writeBatch([row('s1', 'h1', k, T0)], []);
+          assert.ok(turned, `write ${k} resolved before the event loop could run anything else`);
+        }
+      } finally {
+        await made.done();
+      }
+    });
+  }
 });
