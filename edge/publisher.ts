@@ -287,11 +287,6 @@ export class Publisher {
     this.sendFrom = this.ackBase = this.store.headId();
   }
 
-  /** Sets the bundle version reported in status (and republishes it when connected). */
-  setBundle(version: string): void {
-    this.setStatus({ bundle: version });
-  }
-
   /** Changes what status reports (bundle, health, key) and republishes it when connected. */
   setStatus(patch: StatusFields): void {
     this.statusFields = { ...this.statusFields, ...patch };
