@@ -228,10 +228,11 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
       .catch((e) => log(`aggregator: retention rollup failed: ${(e as Error).message}`));
   const featureDays = o.featureRetentionDays ?? DEFAULT_FEATURE_RETENTION_DAYS;
   const sampleDays = o.sampleRetentionDays ?? DEFAULT_SAMPLE_RETENTION_DAYS;
+  const samplesCap = o.samplesPerHub ?? DEFAULT_SAMPLES_PER_HUB;
   const prune = () =>
     store.pruneFleetData({
       featuresBefore: now() - featureDays * DAY_MS, samplesBefore: now() - sampleDays * DAY_MS,
-      samplesPerHub: o.samplesPerHub ?? DEFAULT_SAMPLES_PER_HUB,
+      samplesPerHub: samplesCap,
     }).then((r) => {
       pruned.features += r.features;
       pruned.samples += r.samples;
@@ -240,14 +241,27 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
         log(`aggregator: retention deleted ${r.features} feature vectors older than ${featureDays} d, ${r.samples} samples older than ${sampleDays} d, ${r.samplesOverCap} samples over the per-hub cap`);
       }
     }).catch((e) => log(`aggregator: fleet data retention failed: ${(e as Error).message}`));
-  let retentionRun: Promise<unknown> = roll().then(prune);
-  const retention = setInterval(() => (retentionRun = roll().then(prune)), 10 * 60_000);
+  // One run at a time. A hub flooding samples must not wait 10 minutes for its cap: once as many samples as one
+  // hub may keep were stored since the last run, the fleet data part runs again (checked every second).
+  let retentionRun: Promise<unknown> = Promise.resolve();
+  let retaining = false;
+  let samplesAtRun = 0;
+  const retain = (rollup: boolean) => {
+    if (retaining) return;
+    retaining = true;
+    samplesAtRun = ingest.counters.samplesStored;
+    retentionRun = (rollup ? roll() : Promise.resolve()).then(prune).finally(() => (retaining = false));
+  };
+  retain(true);
+  const retention = setInterval(() => retain(true), 10 * 60_000);
+  const capCheck = setInterval(() => ingest.counters.samplesStored - samplesAtRun >= samplesCap && retain(false), 1000);
 
   return {
     store, ingest, consumer, acks, correlator, live, http, url,
     async close(abrupt = false) {
       clearInterval(second);
       clearInterval(retention);
+      clearInterval(capCheck);
       await http?.close();
       closing = true;
       // Publishes already under way finish while the socket still reads PUBACKs (bounded: a broker that went away

@@ -128,6 +128,14 @@ describe('fleet data retention in the aggregator', () => {
       assert.deepEqual((await agg.store.fleet.featurePage({}, true, ['m-1'], undefined, 10)).map((x) => x.seq), [2]);
       const g = new (await import('../../aggregator/consumer.ts')).Consumer({ broker: broker.url, clientId: 'x', ingest: agg.ingest, group: 'g1' });
       assert.ok(g.filters.includes('$share/g1/ids/v1/+/+/sample'), 'the sample channel in a shared subscription too');
+      // A flood: the cap applies within seconds, not at the next 10-minute run.
+      const pub = await publisher(broker.url);
+      for (let i = 0; i < 40; i++) {
+        await pub.raw(hubTopic('s1', 'h3', 'sample'), encodeSample({ v: 1, site: 's1', hub: 'h3', id: hexId(100 + i), ts: T0 + 10 * DAY, model: 'm-1', class: 'Normal', confidence: 0.9, features: vec(i) }), 0);
+      }
+      await pub.close();
+      await waitFor(() => agg.ingest.counters.samplesStored === 40, 5000, '40 samples stored');
+      await waitFor(async () => (await agg.store.fleet.samplePage({ hub: 'h3' }, ['m-1'], undefined, 100)).length === 3, 5000, 'the flood capped');
     } finally {
       await agg.close();
       await broker.stop();
