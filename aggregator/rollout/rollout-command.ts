@@ -11,7 +11,7 @@ import { intOption, numberOption } from '../../shared/options.ts';
 import { isValidId } from '../../shared/topics.ts';
 import { DEFAULT_LIMITS } from './decision.ts';
 import { parseDuration } from './duration.ts';
-import { exitCodeOf, runRollout } from './rollout.ts';
+import { abandonRollout, exitCodeOf, runRollout } from './rollout.ts';
 import type { HubRef } from './store.ts';
 
 const DEMO_PUBLIC = fileURLToPath(new URL('../../models/dev-key/public.pem', import.meta.url));
@@ -76,6 +76,7 @@ export const rollout = defineCommand({
     'promote-timeout': { type: 'string', description: 'how long the other hubs may take to report the bundle', default: '10m' },
     poll: { type: 'string', description: 'how often the database is read', default: '5s' },
     resume: { type: 'string', description: 'continue rollout ID (after the process stopped)' },
+    abandon: { type: 'string', description: 'give up rollout ID (state failed; nothing is sent: the canaries keep what they run)' },
     prefix: { type: 'string', description: 'topic prefix', default: 'ids/v1' },
     username: { type: 'string', description: 'MQTT username (env IOT_IDS_MQTT_USERNAME)' },
     password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
@@ -84,6 +85,13 @@ export const rollout = defineCommand({
   },
   async run({ args }) {
     const log = (l: string) => process.stderr.write(l + '\n');
+    const abandon = intOption('abandon', args.abandon, { min: 1 });
+    if (abandon !== undefined) {
+      const r = await abandonRollout(args.db, abandon);
+      log(`rollout ${r.id}: abandoned (was ${(r.decision as { abandoned: { state: string } }).abandoned.state}); the canaries keep the bundle they run`);
+      process.stdout.write(JSON.stringify(r) + '\n');
+      return;
+    }
     const resume = intOption('resume', args.resume, { min: 1 });
     if (resume !== undefined && (args.bundle || args.canary || args.previous)) {
       throw new IdsError('BAD_OPTION', '--resume continues a stored rollout: give no --bundle, --canary or --previous with it');

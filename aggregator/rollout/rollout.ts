@@ -234,7 +234,7 @@ async function prepare(store: RolloutStore, o: RolloutOptions, now: number) {
   if (active.length) {
     const a = active[0];
     throw new IdsError('BAD_OPTION', `rollout ${a.id} is still ${a.state} (updated ${new Date(a.updatedAt).toISOString()}): ` +
-      `continue it with --resume ${a.id}; one rollout at a time`);
+      `continue it with --resume ${a.id}, or give it up with --abandon ${a.id}; one rollout at a time`);
   }
   const next = await loadBundle(o.bundleDir, o.publicKeyPem, '--bundle');
   let previousDir = o.previousDir;
@@ -318,13 +318,31 @@ export async function runRollout(opts: RolloutOptions): Promise<RolloutResult> {
       // A step threw (the broker went away, the database failed): the row keeps its state, so `--resume` can
       // continue it, and says what went wrong.
       const msg = (e as Error).message;
-      o.log(`rollout ${id}: stopped: ${msg}; continue it with --resume ${id}`);
+      o.log(`rollout ${id}: stopped: ${msg}; continue it with --resume ${id} (or give it up with --abandon ${id})`);
       const cur = await store.get(id).catch(() => undefined);
       await store.update(id, { decision: { ...(cur?.decision ?? {}), error: msg } }, o.now()).catch(() => undefined);
     }
     throw e;
   } finally {
     await pub?.close();
+    await store.close();
+  }
+}
+
+/**
+ * Gives up a rollout that cannot go on (`--abandon ID`): its state becomes failed, with who decided it in the
+ * decision. Nothing is published: the canaries keep what they run, which the operator then sets right.
+ */
+export async function abandonRollout(db: string, id: number, now = Date.now()): Promise<RolloutResult> {
+  const store = await RolloutStore.open(db);
+  try {
+    const r = await store.get(id);
+    if (!r) throw new IdsError('BAD_OPTION', `--abandon ${id}: no such rollout`);
+    if (FINAL_STATES.includes(r.state)) throw new IdsError('BAD_OPTION', `--abandon ${id}: the rollout is already ${r.state}`);
+    const decision = { ...(r.decision ?? {}), abandoned: { at: now, state: r.state } };
+    await store.update(id, { state: 'failed', finishedAt: now, decision }, now);
+    return { id, state: 'failed', decision };
+  } finally {
     await store.close();
   }
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hub } from '../../edge/hub.ts';
 import { startAggregator, type Aggregator } from '../../aggregator/aggregator.ts';
-import { runRollout, type RolloutOptions } from '../../aggregator/rollout/rollout.ts';
+import { abandonRollout, runRollout, type RolloutOptions } from '../../aggregator/rollout/rollout.ts';
 import { RolloutStore } from '../../aggregator/rollout/store.ts';
 import { buildBundle } from '../../trainer/bundle/build.ts';
 import { FP32_MODEL_FILE, PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
@@ -245,7 +245,7 @@ test('--resume continues a watching rollout whose process stopped, in its stored
   }, now);
   await rs.close();
   await assert.rejects(runRollout({ ...s, bundleDir: bundles.v3, previousDir: bundles.v2, canaries: [{ site: 's2', hub: 'h3' }] }),
-    (e) => isIdsError(e, 'BAD_OPTION') && new RegExp(`rollout ${id} is still watching.*--resume ${id}`).test(e.message));
+    (e) => isIdsError(e, 'BAD_OPTION') && new RegExp(`rollout ${id} is still watching.*--resume ${id}, or give it up with --abandon ${id}`).test(e.message));
   const r = await runRollout({ ...s, resume: id });
   assert.equal(r.state, 'promoted', JSON.stringify(r.decision));
   assert.ok(Date.now() >= now + 2000, 'watched until the stored watchUntil');
@@ -253,6 +253,14 @@ test('--resume continues a watching rollout whose process stopped, in its stored
   assert.deepEqual((r.decision as { install: unknown }).install, { confirmed: ['s1/h1'], refused: [], pending: [] }, 'the stored decision is kept');
   // A finished rollout is only reported.
   assert.equal((await runRollout({ ...s, resume: 1 })).state, 'rolled-back');
+  // One that cannot go on is given up: failed, nothing sent.
+  const rs2 = await RolloutStore.open(db);
+  const stuck = await rs2.create({ ...(await rs2.get(id))!, state: 'canary', watchUntil: null, decision: null }, Date.now());
+  await rs2.close();
+  const ab = await abandonRollout(db, stuck);
+  assert.equal(ab.state, 'failed');
+  assert.deepEqual((ab.decision as { abandoned: { state: string } }).abandoned.state, 'canary');
+  await assert.rejects(abandonRollout(db, stuck), /already failed/);
 });
 
 test('a canary that goes degraded during the window is rolled back at once, before the window ends', { timeout: 30_000 }, async () => {
