@@ -17,6 +17,8 @@ export interface PublisherOptions {
   clientId?: string;
   retain?: boolean;
   connectTimeoutMs?: number;
+  /** How long one publish may wait for its PUBACK (default 60 s). */
+  publishTimeoutMs?: number;
 }
 
 export class BundlePublisher {
@@ -55,7 +57,13 @@ export class BundlePublisher {
     for (const h of hubs) {
       const topic = this.topic(h);
       try {
-        const pkt = await this.client.publishAsync(topic, payload, { qos: 1, retain: this.opts.retain ?? true });
+        // mqtt.js holds a QoS 1 publish while the broker is away: bounded, so a lost broker stops the rollout (resumable).
+        let timer: NodeJS.Timeout | undefined;
+        const ms = this.opts.publishTimeoutMs ?? 60_000;
+        const pkt = await Promise.race([
+          this.client.publishAsync(topic, payload, { qos: 1, retain: this.opts.retain ?? true }),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no PUBACK within ${ms} ms`)), ms))),
+        ]).finally(() => clearTimeout(timer));
         const code = (pkt as { reasonCode?: number } | undefined)?.reasonCode;
         if (code !== undefined && code >= 0x80) throw new Error(`refused by the broker (reason code ${code})`);
       } catch (e) {
