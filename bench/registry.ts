@@ -10,6 +10,7 @@ export const BENCHES: Record<string, () => Promise<Bench>> = {
   'hub-features': () => import('./hub-features.bench.ts'),
   aggregator: () => import('./aggregator.bench.ts'),
   'dataset-export': () => import('./dataset-export.bench.ts'),
+  feedback: () => import('./feedback.bench.ts'),
   probe: () => import('./host-probe.ts'),
   // Minutes of child processes and SIGKILLs (bench/faults.bench.ts); FAULTS=broker,hub picks cases.
   faults: () => import('./faults.bench.ts'),
