@@ -3,8 +3,9 @@
  * tiny fixture model) fed flows all along: a bundle a canary refuses (signed with a key it does not trust) is
  * rolled back; a good bundle is promoted to every hub (the aggregator restarting mid-window); a bundle that makes its canary alert ten times more is
  * rolled back automatically (by the CLI, exit 3), the canary ending on the previous bundle re-released under a
- * higher release; GET /api/rollouts shows each; `--resume` continues a rollout left in its window; a canary that
- * goes degraded is rolled back before its window ends. Windows are seconds long (a real fleet watches for 30 min).
+ * higher release; GET /api/rollouts shows each; `--resume` continues a rollout left in its window (in process, and
+ * after a SIGKILLed CLI); a canary that goes degraded is rolled back before its window ends; without a signing key
+ * a hub keeps refusing the older release. Windows are seconds long (a real fleet watches for 30 minutes).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,6 +84,17 @@ const storedBundle = async (name: string): Promise<string | null | undefined> =>
   }
 };
 
+/** `iot-ids rollout ARGS` as a process; `done` resolves with its exit code and output. */
+function cli(args: string[]) {
+  const child = spawn(process.execPath, ['bin/iot-ids.mjs', 'rollout', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const done = new Promise<{ code: number | null; out: string; err: string }>((r) => child.on('exit', (code) => r({ code, out, err })));
+  return { child, done };
+}
+
 const settings = (): Omit<RolloutOptions, 'bundleDir' | 'canaries'> => ({
   db, mqtt: { broker: broker.url, protocolVersion: 4 }, publicKeyPem: keys.publicKeyPem, privateKeyPem: keys.privateKeyPem,
   watchMs: 3000, baselineMs: 3000, installTimeoutMs: 15_000, promoteTimeoutMs: 15_000, pollMs: 200,
@@ -100,6 +112,7 @@ before(async () => {
   bundles.v3 = await worseBundle(b('v3'), keys);
   bundles.v4 = await buildFixtureBundle(b('v4'), keys, 'fixture-4', '2026-12-03T00:00:00Z');
   bundles.v5 = await buildFixtureBundle(b('v5'), keys, 'fixture-5', '2026-12-04T00:00:00Z');
+  bundles.v6 = await buildFixtureBundle(b('v6'), keys, 'fixture-6', '2026-12-05T00:00:00Z');
   broker = await startAedes();
   // IOT_IDS_ROLLOUT_TEST_DB=postgres://...?schema=S runs the same file on PostgreSQL.
   db = process.env.IOT_IDS_ROLLOUT_TEST_DB ?? join(tmp.dir, 'fleet.db');
@@ -205,15 +218,10 @@ test('a bundle that makes its canary alert ten times more is rolled back by `iot
   writeFileSync(keyFile, keys.publicKeyPem);
   writeFileSync(signFile, keys.privateKeyPem);
   // No --previous: the bundle of the last promoted rollout (fixture-2).
-  const args = ['bin/iot-ids.mjs', 'rollout', '--bundle', bundles.v3, '--broker', broker.url, '--mqtt-version', '4', '--db', db,
+  const args = ['--bundle', bundles.v3, '--broker', broker.url, '--mqtt-version', '4', '--db', db,
     '--canary', 's1/h2', '--watch', '3s', '--baseline', '3s', '--poll', '200ms', '--key', keyFile, '--sign-key', signFile,
     '--max-rate-ratio', '3'];
-  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const { code, out, err } = await cli(args).done;
   assert.equal(code, 3, err);
   if (process.env.ROLLOUT_SHOW) writeFileSync(process.env.ROLLOUT_SHOW + '.cli', err + out);
   assert.match(err, /rollout \d+: decision: rollback: s1\/h2: [\d.]+ alerts\/h > limit/);
@@ -300,4 +308,28 @@ test('without --sign-key the previous bundle goes as it is: a hub without --allo
   assert.match(rb.refused[0]?.error ?? '', /not newer than the running fixture-5.*--allow-downgrade/);
   assert.ok(lines.some((l) => /no --sign-key: a rollback sends fixture-2 as it is, which only hubs started with --allow-downgrade install/.test(l)), lines.join('\n'));
   assert.equal(canary.modelVersion, 'fixture-5', 'the anti-rollback rule held');
+});
+
+test('a rollout process killed in its window is continued by `iot-ids rollout --resume ID` (exit 0 when promoted)', { timeout: 60_000 }, async () => {
+  const keyFile = join(tmp.dir, 'public.pem');
+  const common = ['--broker', broker.url, '--mqtt-version', '4', '--db', db, '--poll', '200ms', '--key', keyFile];
+  const first = cli(['--bundle', bundles.v6, '--canary', 's1/h1', '--watch', '4s', '--baseline', '3s', '--max-rate-ratio', '3', ...common]);
+  let id = 0;
+  await waitFor(async () => {
+    const rs = await RolloutStore.open(db);
+    try {
+      const r = (await rs.list(1))[0];
+      if (r?.bundle.version === 'fixture-6' && r.state === 'watching') id = r.id;
+      return id > 0;
+    } finally {
+      await rs.close();
+    }
+  }, 30_000, 'watching fixture-6');
+  first.child.kill('SIGKILL');
+  await first.done;
+  const { code, out, err } = await cli(['--resume', String(id), ...common]).done;
+  assert.equal(code, 0, err);
+  assert.match(err, new RegExp(`rollout ${id}: resuming in state watching`));
+  assert.equal(JSON.parse(out).state, 'promoted');
+  for (const h of hubs.values()) assert.equal(h.modelVersion, 'fixture-6');
 });
