@@ -99,7 +99,7 @@ export function optionsFromArgs(args: Record<string, unknown>): RunOptions {
 export function fineTuneOptionsFromArgs(args: Record<string, unknown>): FineTuneOptions {
   const data = listOption(args.data).flatMap((d) => d.split(',')).filter((d) => d.length > 0);
   if (data.length === 0) throw new IdsError('BAD_OPTION', '--init-from needs --data FLEET.csv (then --data ORIGINAL.csv … to replay)');
-  for (const k of ['recipe', 'schedule', 'log-scale', 'port-encoding', 'class-weights', 'prune-correlated', 'ports', 'drop', 'features', 'benign-val', 'resume', 'monitor', 'patience', 'ema', 'val-fraction']) {
+  for (const k of ['recipe', 'schedule', 'log-scale', 'port-encoding', 'prune-correlated', 'ports', 'drop', 'features', 'benign-val', 'resume', 'monitor', 'patience', 'ema', 'val-fraction']) {
     if (args[k] !== undefined && args[k] !== false) throw new IdsError('BAD_OPTION', `--${k} does not apply with --init-from (the init model fixes features, scaler and architecture)`);
   }
   const map = args.map !== undefined ? parseLabelMap(String(args.map)) : undefined;
@@ -118,6 +118,7 @@ export function fineTuneOptionsFromArgs(args: Record<string, unknown>): FineTune
     replayRatio: numberOption('replay-ratio', args['replay-ratio']),
     fleetTestFraction: numberOption('fleet-test-fraction', args['fleet-test-fraction']),
     refitScaler: !!args['refit-scaler'],
+    classWeights: choiceOption('class-weights', args['class-weights'], ['init', ...CLASS_WEIGHTINGS] as const),
     out: args.out as string | undefined,
     backend: choiceOption<BackendChoice>('backend', args.backend, ['auto', 'wasm', 'cpu', 'node']),
     export: !!args.export,
@@ -139,7 +140,7 @@ export default defineCommand({
     schedule: { type: 'string', description: 'constant | cosine | plateau' },
     'log-scale': { type: 'string', description: 'none | auto (log1p on heavy-tailed features)' },
     'port-encoding': { type: 'string', description: 'value (min-max of the number) | benign-rate (lookup of each port\'s Normal share in training)' },
-    'class-weights': { type: 'string', description: 'none | balanced | sqrt | rare' },
+    'class-weights': { type: 'string', description: 'none | balanced | sqrt | rare (with --init-from also init, the default: the init model\'s own)' },
     patience: { type: 'string', description: 'early-stopping patience in epochs' },
     monitor: { type: 'string', description: 'early stopping watches valLoss | valMacroF1' },
     ema: { type: 'string', description: 'per-step decay of a moving average of the weights (0 = off), e.g. 0.999' },

@@ -3,7 +3,7 @@
  * hub decides (the init model's per-class thresholds for both, so a change in the figures is the weights' doing).
  */
 import { NORMAL_LABEL } from '../../shared/labels.ts';
-import { computeMetrics } from '../eval/metrics.ts';
+import { argmaxRows, computeMetrics } from '../eval/metrics.ts';
 import { applyThresholds } from '../eval/thresholds.ts';
 
 export interface Scores {
@@ -15,6 +15,8 @@ export interface Scores {
   support: Record<string, number>;
   /** Share of the Normal rows given another class (a hub's false alerts); null without Normal rows. */
   normalFalseAlertRate: number | null;
+  /** Accuracy by plain arg-max (no thresholds): tells a weight change from a threshold that no longer fits. */
+  accuracyArgmax: number;
   confusion: number[][];
 }
 
@@ -25,7 +27,7 @@ export function decide(proba: Float32Array, rows: number, labels: readonly strin
   return applyThresholds(proba, rows, C, normal, thr);
 }
 
-export function score(labels: readonly string[], y: ArrayLike<number>, pred: ArrayLike<number>): Scores {
+export function score(labels: readonly string[], y: ArrayLike<number>, pred: ArrayLike<number>, proba: Float32Array): Scores {
   const m = computeMetrics(labels, y, pred);
   const present = labels.filter((l) => m.perClass[l].support > 0);
   const normal = labels.indexOf(NORMAL_LABEL);
@@ -43,6 +45,7 @@ export function score(labels: readonly string[], y: ArrayLike<number>, pred: Arr
     perClassRecall: Object.fromEntries(present.map((l) => [l, m.perClass[l].recall])),
     support: Object.fromEntries(present.map((l) => [l, m.perClass[l].support])),
     normalFalseAlertRate: normal >= 0 && nRows > 0 ? nAlerts / nRows : null,
+    accuracyArgmax: computeMetrics(labels, y, argmaxRows(proba, y.length, labels.length)).accuracy,
     confusion: m.confusion,
   };
 }
@@ -68,6 +71,7 @@ export function comparisonMarkdown(c: Comparison): string {
     `| --- |${cols.map(() => ' ---: |').join('')}`,
     `| accuracy |${cols.map(([, s]) => ` ${pct(s.accuracy)} |`).join('')}`,
     `| macro-F1 (classes present) |${cols.map(([, s]) => ` ${pct(s.macroF1)} |`).join('')}`,
+    `| accuracy, plain arg-max |${cols.map(([, s]) => ` ${pct(s.accuracyArgmax)} |`).join('')}`,
     `| Normal rows alerted (false-alert rate) |${cols.map(([, s]) => ` ${pct(s.normalFalseAlertRate)} |`).join('')}`,
   ];
   for (const l of Object.keys(c.old.perClassRecall)) {

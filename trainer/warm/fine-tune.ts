@@ -14,12 +14,17 @@
  *   the reason to do it); the weights then see shifted inputs for a while.
  * - Defaults for fine-tuning (recipes.ts has the from-scratch ones): 3 epochs, Adam lr 1e-4 constant (a twentieth
  *   of the default recipe's 2e-3: large steps undo what the init model learned before the replay can hold it),
- *   batch 32, 3 replay rows per fleet row, no early stopping (3 epochs leave nothing to stop, and no validation
- *   rows are taken from the small fleet data), no class weights (the fleet weight and the replay set the mix).
- *   Measured 2026-12-04 (shipped bundle; fleet = 131 MAXGateway flows the model partly calls Scan + 589 other
- *   held-out benign flows, all Normal; replay = a 4,417-flow lab corpus, seed 1): fleet held-out Normal alerted
- *   3.24 % → 0 % in every variant; original test accuracy 0.9781 → 0.9509 (replay 1, lr 2e-4; MITM recall
- *   99 → 78 %), 0.9660 (replay 3, lr 2e-4), 0.9683 (replay 5, lr 2e-4), 0.9743 (replay 3, lr 1e-4: the default).
+ *   batch 32, the fleet's rows ×3 (marked rows are few; they are what the fine-tune is for), 3 replay rows per
+ *   weighted fleet row, the init model's class weights (fineTuneClassWeights), thresholds re-matched to the init
+ *   model's recall (rematch-thresholds.ts), no early stopping (3 epochs leave nothing to stop, and no validation
+ *   rows are taken from the small fleet data).
+ *   Measured 2026-12-04 (shipped bundle; fleet = 131 flows of MAXGateway, a held-out device the model partly calls
+ *   Scan, + 589 other held-out benign flows, all Normal; replay = the shipped model's 30,120-flow corpus, whose test
+ *   split the init reproduces: 99.06 % accuracy as in its report), fleet held-out Normal alerted / original test
+ *   accuracy: init 3.24 % / 99.06 % (int8 98.94 %); fleet ×1, replay 3, lr 1e-4, init thresholds, no class
+ *   weights: 0 % / 97.78 % (arg-max 99.28 %: the init's thresholds no longer fit, MITM recall 97.8 → 89.8 %); with
+ *   the init's class weights 0 % / 98.09 %; with re-matched thresholds 3.70 % / 98.92 %; fleet ×3 (the default):
+ *   0 % / 98.68 %; fleet ×5: 0.46 % / 98.89 %; fleet ×3 at lr 3e-4: 0.46 % / 98.87 %.
  * - The training rows: the fleet's training part repeated --fleet-weight times (a fraction takes a seeded random
  *   share of one more copy), plus --replay-ratio × that many replay rows drawn per class in proportion from the
  *   replay's training part (seeded; every class keeps at least MIN_REPLAY_PER_CLASS rows when it has them).
@@ -35,10 +40,13 @@ import type { BackendChoice } from '../backend/index.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { defaultOutDir } from '../train.ts';
 import { comparisonMarkdown, decide, score, type Comparison } from './compare.ts';
+import { CLASS_WEIGHTINGS, classWeightsFor, type ClassWeighting } from '../recipes.ts';
 import type { InitModel } from './init-model.ts';
 
-export const FINE_TUNE_DEFAULTS = { epochs: 3, learningRate: 1e-4, batchSize: 32, fleetWeight: 1, replayRatio: 3, fleetTestFraction: 0.3, replayTestFraction: 0.3 } as const;
+export const FINE_TUNE_DEFAULTS = { epochs: 3, learningRate: 1e-4, batchSize: 32, fleetWeight: 3, replayRatio: 3, fleetTestFraction: 0.3, replayTestFraction: 0.3 } as const;
 export const MIN_REPLAY_PER_CLASS = 50;
+/** The default recipe's validation share (recipes.ts), for the threshold re-match rows. */
+export const VALIDATION_FRACTION = 0.15;
 
 export interface FineTuneOptions {
   initFrom: string;
@@ -55,6 +63,16 @@ export interface FineTuneOptions {
   replayRatio?: number;
   fleetTestFraction?: number;
   refitScaler?: boolean;
+  /**
+   * Per-class loss weights: 'init' (default) the init model's own, from its recipe's weighting over its training
+   * class counts, so the classes keep the balance they were trained with; or a weighting over the fine-tuning rows.
+   */
+  classWeights?: 'init' | ClassWeighting;
+  /**
+   * 'rematch' (default with replay data): per-class thresholds re-fitted to keep the init model's recall on the
+   * replay's validation rows (rematch-thresholds.ts); 'init': the init model's thresholds unchanged.
+   */
+  thresholds?: 'rematch' | 'init';
   out?: string;
   backend?: BackendChoice;
   export?: boolean;
@@ -67,13 +85,21 @@ export interface FineTuneReport {
   kind: 'fine-tune';
   initFrom: { dir: string; source: InitModel['source']; version: string | null; release: number | null; seed: number; recipe: string };
   data: { fleet: string[]; replay: string[]; labelColumn: string; labelMap: string; dropped: Record<string, Record<string, number>>; ports: string };
-  rows: { fleetTrain: number; fleetTest: number; replayTrain: number; replayTest: number; replayUsed: number; trainTotal: number };
+  rows: { fleetTrain: number; fleetTest: number; replayTrain: number; replayValidation: number; replayTest: number; replayUsed: number; trainTotal: number };
   /** The features the model reads (the init model's), and whether the scaler was refit. */
   scaler: { refit: boolean; reason: string; fleetValuesOutsideRange: Record<string, number> };
-  settings: { epochs: number; learningRate: number; batchSize: number; fleetWeight: number; replayRatio: number; fleetTestFraction: number; replayTestFraction: number; seed: number };
+  settings: {
+    epochs: number; learningRate: number; batchSize: number; fleetWeight: number; replayRatio: number; fleetTestFraction: number;
+    replayTestFraction: number; seed: number; classWeights: string; classWeightValues: Record<string, number> | null;
+  };
+  /** The training class counts the init's class weights come from (carried on, so a chain of fine-tunes keeps them). */
+  trainClassCounts: Record<string, number> | null;
   comparisons: Comparison[];
-  /** Per-class alert thresholds used for every decision here (the init model's; carried into the new bundle). */
+  /** The fine-tuned model's per-class alert thresholds (into its bundle); the init model is scored with its own. */
   thresholds: Record<string, number> | null;
+  initThresholds: Record<string, number> | null;
+  /** Present when the thresholds were re-matched to the init model's recall (rematch-thresholds.ts). */
+  thresholdRematch: { rows: number; classes: Record<string, import('./rematch-thresholds.ts').RematchedThreshold> } | null;
   seed: number;
   timings: Record<string, number>;
   history: { epoch: number; loss: number; accuracy: number; seconds: number }[];
@@ -212,12 +238,21 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   for (const [k, v] of Object.entries(dropped)) log(`${k}: rows of classes the init model does not know, dropped: ${JSON.stringify(v)}`);
 
   // Splits over the kept rows (indices back into the datasets).
-  const splitKept = (y: Int32Array, keep: Uint32Array, frac: number, s: number) => {
+  const splitKept = (y: Int32Array, keep: Uint32Array, frac: number, s: number): { train: Uint32Array; test: Uint32Array } => {
     const sp = stratifiedSplit(compactLabels(y, keep), C, frac, s);
     return { train: Uint32Array.from(sp.train, (i) => keep[i]), test: Uint32Array.from(sp.test, (i) => keep[i]) };
   };
   const fleetSplit = splitKept(fleet.y, fleet.keep, fleetTestFraction, seed);
   const replaySplit = replay ? splitKept(replay.y, replay.keep, d.replayTestFraction, init.seed) : undefined;
+  // Validation rows for the thresholds, carved from the replay's training part as the trainer carves its own
+  // (seed + 1, 15 %): with the original corpus these are the rows the init model's thresholds were tuned on.
+  const rematch = (o.thresholds ?? 'rematch') === 'rematch' && !!replaySplit && !!init.thresholds;
+  let replayVal: Uint32Array = new Uint32Array(0);
+  if (rematch && replaySplit) {
+    const v = stratifiedSplit(replay!.y, C, VALIDATION_FRACTION, init.seed + 1, replaySplit.train);
+    replaySplit.train = v.train;
+    replayVal = v.test;
+  }
 
   // Scaler: the init model's unless asked to refit (on the training rows of both parts).
   let scaler: ScalerSpec = init.scaler;
@@ -249,6 +284,7 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const predict = (X: Float32Array, rows: number) => loop.predictProba(init.model, X, rows, F);
   const oldFleet = predict(fleetTestX, fleetSplit.test.length);
   const oldReplay = replayTestX ? predict(replayTestX, replaySplit!.test.length) : undefined;
+  const oldVal = replayVal.length ? predict(scaled(replayDs!, replayVal, init.scaler), replayVal.length) : undefined;
   let int8Fleet: Float32Array | undefined;
   let int8Replay: Float32Array | undefined;
   if (init.int8) {
@@ -276,9 +312,12 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   log(`rows: fleet ${fleetSplit.train.length} train (×${fleetWeight} = ${fleetRows.length}) / ${fleetSplit.test.length} held out; ` +
     `replay ${replayRows.length} of ${replaySplit?.train.length ?? 0} train / ${replaySplit?.test.length ?? 0} test (the init model's split, seed ${init.seed})`);
 
+  const cw = fineTuneClassWeights(o.classWeights ?? 'init', init, labels, trainY);
+  if (cw.weights) log(`class weights (${cw.label}): ${labels.map((l, i) => `${l} ${cw.weights![i].toFixed(2)}`).join(', ')}`);
+
   t = performance.now();
   const result = await loop.trainModel(init.model, train, null, {
-    epochs, batchSize, learningRate, seed, lrSchedule: 'constant', earlyStopping: null, classWeights: null,
+    epochs, batchSize, learningRate, seed, lrSchedule: 'constant', earlyStopping: null, classWeights: cw.weights,
     checkpointDir: null, progress: o.progress, signal: o.signal,
     onEpoch: (e) => log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} | ${Math.round(e.samplesPerSec)} samples/s`),
   });
@@ -290,16 +329,27 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   }
 
   t = performance.now();
-  const thr = init.thresholds;
+  let thr = init.thresholds;
+  let rematched: FineTuneReport['thresholdRematch'] = null;
+  if (rematch && replayVal.length) {
+    const { rematchThresholds } = await import('./rematch-thresholds.ts');
+    const vX = scaled(replayDs!, replayVal, init.scaler);
+    const r = rematchThresholds(labels, labels.indexOf(NORMAL_LABEL), init.thresholds!, oldVal!,
+      loop.predictProba(init.model, scaler === init.scaler ? vX : scaled(replayDs!, replayVal, scaler), replayVal.length, F), ys(replay!.y, replayVal));
+    thr = r.thresholds;
+    rematched = { rows: replayVal.length, classes: r.classes };
+    log(`thresholds re-matched to the init model's recall on ${replayVal.length} replay validation rows: ` +
+      Object.entries(r.classes).map(([l, c]) => `${l} ${c.init} → ${c.threshold}`).join(', '));
+  }
   const cmp = (name: string, y: Int32Array, X: Float32Array, oldP: Float32Array, i8: Float32Array | undefined, spec: ScalerSpec, ds: Dataset, rows: Uint32Array): Comparison => {
     const n = y.length;
     const newX = spec === init.scaler ? X : scaled(ds, rows, spec);
     const newP = loop.predictProba(init.model, newX, n, F);
     return {
       name,
-      old: score(labels, y, decide(oldP, n, labels, thr)),
-      ...(i8 ? { oldInt8: score(labels, y, decide(i8, n, labels, thr)) } : {}),
-      new: score(labels, y, decide(newP, n, labels, thr)),
+      old: score(labels, y, decide(oldP, n, labels, init.thresholds), oldP),
+      ...(i8 ? { oldInt8: score(labels, y, decide(i8, n, labels, init.thresholds), i8) } : {}),
+      new: score(labels, y, decide(newP, n, labels, thr), newP),
     };
   };
   const comparisons: Comparison[] = [];
@@ -317,7 +367,8 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       (c.old.normalFalseAlertRate !== null ? `, Normal alerted ${(100 * c.old.normalFalseAlertRate).toFixed(2)} % → ${(100 * c.new.normalFalseAlertRate!).toFixed(2)} %` : ''));
   }
 
-  await saveModel(init.model, join(outDir, 'model'), { labels, features, recipe: 'fine-tune', seed, initFrom: init.version ?? init.dir });
+  const recipe = `fine-tune (epochs ${epochs}, lr ${learningRate}, fleet-weight ${fleetWeight}, replay-ratio ${replayRatio}, classWeights ${cw.mode}${o.refitScaler ? ', scaler refit' : ''})`;
+  await saveModel(init.model, join(outDir, 'model'), { labels, features, recipe, seed, initFrom: init.version ?? init.dir });
   scalerFit.saveScaler(join(outDir, 'scaler.json'), scaler);
   timings.total = (performance.now() - t0) / 1000;
   const report: FineTuneReport = {
@@ -326,12 +377,18 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
     data: { fleet: o.fleet, replay: o.replay, labelColumn: o.label ?? 'Cat', labelMap: o.mapSource ?? (o.map ? 'inline' : 'none'), dropped, ports: init.portPolicy },
     rows: {
       fleetTrain: fleetSplit.train.length, fleetTest: fleetSplit.test.length,
-      replayTrain: replaySplit?.train.length ?? 0, replayTest: replaySplit?.test.length ?? 0, replayUsed: replayRows.length, trainTotal: train.rows,
+      replayTrain: replaySplit?.train.length ?? 0, replayValidation: replayVal.length, replayTest: replaySplit?.test.length ?? 0, replayUsed: replayRows.length, trainTotal: train.rows,
     },
     scaler: { refit: !!o.refitScaler, reason, fleetValuesOutsideRange: fleetOutside },
-    settings: { epochs, learningRate, batchSize, fleetWeight, replayRatio, fleetTestFraction, replayTestFraction: d.replayTestFraction, seed },
+    settings: {
+      epochs, learningRate, batchSize, fleetWeight, replayRatio, fleetTestFraction, replayTestFraction: d.replayTestFraction, seed,
+      classWeights: cw.label, classWeightValues: cw.weights ? Object.fromEntries(labels.map((l, i) => [l, cw.weights![i]])) : null,
+    },
+    trainClassCounts: init.classCounts,
     comparisons,
     thresholds: thr,
+    initThresholds: init.thresholds,
+    thresholdRematch: rematched,
     seed,
     timings,
     history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, accuracy: h.accuracy, seconds: h.seconds })),
@@ -351,7 +408,7 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
           data: [...o.fleet, ...o.replay],
           rows: { train: train.rows, test: testRows.length },
           classCounts: Object.fromEntries(labels.map((l, i) => [l, trainY.reduce((n, v) => n + (v === i ? 1 : 0), 0)])),
-          recipe: `fine-tune (epochs ${epochs}, lr ${learningRate}, fleet-weight ${fleetWeight}, replay-ratio ${replayRatio}${o.refitScaler ? ', scaler refit' : ''})`,
+          recipe,
           seed,
           initFrom: { version: init.version, release: init.release, source: init.source },
           fleetData: o.fleet,
@@ -374,6 +431,22 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   return { outDir, report, interrupted: false };
 }
 
+/**
+ * The loss weights of a fine-tune. 'init': the weighting the init model's recipe names (`classWeights X` in its
+ * label; the default recipe's is 'rare', the paper's none) over the init's training class counts, so that a
+ * fine-tune does not quietly change the balance the init model was trained for (measured: without them, the
+ * shipped model, trained with balanced weights, lost 8 points of MITM recall on its test split in 3 epochs).
+ */
+export function fineTuneClassWeights(choice: 'init' | ClassWeighting, init: Pick<InitModel, 'recipe' | 'classCounts'>, labels: readonly string[], trainY: Int32Array): { mode: ClassWeighting; label: string; weights: Float32Array | null } {
+  if (choice !== 'init') return { mode: choice, label: `${choice}, over the fine-tuning rows`, weights: classWeightsFor(trainY, labels.length, choice) };
+  const named = /classWeights (\w+)/.exec(init.recipe)?.[1] as ClassWeighting | undefined;
+  const mode: ClassWeighting = named && CLASS_WEIGHTINGS.includes(named) ? named : init.recipe.startsWith('default') ? 'rare' : 'none';
+  const counts = init.classCounts;
+  if (mode === 'none' || !counts) return { mode, label: `the init model's (${mode}${counts ? '' : '; its class counts are unknown'})`, weights: null };
+  const y = Int32Array.from(labels.flatMap((l, i) => new Array<number>(counts[l] ?? 0).fill(i)));
+  return { mode, label: `the init model's: ${mode} over its training class counts`, weights: classWeightsFor(y, labels.length, mode) };
+}
+
 /** Rows of two datasets with the same features as one matrix (for a scaler refit). */
 function concatRows(a: Dataset, ra: Uint32Array, b: Dataset | undefined, rb: Uint32Array | undefined): Pick<Dataset, 'X' | 'features'> {
   const W = a.features.length;
@@ -392,6 +465,8 @@ function concatRows(a: Dataset, ra: Uint32Array, b: Dataset | undefined, rb: Uin
   return { X, features: a.features };
 }
 
+const thresholdList = (t: Record<string, number>) => Object.entries(t).filter(([l]) => l !== NORMAL_LABEL).map(([l, v]) => `${l} ${v}`).join(', ');
+
 export function fineTuneMarkdown(r: FineTuneReport): string {
   const s = r.settings;
   const i = r.initFrom;
@@ -405,14 +480,19 @@ export function fineTuneMarkdown(r: FineTuneReport): string {
       `Training rows in all: ${r.rows.trainTotal}.` +
       (Object.keys(r.data.dropped).length ? ` Dropped, class unknown to the init model: ${JSON.stringify(r.data.dropped)}.` : ''),
     '',
-    `Settings: ${s.epochs} epochs, Adam lr ${s.learningRate} constant, batch ${s.batchSize}, fleet weight ${s.fleetWeight}, replay ratio ${s.replayRatio}, seed ${s.seed}.`,
+    `Settings: ${s.epochs} epochs, Adam lr ${s.learningRate} constant, batch ${s.batchSize}, fleet weight ${s.fleetWeight}, replay ratio ${s.replayRatio}, seed ${s.seed}; ` +
+      `class weights ${s.classWeights}${s.classWeightValues ? ` (${Object.entries(s.classWeightValues).map(([l, v]) => `${l} ${v.toFixed(2)}`).join(', ')})` : ''}.`,
     '',
     `Scaler: ${r.scaler.reason}.` +
       (Object.keys(r.scaler.fleetValuesOutsideRange).length
         ? ` Fleet training values outside the init scaler's range (clipped): ${Object.entries(r.scaler.fleetValuesOutsideRange).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([f, v]) => `${f} ${(100 * v).toFixed(1)} %`).join(', ')}.`
         : ' No fleet training value fell outside the init scaler\'s range.'),
     '',
-    `Decisions: ${r.thresholds ? `the init model's per-class thresholds (${Object.entries(r.thresholds).filter(([l]) => l !== NORMAL_LABEL).map(([l, v]) => `${l} ${v}`).join(', ')}) for both models` : 'plain arg-max'}, as a hub decides.`,
+    `Decisions as a hub makes them: ${r.initThresholds ? `the init model with its per-class thresholds (${thresholdList(r.initThresholds)})` : 'plain arg-max'}; ` +
+      (r.thresholdRematch
+        ? `the fine-tuned model with thresholds re-matched to the init model's recall on ${r.thresholdRematch.rows} replay validation rows (${thresholdList(r.thresholds!)}; ` +
+          `init recall → new: ${Object.entries(r.thresholdRematch.classes).map(([l, c]) => `${l} ${(100 * c.initRecall).toFixed(1)} → ${(100 * c.recall).toFixed(1)} %`).join(', ')}).`
+        : `the fine-tuned model with the same thresholds.`),
     '',
     ...r.comparisons.flatMap((c) => [comparisonMarkdown(c), '']),
     `Timings (s): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`,

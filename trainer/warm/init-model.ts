@@ -37,6 +37,8 @@ export interface InitModel {
   /** The seed and recipe the init model was trained with (its split is reproduced from the seed). */
   seed: number;
   recipe: string;
+  /** The init model's training rows per class (manifest training.classCounts, or the run report's). */
+  classCounts: Record<string, number> | null;
   /** The int8 model as hubs run it (when there is a bundle). */
   int8?: Uint8Array;
 }
@@ -51,6 +53,9 @@ const readJson = <T>(path: string, what: string): T => {
 
 interface RunReportPart {
   thresholds?: Record<string, number> | null;
+  split?: { classCounts?: { train?: Record<string, number> } };
+  settings?: unknown;
+  trainClassCounts?: Record<string, number>;
   seed?: number;
   recipe?: { name?: string };
   data?: { ports?: PortPolicy };
@@ -76,6 +81,7 @@ async function fromRun(dir: string, bundle?: { manifest: BundleManifest; int8: U
     release: m ? bundleRelease(m) : null,
     seed: m?.training.seed ?? report.seed ?? meta.userDefinedMetadata?.seed ?? 1,
     recipe: m?.training.recipe ?? meta.userDefinedMetadata?.recipe ?? report.recipe?.name ?? 'unknown',
+    classCounts: m?.training.classCounts ?? report.split?.classCounts?.train ?? report.trainClassCounts ?? null,
     ...(bundle ? { int8: bundle.int8 } : {}),
   };
 }
@@ -120,6 +126,7 @@ export async function loadInitModel(path: string, seed = 1): Promise<InitModel> 
     release: bundleRelease(m),
     seed: m.training.seed,
     recipe: m.training.recipe,
+    classCounts: m.training.classCounts ?? null,
     int8: b.int8,
   };
 }
