@@ -92,6 +92,15 @@ describe('dashboard feedback view', () => {
       mkdirSync(join(PROJECT_ROOT, '.tmp'), { recursive: true });
       const shot = join(PROJECT_ROOT, '.tmp', 'feedback-view.png');
       await page.screenshot({ path: shot, fullPage: true });
+
+      // A read-only token: the page says so and offers no working button.
+      await page.goto(`${agg.url}/?token=noc-secret-22#feedback`);
+      await waitFor(async () => /noc · read-only/.test((await page.textContent('#whoami')) ?? ''), 5000, 'the read-only identity');
+      await page.waitForSelector('#fb-alerts tbody tr', { timeout: 5000 });
+      const enabled = await page.locator('#fb-alerts button:enabled, #fb-incidents button:enabled, #fb-marks button:enabled').count();
+      assert.equal(enabled, 0, 'every mark button disabled for a read-only token');
+      assert.equal(await page.locator('#fb-alerts select').count(), 0, 'no class correction offered');
+      assert.deepEqual(errors, []);
       t.diagnostic(`screenshot: ${shot}; incident marks: ${marked}`);
     } finally {
       await browser.close();
