@@ -177,6 +177,11 @@ export class ArpWatcher {
   }
 
   /** Looks at every ARP packet of the batch; returns the evidence it raised (usually none). */
+  /** The MAC bound to `ip` (the one that last claimed it without stealing it), or undefined. */
+  macOf(ip: string): string | undefined {
+    return this.bindings.get(ip)?.mac;
+  }
+
   push(batch: PacketBatch): Evidence[] {
     const out: Evidence[] = [];
     const d = batch.data;

@@ -23,8 +23,8 @@
  * 1,000 packets/s passes them in 2 s; the floods in the captures run at 1,500–40,000 packets/s).
  */
 import type { PacketView } from './packet-view.ts';
-import { KIND_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_RST, TCP_SYN, ipText, isBroadcastLike } from './packet-view.ts';
-import { HostTable, addDistinct, distinctEstimate, hasDistinct, mix3 } from './host-table.ts';
+import { KIND_IPV4, PROTO_ICMP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_RST, TCP_SYN, ipText, isBroadcastLike, macText } from './packet-view.ts';
+import { HostTable, addDistinct, clearDistinct, distinctEstimate, hasDistinct, mix3 } from './host-table.ts';
 import { DOS, type Finding, MIRAI, Reporter } from './finding.ts';
 
 export interface FloodOptions {
@@ -58,7 +58,9 @@ const N_SYN_SRCS = 9, N_SYN_PORTS = 10;
 // UDP source ports; ICMP in; TCP segments (no SYN, no RST) in and out, their ports; bot-sized payloads.
 const N_SPORTS = 11, N_ICMP_IN = 12, N_TCP_IN = 13, N_TCP_OUT = 14, N_TPORTS = 15, N_BOT = 16;
 const N_L_START = 17, N_L_SYNACK = 18, N_L_SYN_OUT = 19;
-const NUMS = 20;
+// The MAC frames to this host are addressed to, + 1 (0: none seen); kept across windows.
+const N_MAC = 20;
+const NUMS = 21;
 const ASK_BITS = 512;
 const SMALL_BITS = 256;
 // words: asked (victim → reflector:port), dports, sources
@@ -80,6 +82,13 @@ export class FloodWatcher {
   /** Per-window peaks over all hosts: the benign worst case when run on benign traffic. */
   readonly peak = { synHalfOpen: 0, reflection: 0, slowReflection: 0, amplification: 0, udpSpread: 0, icmp: 0, ackSpread: 0 };
   private readonly slowWindowUs: number;
+  /**
+   * The MAC an address is bound to on this LAN (the ARP watcher's bindings; set by Watchers), for spoofed() when no
+   * frame to the address was seen yet.
+   */
+  owner: ((ip: string) => string | undefined) | undefined;
+  /** Queries to amplifier ports not counted as asked because they came from another MAC than the address's. */
+  spoofedQueries = 0;
 
   constructor(opts: FloodOptions = {}) {
     this.o = {
@@ -96,10 +105,12 @@ export class FloodWatcher {
     this.reporter = new Reporter(this.o.reportEveryMs * 1000);
   }
 
-  private slot(ip: number, tUs: number): number {
+  /** The host's slot with its windows current; `mac`: the destination MAC of a frame addressed to it. */
+  private slot(ip: number, tUs: number, mac = -1): number {
     const t = this.table;
     const s = t.get(ip, 0, 0, tUs);
     const nb = s * NUMS;
+    if (mac >= 0) t.num[nb + N_MAC] = mac + 1;
     if (t.num[nb + N_L_START] === 0 || tUs - t.num[nb + N_L_START] > this.slowWindowUs) {
       t.num[nb + N_L_START] = tUs || 1;
       t.num[nb + N_L_SYNACK] = t.num[nb + N_L_SYN_OUT] = 0;
@@ -117,7 +128,7 @@ export class FloodWatcher {
     if (p.proto === PROTO_TCP) this.tcp(p, out);
     else if (p.proto === PROTO_UDP) this.udp(p, out);
     else if (p.proto === PROTO_ICMP && !isBroadcastLike(p.dst)) {
-      const s = this.slot(p.dst, p.tUs);
+      const s = this.slot(p.dst, p.tUs, p.dstMac);
       const n = ++this.table.num[s * NUMS + N_ICMP_IN];
       if (n > this.peak.icmp) this.peak.icmp = n;
       if (n >= this.o.icmpFlood) this.raise(K_ICMP, 'icmp-flood', DOS, s, n, `${n} ICMP messages`, p, out);
@@ -141,7 +152,7 @@ export class FloodWatcher {
         t.num[so * NUMS + N_SYN_OUT]++;
         t.num[so * NUMS + N_L_SYN_OUT]++;
       }
-      const s = this.slot(p.dst, p.tUs);
+      const s = this.slot(p.dst, p.tUs, p.dstMac);
       const nb = s * NUMS;
       const syn = ++t.num[nb + N_SYN_IN];
       if (addDistinct(t.word, s * WORDS + W_SYN_SRCS, SMALL_BITS, mix3(p.src, 0, 13))) t.num[nb + N_SYN_SRCS]++;
@@ -155,7 +166,7 @@ export class FloodWatcher {
       }
       return;
     }
-    const s = this.slot(p.dst, p.tUs);
+    const s = this.slot(p.dst, p.tUs, p.dstMac);
     const nb = s * NUMS;
     if ((f & TCP_SYN) !== 0) {
       const n = ++t.num[nb + N_SYNACK_IN];
@@ -193,15 +204,37 @@ export class FloodWatcher {
     }
   }
 
+  /**
+   * A query from `p.src` (slot q) sent from another MAC than the one frames to that address go to (or, before any
+   * was seen, than the one its ARP binding names): the attacker's spoofed request of a reflection, not the host
+   * asking. A routed address is consistent (the router's MAC both ways); a LAN host's is its own.
+   */
+  private spoofed(p: PacketView, q: number): boolean {
+    if (p.srcMac < 0) return false;
+    const seen = this.table.num[q * NUMS + N_MAC];
+    let other: boolean;
+    if (seen !== 0) other = seen - 1 !== p.srcMac;
+    else {
+      const mac = this.owner?.(ipText(p.src));
+      other = mac !== undefined && mac !== macText(p.srcMac);
+    }
+    if (other) this.spoofedQueries++;
+    return other;
+  }
+
   private udp(p: PacketView, out: Finding[]): void {
     const t = this.table;
     if (this.amp[p.dport] === 1) {
       // A query: the answers from (dst, dport) — from anyone on that port, for a group query — are solicited.
       const q = this.slot(p.src, p.tUs);
-      addDistinct(t.word, q * WORDS + W_ASKED, ASK_BITS, isBroadcastLike(p.dst) ? mix3(0, p.dport, 11) : mix3(p.dst, p.dport, 11));
+      const h = isBroadcastLike(p.dst) ? mix3(0, p.dport, 11) : mix3(p.dst, p.dport, 11);
+      // A spoofed query also withdraws what was taken as the host's own asking of that server (the attack's first
+      // query may come before any frame showed the host's real MAC).
+      if (this.spoofed(p, q)) clearDistinct(t.word, q * WORDS + W_ASKED, ASK_BITS, h);
+      else addDistinct(t.word, q * WORDS + W_ASKED, ASK_BITS, h);
     }
     if (isBroadcastLike(p.dst)) return;
-    const s = this.slot(p.dst, p.tUs);
+    const s = this.slot(p.dst, p.tUs, p.dstMac);
     const nb = s * NUMS;
     // Empty datagrams are probes (a UDP scan), not a flood's payload.
     if (p.payloadLen === 0) return;
@@ -247,6 +280,8 @@ export class FloodWatcher {
   }
 
   stats() {
-    return { hosts: this.table.live, evicted: this.table.evicted, raised: { ...this.reporter.raised }, peak: { ...this.peak } };
+    return {
+      hosts: this.table.live, evicted: this.table.evicted, raised: { ...this.reporter.raised }, peak: { ...this.peak }, spoofedQueries: this.spoofedQueries,
+    };
   }
 }

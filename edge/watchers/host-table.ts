@@ -122,6 +122,12 @@ export function hasDistinct(words: Uint32Array, base: number, bits: number, h: n
   return (words[base + (bit >>> 5)] & (1 << (bit & 31))) !== 0;
 }
 
+/** Clears the bit of hash `h` (a value found to be wrong after the fact; may clear a colliding value too). */
+export function clearDistinct(words: Uint32Array, base: number, bits: number, h: number): void {
+  const bit = h & (bits - 1);
+  words[base + (bit >>> 5)] &= ~(1 << (bit & 31));
+}
+
 /** Linear counting: distinct values behind `ones` set bits of `bits`. */
 export function distinctEstimate(ones: number, bits: number): number {
   if (ones >= bits) return Math.round(bits * Math.log(bits)); // saturated: "at least this many"

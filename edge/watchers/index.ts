@@ -78,6 +78,10 @@ export class Watchers {
     if (o.bruteForce !== false) this.bruteForce = new BruteForceWatcher(o.bruteForce);
     if (o.flood !== false) this.flood = new FloodWatcher(o.flood);
     if (o.relay !== false) this.relay = new RelayWatcher(o.relay);
+    if (this.flood && this.arp) {
+      const arp = this.arp;
+      this.flood.owner = (ip) => arp.macOf(ip);
+    }
   }
 
   /** Findings of one packet batch; the returned array is reused by the next call. */
