@@ -164,9 +164,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   app.get<{ Querystring: S.AlertsQuery }>('/api/alerts', { schema: { querystring: S.alertsQuery, response: { 200: S.alertsBody } } },
     async (req) => {
       const q = req.query;
-      const rows = await store.queryAlerts({
-        site: q.site, hub: q.hub, class: q.class, since: timeParam('since', q.since), until: timeParam('until', q.until), limit: q.limit,
-      });
+      const aq = { site: q.site, hub: q.hub, class: q.class, since: timeParam('since', q.since), until: timeParam('until', q.until), limit: q.limit };
+      const rows = q.marked ? await store.marks.alertsByMark(aq, q.marked) : await store.queryAlerts(aq);
       // Each alert with its effective mark (null: unmarked), so a list of alerts is also the feedback to give.
       const marks = await store.marks.effective(rows);
       return { alerts: rows.map((r) => ({ ...alertOut(r), mark: marks.get(alertKey(r.site, r.hub, r.seq)) ?? null })) };

@@ -22,10 +22,12 @@ export const alertsQuery = {
     since: { type: 'string', maxLength: 40, description: 'ms since the epoch or ISO 8601; inclusive' },
     until: { type: 'string', maxLength: 40, description: 'ms since the epoch or ISO 8601; exclusive' },
     limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
+    marked: { type: 'string', enum: ['marked', 'unmarked'], description: 'only alerts with, or without, an effective mark' },
   },
   additionalProperties: false,
 } as const;
 export interface AlertsQuery {
+  marked?: 'marked' | 'unmarked';
   site?: string;
   hub?: string;
   class?: string;

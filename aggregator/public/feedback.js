@@ -97,6 +97,7 @@ $('fb-hubs').addEventListener('click', (e) => {
   fb.hub = fb.hub === tr.dataset.key ? null : tr.dataset.key;
   refresh();
 });
+$('fb-unmarked-only').addEventListener('change', () => refresh());
 $('fb-all').addEventListener('click', () => {
   fb.hub = null;
   refresh();
@@ -127,7 +128,8 @@ function alertActions(a) {
 }
 
 function renderAlerts(alerts) {
-  $('fb-alerts-scope').textContent = fb.hub ? `hub ${fb.hub}, newest first` : 'all hubs, newest first';
+  const which = $('fb-unmarked-only').checked ? 'unmarked alerts' : 'alerts';
+  $('fb-alerts-scope').textContent = `${fb.hub ? `hub ${fb.hub}` : 'all hubs'}, ${which} newest first`;
   $('fb-all').hidden = !fb.hub;
   $('fb-alerts-empty').hidden = alerts.length > 0;
   $('fb-alerts').querySelector('tbody').innerHTML = alerts.map((a) => `<tr data-alert="${esc(`${a.site}/${a.hub}/${a.seq}`)}"
@@ -219,6 +221,7 @@ async function refresh() {
       $('whoami').textContent = `${fb.me.name}${fb.me.permission === 'read' ? ' · read-only' : ''}`;
     }
     const q = new URLSearchParams({ limit: '25' });
+    if ($('fb-unmarked-only').checked) q.set('marked', 'unmarked');
     if (fb.hub) {
       const [site, hub] = fb.hub.split('/');
       q.set('site', site);

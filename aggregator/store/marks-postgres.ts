@@ -2,9 +2,9 @@
 import type pg from 'pg';
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError } from '../../shared/errors.ts';
-import { HOUR_MS, hourOf } from './store.ts';
+import { type AlertQuery, type AlertRow, HOUR_MS, clampLimit, hourOf } from './store.ts';
 import {
-  type HubMarkCounts, type IncidentScope, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
+  type HubMarkCounts, type IncidentScope, HAS_MARK, alertFilters, alertRow, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
   MAX_REPORTED_CLASSES, clampMarksLimit, foldCounts, newestPerAlert, toMark,
 } from './marks.ts';
 
@@ -131,5 +131,15 @@ export class PostgresMarks implements MarkStore {
   async incident(id: string): Promise<Incident | undefined> {
     const rows = await this.q('SELECT body FROM incidents WHERE id = $1', [id]);
     return rows[0] ? (JSON.parse(rows[0].body as string) as Incident) : undefined;
+  }
+
+  async alertsByMark(q: AlertQuery, which: 'marked' | 'unmarked'): Promise<AlertRow[]> {
+    const f = alertFilters(q);
+    f.sql.push(which === 'marked' ? HAS_MARK : `NOT ${HAS_MARK}`);
+    let n = 0;
+    const where = f.sql.join(' AND ').replace(/\?/g, () => `$${++n}`);
+    const rows = await this.q(`SELECT a.* FROM alerts a WHERE ${where} ORDER BY a.ts DESC, a.seq DESC LIMIT $${n + 1}`,
+      [...f.args, clampLimit(q.limit)]);
+    return rows.map(alertRow);
   }
 }

@@ -1,9 +1,9 @@
 /** The `marks` table on SQLite (better-sqlite3, synchronous; each write is one IMMEDIATE transaction). */
 import type Database from 'better-sqlite3';
 import type { Incident } from '../../shared/payloads.ts';
-import { HOUR_MS, hourOf } from './store.ts';
+import { type AlertQuery, type AlertRow, HOUR_MS, clampLimit, hourOf } from './store.ts';
 import {
-  type HubMarkCounts, type IncidentScope, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
+  type HubMarkCounts, type IncidentScope, HAS_MARK, alertFilters, alertRow, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
   MAX_REPORTED_CLASSES, clampMarksLimit, foldCounts, newestPerAlert, toMark,
 } from './marks.ts';
 
@@ -126,5 +126,13 @@ export class SqliteMarks implements MarkStore {
   async incident(id: string): Promise<Incident | undefined> {
     const body = this.db.prepare('SELECT body FROM incidents WHERE id = ?').pluck().get(id) as string | undefined;
     return body === undefined ? undefined : (JSON.parse(body) as Incident);
+  }
+
+  async alertsByMark(q: AlertQuery, which: 'marked' | 'unmarked'): Promise<AlertRow[]> {
+    const f = alertFilters(q);
+    f.sql.push(which === 'marked' ? HAS_MARK : `NOT ${HAS_MARK}`);
+    const rows = this.db.prepare(`SELECT a.* FROM alerts a WHERE ${f.sql.join(' AND ')} ORDER BY a.ts DESC, a.seq DESC LIMIT ?`)
+      .all(...f.args, clampLimit(q.limit)) as Row[];
+    return rows.map(alertRow);
   }
 }

@@ -14,6 +14,7 @@
  * is open). `hub-offline` and `hub-silent` incidents stand for no alerts and cannot be marked.
  */
 import type { Incident } from '../../shared/payloads.ts';
+import type { AlertQuery, AlertRow } from './store.ts';
 import { IOTID20_CATEGORIES, IOTID20_SUBCATEGORIES, NORMAL_LABEL } from '../../shared/labels.ts';
 
 export const VERDICTS = ['false-positive', 'confirmed'] as const;
@@ -102,6 +103,8 @@ export interface MarkStore {
   reportedClasses(): Promise<string[]>;
   /** The stored incident, if any. */
   incident(id: string): Promise<Incident | undefined>;
+  /** queryAlerts narrowed to alerts with (`marked`) or without (`unmarked`) an effective mark; newest first. */
+  alertsByMark(q: AlertQuery, which: 'marked' | 'unmarked'): Promise<AlertRow[]>;
 }
 
 /** The MarkStore methods that write (SQLite with a writer thread runs them there). */
@@ -168,6 +171,29 @@ export const toMark = (r: Row): MarkRow => ({
   class: r.class as string, by: r.by as string, at: num(r.at), incident: (r.incident as string | null) ?? null,
   undoneAt: numOrNull(r.undone_at), undoneBy: (r.undone_by as string | null) ?? null,
 });
+
+/** An alerts row as both drivers return it (PostgreSQL BIGINTs arrive as strings). */
+export const alertRow = (r: Row): AlertRow => ({
+  site: r.site as string, hub: r.hub as string, seq: num(r.seq), ts: num(r.ts), class: r.class as string,
+  confidence: num(r.confidence), count: num(r.count), source: r.source as 'model' | 'rule', model: r.model as string,
+  src: r.src as string, dst: r.dst as string, sport: num(r.sport), dport: num(r.dport), proto: num(r.proto),
+  evidence: (r.evidence as string | null) ?? null, receivedAt: num(r.received_at),
+});
+
+/** The filters of an AlertQuery on alias `a`, with `?` placeholders (numbered by the caller for PostgreSQL). */
+export function alertFilters(q: AlertQuery): { sql: string[]; args: unknown[] } {
+  const sql: string[] = [];
+  const args: unknown[] = [];
+  if (q.site !== undefined) (sql.push('a.site = ?'), args.push(q.site));
+  if (q.hub !== undefined) (sql.push('a.hub = ?'), args.push(q.hub));
+  if (q.class !== undefined) (sql.push('a.class = ?'), args.push(q.class));
+  if (q.since !== undefined) (sql.push('a.ts >= ?'), args.push(q.since));
+  if (q.until !== undefined) (sql.push('a.ts < ?'), args.push(q.until));
+  return { sql, args };
+}
+
+/** An alert has an effective mark when one of its marks is not undone. */
+export const HAS_MARK = 'EXISTS (SELECT 1 FROM marks m WHERE m.site = a.site AND m.hub = a.hub AND m.seq = a.seq AND m.undone_at IS NULL)';
 
 /** Folds the three per-hub count queries (raw alerts, rolled-up alerts, effective marks) into one list. */
 export function foldCounts(raw: Row[], rolled: Row[], marks: Row[]): HubMarkCounts[] {

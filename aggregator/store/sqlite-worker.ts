@@ -49,7 +49,7 @@ export class SqliteWorkerStore implements Store {
     this.marks = {
       markAlert: write('markAlert'), markIncident: write('markIncident'), undo: write('undo'), undoIncident: write('undoIncident'),
       list: read('list'), effective: read('effective'), counts: read('counts'), reportedClasses: read('reportedClasses'),
-      incident: read('incident'),
+      incident: read('incident'), alertsByMark: read('alertsByMark'),
     };
   }
 

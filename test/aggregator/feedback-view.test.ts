@@ -78,6 +78,13 @@ describe('dashboard feedback view', () => {
       await waitFor(async () => (await page.locator('#fb-marks tr.undone').count()) === 1, 5000, 'the undone mark kept in the history');
       assert.match((await page.locator('#fb-marks tr.undone').textContent())!, /undone by alice/);
 
+      // Unmarked only: the corrected alert leaves the list, the undone one is back in it.
+      await page.check('#fb-unmarked-only');
+      await waitFor(async () => (await row('s2/gw-11/2').count()) === 0, 5000, 'marked alerts hidden');
+      assert.equal(await row('s2/gw-11/1').count(), 1);
+      await page.uncheck('#fb-unmarked-only');
+      await waitFor(async () => (await row('s2/gw-11/2').count()) === 1, 5000, 'all alerts again');
+
       // A whole incident.
       await page.locator('#fb-incidents li.burst button[data-action="fp"]').first().click();
       await waitFor(async () => /alerts of the incident marked false-positive by alice/.test((await page.textContent('#fb-msg')) ?? ''), 5000, 'incident marked');

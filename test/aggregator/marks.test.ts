@@ -214,6 +214,13 @@ function suite(name: string, make: StoreMaker) {
       assert.deepEqual([h['s2/h3'].alerts, h['s2/h3'].state, h['s2/h3'].bundle, h['s2/h3'].unmarkedShare], [1, 'offline', '2026-11-30.2-bbbb', 1]);
       assert.deepEqual([h['s3/quiet'].alerts, h['s3/quiet'].falsePositiveShare], [0, null]);
       assert.deepEqual([f.fleet.alerts, f.fleet.falsePositive, f.fleet.confirmed, f.fleet.unmarked], [11, 6, 2, 3]);
+      // The alert list narrowed to unmarked or marked alerts (newest first).
+      const seqs = async (q: string) => ((await noc('GET', `/api/alerts?${q}`)).json().alerts as { seq: number }[]).map((a) => a.seq);
+      assert.deepEqual(await seqs('site=s1&hub=h2&marked=unmarked'), [5, 1]);
+      assert.deepEqual(await seqs('site=s1&hub=h2&marked=marked'), [4, 3, 2]);
+      assert.deepEqual(await seqs('site=s1&marked=unmarked&limit=1'), [5]);
+      assert.deepEqual(await seqs('hub=h3&marked=unmarked&class=Scan'), [1, 2]);
+      assert.equal((await noc('GET', '/api/alerts?marked=maybe')).statusCode, 400);
       // A longer window reaches the old alert of s2/h3.
       const w = (await noc('GET', '/api/feedback?hours=48')).json();
       assert.equal(w.hubs.find((x: { hub: string }) => x.hub === 'h3').alerts, 2);
