@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../../cli/embedded-broker.ts';
 import { Hub } from '../../edge/hub.ts';
-import { PROJECT_ROOT, sharedData } from '../helpers/shared-data.ts';
+import { PROJECT_ROOT, SHARED_DATA, sharedData } from '../helpers/shared-data.ts';
 import { DEVICE, buildFleetInputs, flowKey } from './fixture.ts';
 
 test('fleet inputs: the shipped model calls the device Scan often and catches the attacks beside it', { timeout: 120_000 }, async (t) => {
@@ -22,7 +22,7 @@ test('fleet inputs: the shipped model calls the device Scan often and catches th
   const c = { device: 0, deviceAlerts: 0, attack: 0, attackRight: 0, benign: 0, benignAlerts: 0 };
   let hub: Hub | undefined;
   try {
-    const inputs = await buildFleetInputs(join(device, '..', '..', '..', '..'), tmp, { hubs: 4 });
+    const inputs = await buildFleetInputs(SHARED_DATA, tmp, { hubs: 4 });
     hub = await Hub.start({
       bundleDir: join(PROJECT_ROOT, 'models', 'iot-ids-lab-v1'),
       publicKeyPem: readFileSync(join(PROJECT_ROOT, 'models', 'dev-key', 'public.pem'), 'utf8'),
