@@ -207,11 +207,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     correlator.tick();
     if (live.listenerCount('totals') === 0 || totalsBusy) return;
     totalsBusy = true;
-    Promise.all([store.summary(), store.hubs()])
-      .then(([s, hubs]) => {
+    store.summary()
+      .then((s) => {
         totals = {
-          alerts: s.alerts, classes: s.classes, hubsOnline: hubs.filter((h) => h.state === 'online').length,
-          hubsOffline: hubs.filter((h) => h.state === 'offline').length,
+          alerts: s.alerts, classes: s.classes, hubsOnline: s.hubs.online, hubsOffline: s.hubs.offline,
           openIncidents: correlator.openIncidents().length, invalid: ingest.counters.invalid,
         };
         live.emit('totals', totals);

@@ -149,14 +149,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   }
 
   app.get('/api/summary', { schema: { querystring: S.tokenQuery, response: { 200: S.summary } } }, async () => {
-    const s = await store.summary();
-    const hubs = await store.hubs();
-    const count = (st: string) => hubs.filter((h) => h.state === st).length;
-    return {
-      ...s,
-      hubs: { total: hubs.length, online: count('online'), offline: count('offline'), unknown: count('unknown') },
-      ...deps.summaryExtras(),
-    };
+    // Counts only: the hub list (every hub's latest stats, parsed) is /api/hubs's.
+    return { ...(await store.summary()), ...deps.summaryExtras() };
   });
 
   app.get('/api/hubs', { schema: { querystring: S.tokenQuery, response: { 200: S.hubsBody } } }, async () => ({ hubs: await store.hubs() }));

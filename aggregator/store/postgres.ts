@@ -13,7 +13,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
+  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, hubCounts, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
 } from './store.ts';
 import { FLEET_SCHEMA_PG, PostgresFleet, hasFleetData, pruneFleetPg, writeFleetPg } from './fleet-postgres.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
@@ -75,7 +75,8 @@ const SUMMARY_SQL = `SELECT
   (SELECT COALESCE(json_agg(json_build_array(class, a, v)), '[]') FROM
     (SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class) c) classes,
   (SELECT alerts FROM rolled_total WHERE one = 1) rolled,
-  (SELECT COUNT(*) FROM dead_letters) dead`;
+  (SELECT COUNT(*) FROM dead_letters) dead,
+  (SELECT COALESCE(json_agg(json_build_array(state, n)), '[]') FROM (SELECT state, COUNT(*) n FROM hubs GROUP BY state) h) hub_states`;
 
 /** Deadlock and serialization failure: the same transaction succeeds when run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
@@ -362,7 +363,8 @@ export class PostgresStore implements Store {
       alerts += num(a);
       verdicts += num(v);
     }
-    return { alerts, verdicts, classes, rawAlerts: alerts - num(r.rolled), deadLetters: num(r.dead) };
+    const hubs = hubCounts((r.hub_states as [string | null, unknown][]).map(([s, n]) => [s, num(n)]));
+    return { alerts, verdicts, classes, rawAlerts: alerts - num(r.rolled), deadLetters: num(r.dead), hubs };
   }
 
   async hubs(): Promise<HubRow[]> {

@@ -9,7 +9,7 @@ import { IdsError } from '../../shared/errors.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
-  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
+  ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, hubCounts, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
 } from './store.ts';
 import { FLEET_SCHEMA_SQLITE, SqliteFleet } from './fleet-sqlite.ts';
 import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
@@ -119,6 +119,7 @@ export class SqliteStore implements Store {
   private summaryStmt!: Database.Statement;
   private countsStmt!: Database.Statement;
   private hubsStmt!: Database.Statement;
+  private hubStatesStmt!: Database.Statement;
 
   constructor(readonly file: string) {}
 
@@ -188,6 +189,7 @@ export class SqliteStore implements Store {
     this.summaryStmt = db.prepare('SELECT class, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY class');
     this.countsStmt = db.prepare(`SELECT (SELECT alerts FROM rolled_total WHERE one = 1) rolled,
       (SELECT COUNT(*) FROM dead_letters) dead`);
+    this.hubStatesStmt = db.prepare('SELECT state, COUNT(*) n FROM hubs GROUP BY state');
     this.hubsStmt = db.prepare(`SELECT h.*, COALESCE(t.a, 0) a, COALESCE(t.v, 0) v FROM hubs h
       LEFT JOIN (SELECT site, hub, SUM(alerts) a, SUM(verdicts) v FROM alert_totals GROUP BY site, hub) t
         ON t.site = h.site AND t.hub = h.hub ORDER BY h.site, h.hub`);
@@ -250,7 +252,8 @@ export class SqliteStore implements Store {
       verdicts += r.v as number;
     }
     const c = this.countsStmt.get() as Row;
-    return { alerts, verdicts, classes, rawAlerts: alerts - (c.rolled as number), deadLetters: c.dead as number };
+    const hubs = hubCounts((this.hubStatesStmt.all() as Row[]).map((r) => [r.state as string | null, r.n as number]));
+    return { alerts, verdicts, classes, rawAlerts: alerts - (c.rolled as number), deadLetters: c.dead as number, hubs };
   }
 
   async hubs(): Promise<HubRow[]> {

@@ -88,6 +88,26 @@ export interface Summary {
   rawAlerts: number;
   /** Messages kept in the dead-letter table (at most DEAD_LETTER_CAP, the newest). */
   deadLetters: number;
+  /** Hubs known, and how many are online, offline or without a status yet (degraded ones count in `total` only). */
+  hubs: HubCounts;
+}
+
+export interface HubCounts {
+  total: number;
+  online: number;
+  offline: number;
+  unknown: number;
+}
+
+/** HubCounts from (state, count) rows, state null for a hub without a status. */
+export function hubCounts(rows: Iterable<[state: string | null, n: number]>): HubCounts {
+  const c: HubCounts = { total: 0, online: 0, offline: 0, unknown: 0 };
+  for (const [state, n] of rows) {
+    c.total += n;
+    if (state === 'online' || state === 'offline') c[state] += n;
+    else if (state === null) c.unknown += n;
+  }
+  return c;
 }
 
 /** A message the store refused for good: kept as received, with the store's error, instead of blocking ingestion. */

@@ -65,6 +65,9 @@ function suite(name: string, make: StoreMaker) {
       assert.deepEqual(h2.stats, { flows: 7 });
       assert.equal(h2.lastStatsAt, T0 + 11);
       assert.equal(h2.alerts, 1);
+      // The summary counts hubs by state without listing them; it agrees with the list.
+      const count = (st: string) => hubs.filter((h) => h.state === st).length;
+      assert.deepEqual((await store.summary()).hubs, { total: hubs.length, online: count('online'), offline: count('offline'), unknown: count('unknown') });
     });
 
     it('upserts incidents and lists them by state', async (t) => {

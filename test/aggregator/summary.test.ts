@@ -39,6 +39,7 @@ async function blockedWrites(store: Store, block: () => Promise<void>, unblock: 
   assert.equal(s.alerts, 10);
   assert.equal(s.rawAlerts, 10);
   assert.equal(hubs[0].alerts, 10);
+  assert.deepEqual(s.hubs, { total: 1, online: 0, offline: 0, unknown: 1 });
   assert.ok(ms < 1000, `reads took ${ms.toFixed(0)} ms`);
   await unblock();
   await Promise.all(writes);
