@@ -7,12 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABELED_FLOW_CSV_HEADER } from '../../asm/flow-csv.ts';
 import { runFineTune, sampleReplay, weightRows } from '../../trainer/warm/fine-tune.ts';
 import { meter } from '../fleet/fixture.ts';
+import { loadInitModel } from '../../trainer/warm/init-model.ts';
+import { fineTuneOptionsFromArgs } from '../../trainer/train-command.ts';
+import { isIdsError } from '../../shared/errors.ts';
 
 const SHIPPED = 'models/iot-ids-lab-v1';
 const DATA = '../shared/data';
@@ -69,6 +72,29 @@ test('fine-tuning on marked false positives lowers them while the original test 
   assert.equal(chained.report!.initFrom.source, 'run');
   const c = chained.report!.comparisons[0];
   assert.ok(Math.abs(c.old.accuracy - fleet.new.accuracy) < 0.1, 'the run folder starts from the fine-tuned weights');
+  // A bundle that a run folder exported (RUN/bundle, same model file) starts from that run's float weights.
+  const runBundle = join(dir, 'run', 'bundle');
+  mkdirSync(runBundle);
+  for (const f of ['manifest.json', 'manifest.sig', 'model.int8.onnx', 'preprocess.wasm']) copyFileSync(join(SHIPPED, f), join(runBundle, f));
+  const viaBundle = await loadInitModel(runBundle);
+  assert.equal(viaBundle.source, 'bundle (float weights of the run that exported it)');
+  assert.equal(viaBundle.version, r.initFrom.version, 'labels, thresholds and version come from the bundle');
+  const w = viaBundle.model.getWeights();
+  const fromRun = await loadInitModel(join(dir, 'run'));
+  fromRun.model.getWeights().forEach((x, i) => assert.deepEqual(x.dataSync(), w[i].dataSync()));
+  viaBundle.model.dispose();
+  fromRun.model.dispose();
+});
+
+test('train --init-from options: the first --data is the fleet\'s, the rest replay; recipe flags are refused', () => {
+  const o = fineTuneOptionsFromArgs({ 'init-from': 'b', data: ['fleet.csv', 'a.csv,b.csv'], 'fleet-weight': '2', 'keep-thresholds': true, 'class-weights': 'none' });
+  assert.deepEqual([o.fleet, o.replay], [['fleet.csv'], ['a.csv', 'b.csv']]);
+  assert.equal(o.fleetWeight, 2);
+  assert.equal(o.thresholds, 'init');
+  assert.equal(o.classWeights, 'none');
+  assert.throws(() => fineTuneOptionsFromArgs({ 'init-from': 'b', data: ['f.csv'], recipe: 'paper' }), (e) => isIdsError(e, 'BAD_OPTION') && /--recipe/.test((e as Error).message));
+  assert.throws(() => fineTuneOptionsFromArgs({ 'init-from': 'b', data: ['f.csv'], features: 'all-numeric' }), (e) => isIdsError(e, 'BAD_OPTION'));
+  assert.throws(() => fineTuneOptionsFromArgs({ 'init-from': 'b' }), (e) => isIdsError(e, 'BAD_OPTION'));
 });
 
 const readdirPcaps = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
