@@ -7,6 +7,7 @@ export function summarizeManifest(m: BundleManifest, status: string): string {
   const L: string[] = [];
   const model = m.model ?? ({} as BundleManifest['model']);
   L.push(`bundle schema v${m.schemaVersion} (${status})`);
+  if (m.notForHubs) L.push(`NOT FOR HUBS  cloud evaluation only: the hub's flow meter cannot compute ${m.notForHubs.missingFeatures.join(', ')}`);
   L.push(`model     ${model.name} ${model.version} · ${model.precision} · opset ${model.opset} · created ${model.createdAt}` +
     ` · release ${bundleRelease({ model })}${model.release === undefined ? ' (from createdAt)' : ''}`);
   L.push(`io        ${model.inputName} [${(model.inputShape ?? []).join(', ')}] → ${model.outputName}`);
@@ -25,6 +26,8 @@ export function summarizeManifest(m: BundleManifest, status: string): string {
   }
   if (m.training) {
     L.push(`training  ${(m.training.data ?? []).join(', ')} · ${m.training.rows?.train} train / ${m.training.rows?.test} test rows · ${m.training.recipe} · seed ${m.training.seed}`);
+    const i = m.training.initFrom;
+    if (i) L.push(`          fine-tuned from ${i.version ?? '?'} (release ${i.release ?? '?'}, ${i.source}); fleet ${(m.training.fleetData ?? []).join(', ')}, replay ${(m.training.replayData ?? []).join(', ') || 'none'}`);
     const cc = Object.entries(m.training.classCounts ?? {});
     if (cc.length) L.push(`          classes ${cc.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }

@@ -185,6 +185,114 @@ function outsideRange(scaler: ScalerSpec, ds: Dataset, rows: Uint32Array): Recor
   return out;
 }
 
+type Modules = {
+  loadDataset: typeof import('../data/dataset.ts').loadDataset;
+  stratifiedSplit: typeof import('../data/split.ts').stratifiedSplit;
+  scalerFit: typeof import('../data/scaler-fit.ts');
+};
+
+/** The fleet's and the replay's rows with their splits (indices into each dataset; labels as init-label indices). */
+interface Parts {
+  fleetDs: Dataset;
+  fleet: ReturnType<typeof toInitLabels>;
+  fleetSplit: { train: Uint32Array; test: Uint32Array };
+  replayDs?: Dataset;
+  replay?: ReturnType<typeof toInitLabels>;
+  replaySplit?: { train: Uint32Array; test: Uint32Array };
+  /** Replay validation rows for the threshold re-match (empty when not re-matching). */
+  replayVal: Uint32Array;
+  dropped: Record<string, Record<string, number>>;
+}
+
+async function loadParts(o: FineTuneOptions, init: InitModel, fleetTestFraction: number, rematch: boolean, m: Modules, log: (l: string) => void): Promise<Parts> {
+  const labels = init.labels;
+  const C = labels.length;
+  const load = (files: string[]) =>
+    m.loadDataset({ files, labelColumn: o.label, labelMap: o.map, ports: init.portPolicy, features: [...init.scaler.features] });
+  const fleetDs = await load(o.fleet);
+  const replayDs = o.replay.length ? await load(o.replay) : undefined;
+  const fleet = toInitLabels(fleetDs, labels);
+  const replay = replayDs ? toInitLabels(replayDs, labels) : undefined;
+  if (fleet.keep.length === 0) throw new IdsError('EMPTY_INPUT', `--data ${o.fleet.join(', ')}: no row has a class the init model knows (${labels.join(', ')})`);
+  const dropped: Record<string, Record<string, number>> = {};
+  if (Object.keys(fleet.dropped).length) dropped.fleet = fleet.dropped;
+  if (replay && Object.keys(replay.dropped).length) dropped.replay = replay.dropped;
+  for (const [k, v] of Object.entries(dropped)) log(`${k}: rows of classes the init model does not know, dropped: ${JSON.stringify(v)}`);
+
+  const splitKept = (y: Int32Array, keep: Uint32Array, frac: number, s: number): { train: Uint32Array; test: Uint32Array } => {
+    const sp = m.stratifiedSplit(compactLabels(y, keep), C, frac, s);
+    return { train: Uint32Array.from(sp.train, (i) => keep[i]), test: Uint32Array.from(sp.test, (i) => keep[i]) };
+  };
+  const fleetSplit = splitKept(fleet.y, fleet.keep, fleetTestFraction, o.seed ?? 1);
+  const replaySplit = replay ? splitKept(replay.y, replay.keep, FINE_TUNE_DEFAULTS.replayTestFraction, init.seed) : undefined;
+  // Validation rows for the thresholds, carved from the replay's training part as the trainer carves its own
+  // (seed + 1, 15 %): with the original corpus these are the rows the init model's thresholds were tuned on.
+  let replayVal: Uint32Array = new Uint32Array(0);
+  if (rematch && replay && replaySplit) {
+    const v = m.stratifiedSplit(replay.y, C, VALIDATION_FRACTION, init.seed + 1, replaySplit.train);
+    replaySplit.train = v.train;
+    replayVal = v.test;
+  }
+  return { fleetDs, fleet, fleetSplit, replayDs, replay, replaySplit, replayVal, dropped };
+}
+
+/** The init model's scaler, or with --refit-scaler one fitted on the training rows of both parts; and why. */
+function chooseScaler(o: FineTuneOptions, init: InitModel, p: Parts, scalerFit: Modules['scalerFit']): FineTuneReport['scaler'] & { spec: ScalerSpec } {
+  const fleetValuesOutsideRange = outsideRange(init.scaler, p.fleetDs, p.fleetSplit.train);
+  if (!o.refitScaler) {
+    return { spec: init.scaler, refit: false, reason: 'kept: the init model\'s scaler (the hubs\' wasm scaler and the init weights assume it)', fleetValuesOutsideRange };
+  }
+  const fitDs = concatRows(p.fleetDs, p.fleetSplit.train, p.replayDs, p.replaySplit?.train);
+  const yAll = Int32Array.from([...p.fleetSplit.train].map((r) => p.fleet.y[r]).concat(p.replaySplit ? [...p.replaySplit.train].map((r) => p.replay!.y[r]) : []));
+  const spec = scalerFit.fitScaler(fitDs, Uint32Array.from({ length: yAll.length }, (_, i) => i), {
+    log: init.scaler.transforms.some((x) => x === 'log1p') ? 'auto' : 'none',
+    ports: init.scaler.transforms.some((x) => x === 'lookup') ? 'benign-rate' : 'value',
+    y: yAll,
+    normal: init.labels.indexOf(NORMAL_LABEL),
+  });
+  const n = Object.keys(fleetValuesOutsideRange).length;
+  return { spec, refit: true, reason: `refit on the fine-tuning rows (--refit-scaler); ${n} feature(s) had fleet values outside the init scaler's range`, fleetValuesOutsideRange };
+}
+
+const ys = (y: Int32Array, rows: Uint32Array) => Int32Array.from(rows, (r) => y[r]);
+
+/** The training set: the fleet's training rows × fleetWeight, then replay rows in proportion. */
+function trainingSet(p: Parts, scaler: ScalerSpec, fleetWeight: number, replayRatio: number, C: number, seed: number, scalerFit: Modules['scalerFit']) {
+  const F = scaler.features.length;
+  const fleetRows = weightRows(p.fleetSplit.train, fleetWeight, seed + 17);
+  const replayRows = p.replaySplit ? sampleReplay(p.replay!.y, p.replaySplit.train, Math.round(replayRatio * fleetRows.length), C, seed + 29) : new Uint32Array(0);
+  const X = new Float32Array((fleetRows.length + replayRows.length) * F);
+  X.set(scalerFit.applyScaler(scaler, p.fleetDs, fleetRows), 0);
+  if (replayRows.length) X.set(scalerFit.applyScaler(scaler, p.replayDs!, replayRows), fleetRows.length * F);
+  const y = Int32Array.from([...ys(p.fleet.y, fleetRows), ...(replayRows.length ? ys(p.replay!.y, replayRows) : [])]);
+  return { set: { X, y, rows: y.length, features: F, classes: C }, fleetRows: fleetRows.length, replayRows: replayRows.length };
+}
+
+/** One evaluation set: its rows scaled both ways, and the init model's probabilities (tfjs and, if any, int8). */
+interface EvalSet {
+  name: string;
+  ds: Dataset;
+  rows: Uint32Array;
+  y: Int32Array;
+  X: Float32Array;
+  old: Float32Array;
+  int8?: Float32Array;
+}
+
+/** The init model's probabilities on the evaluation sets, before any training step (the model trains in place). */
+async function scoreInit(init: InitModel, sets: Omit<EvalSet, 'old' | 'int8'>[], predict: (X: Float32Array, n: number) => Float32Array): Promise<EvalSet[]> {
+  const out: EvalSet[] = sets.map((s) => ({ ...s, old: predict(s.X, s.rows.length) }));
+  if (!init.int8) return out;
+  const { openSession } = await import('../export/runtimes.ts');
+  const session = await openSession('ort-node', init.int8);
+  try {
+    for (const s of out) if (s.rows.length) s.int8 = (await session.run(s.X, s.rows.length, ['probabilities'], 256)).probabilities;
+  } finally {
+    await session.release();
+  }
+  return out;
+}
+
 export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const log = o.log ?? (() => {});
   const d = FINE_TUNE_DEFAULTS;
@@ -220,99 +328,32 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   lap('init', t);
   const labels = init.labels;
   const C = labels.length;
-  const features = [...init.scaler.features];
-  log(`init: ${init.version ?? init.dir} (${init.source}), ${features.length} features, classes ${labels.join(', ')}; backend ${backend}`);
+  const F = init.scaler.features.length;
+  log(`init: ${init.version ?? init.dir} (${init.source}), ${F} features, classes ${labels.join(', ')}; backend ${backend}`);
 
   t = performance.now();
-  const load = (files: string[]) =>
-    loadDataset({ files, labelColumn: o.label, labelMap: o.map, ports: init.portPolicy, features });
-  const fleetDs = await load(o.fleet);
-  const replayDs = o.replay.length ? await load(o.replay) : undefined;
+  const rematch = (o.thresholds ?? 'rematch') === 'rematch' && o.replay.length > 0 && !!init.thresholds;
+  const p = await loadParts(o, init, fleetTestFraction, rematch, { loadDataset, stratifiedSplit, scalerFit }, log);
   lap('load', t);
-  const fleet = toInitLabels(fleetDs, labels);
-  const replay = replayDs ? toInitLabels(replayDs, labels) : undefined;
-  if (fleet.keep.length === 0) throw new IdsError('EMPTY_INPUT', `--data ${o.fleet.join(', ')}: no row has a class the init model knows (${labels.join(', ')})`);
-  const dropped: Record<string, Record<string, number>> = {};
-  if (Object.keys(fleet.dropped).length) dropped.fleet = fleet.dropped;
-  if (replay && Object.keys(replay.dropped).length) dropped.replay = replay.dropped;
-  for (const [k, v] of Object.entries(dropped)) log(`${k}: rows of classes the init model does not know, dropped: ${JSON.stringify(v)}`);
+  const sc = chooseScaler(o, init, p, scalerFit);
+  const scaler = sc.spec;
+  log(`scaler: ${sc.reason}`);
 
-  // Splits over the kept rows (indices back into the datasets).
-  const splitKept = (y: Int32Array, keep: Uint32Array, frac: number, s: number): { train: Uint32Array; test: Uint32Array } => {
-    const sp = stratifiedSplit(compactLabels(y, keep), C, frac, s);
-    return { train: Uint32Array.from(sp.train, (i) => keep[i]), test: Uint32Array.from(sp.test, (i) => keep[i]) };
-  };
-  const fleetSplit = splitKept(fleet.y, fleet.keep, fleetTestFraction, seed);
-  const replaySplit = replay ? splitKept(replay.y, replay.keep, d.replayTestFraction, init.seed) : undefined;
-  // Validation rows for the thresholds, carved from the replay's training part as the trainer carves its own
-  // (seed + 1, 15 %): with the original corpus these are the rows the init model's thresholds were tuned on.
-  const rematch = (o.thresholds ?? 'rematch') === 'rematch' && !!replaySplit && !!init.thresholds;
-  let replayVal: Uint32Array = new Uint32Array(0);
-  if (rematch && replaySplit) {
-    const v = stratifiedSplit(replay!.y, C, VALIDATION_FRACTION, init.seed + 1, replaySplit.train);
-    replaySplit.train = v.train;
-    replayVal = v.test;
-  }
-
-  // Scaler: the init model's unless asked to refit (on the training rows of both parts).
-  let scaler: ScalerSpec = init.scaler;
-  const fleetOutside = outsideRange(init.scaler, fleetDs, fleetSplit.train);
-  let reason = 'kept: the init model\'s scaler (the hubs\' wasm scaler and the init weights assume it)';
-  if (o.refitScaler) {
-    const fitDs = concatRows(fleetDs, fleetSplit.train, replayDs, replaySplit?.train);
-    const normal = labels.indexOf(NORMAL_LABEL);
-    const yAll = Int32Array.from([...fleetSplit.train].map((r) => fleet.y[r]).concat(replaySplit ? [...replaySplit.train].map((r) => replay!.y[r]) : []));
-    scaler = scalerFit.fitScaler(fitDs, Uint32Array.from({ length: yAll.length }, (_, i) => i), {
-      log: init.scaler.transforms.some((x) => x === 'log1p') ? 'auto' : 'none',
-      ports: init.scaler.transforms.some((x) => x === 'lookup') ? 'benign-rate' : 'value',
-      y: yAll,
-      normal,
-    });
-    const n = Object.keys(fleetOutside).length;
-    reason = `refit on the fine-tuning rows (--refit-scaler); ${n} feature(s) had fleet values outside the init scaler's range`;
-  }
-  log(`scaler: ${reason}`);
-
-  const scaled = (ds: Dataset, rows: Uint32Array, spec: ScalerSpec) => scalerFit.applyScaler(spec, ds, rows);
-  const ys = (y: Int32Array, rows: Uint32Array) => Int32Array.from(rows, (r) => y[r]);
-
-  // Old model's figures before any training step (the model is trained in place below).
   t = performance.now();
-  const F = features.length;
-  const fleetTestX = scaled(fleetDs, fleetSplit.test, init.scaler);
-  const replayTestX = replaySplit ? scaled(replayDs!, replaySplit.test, init.scaler) : undefined;
-  const predict = (X: Float32Array, rows: number) => loop.predictProba(init.model, X, rows, F);
-  const oldFleet = predict(fleetTestX, fleetSplit.test.length);
-  const oldReplay = replayTestX ? predict(replayTestX, replaySplit!.test.length) : undefined;
-  const oldVal = replayVal.length ? predict(scaled(replayDs!, replayVal, init.scaler), replayVal.length) : undefined;
-  let int8Fleet: Float32Array | undefined;
-  let int8Replay: Float32Array | undefined;
-  if (init.int8) {
-    const { openSession } = await import('../export/runtimes.ts');
-    const s = await openSession('ort-node', init.int8);
-    try {
-      if (fleetSplit.test.length) int8Fleet = (await s.run(fleetTestX, fleetSplit.test.length, ['probabilities'], 256)).probabilities;
-      if (replayTestX && replaySplit!.test.length) int8Replay = (await s.run(replayTestX, replaySplit!.test.length, ['probabilities'], 256)).probabilities;
-    } finally {
-      await s.release();
-    }
-  }
+  const predict = (X: Float32Array, n: number) => loop.predictProba(init.model, X, n, F);
+  const sets = await scoreInit(init, [
+    ...(p.fleetSplit.test.length ? [{ name: `fleet data, held-out ${Math.round(fleetTestFraction * 100)} % (stratified, seed ${seed})`, ds: p.fleetDs, rows: p.fleetSplit.test, y: ys(p.fleet.y, p.fleetSplit.test), X: scalerFit.applyScaler(init.scaler, p.fleetDs, p.fleetSplit.test) }] : []),
+    ...(p.replaySplit?.test.length ? [{ name: `original data, test split (${Math.round(d.replayTestFraction * 100)} %, the init model's seed ${init.seed})`, ds: p.replayDs!, rows: p.replaySplit.test, y: ys(p.replay!.y, p.replaySplit.test), X: scalerFit.applyScaler(init.scaler, p.replayDs!, p.replaySplit.test) }] : []),
+  ], predict);
+  const valX = p.replayVal.length ? scalerFit.applyScaler(init.scaler, p.replayDs!, p.replayVal) : undefined;
+  const oldVal = valX ? predict(valX, p.replayVal.length) : undefined;
   lap('evaluateInit', t);
 
-  // Training rows: weighted fleet + proportional replay.
-  const fleetRows = weightRows(fleetSplit.train, fleetWeight, seed + 17);
-  const replayRows = replaySplit
-    ? sampleReplay(replay!.y, replaySplit.train, Math.round(replayRatio * fleetRows.length), C, seed + 29)
-    : new Uint32Array(0);
-  const trainX = new Float32Array((fleetRows.length + replayRows.length) * F);
-  trainX.set(scaled(fleetDs, fleetRows, scaler), 0);
-  if (replayRows.length) trainX.set(scaled(replayDs!, replayRows, scaler), fleetRows.length * F);
-  const trainY = Int32Array.from([...ys(fleet.y, fleetRows), ...(replayRows.length ? ys(replay!.y, replayRows) : [])]);
-  const train = { X: trainX, y: trainY, rows: trainY.length, features: F, classes: C };
-  log(`rows: fleet ${fleetSplit.train.length} train (×${fleetWeight} = ${fleetRows.length}) / ${fleetSplit.test.length} held out; ` +
-    `replay ${replayRows.length} of ${replaySplit?.train.length ?? 0} train / ${replaySplit?.test.length ?? 0} test (the init model's split, seed ${init.seed})`);
-
-  const cw = fineTuneClassWeights(o.classWeights ?? 'init', init, labels, trainY);
+  const ts = trainingSet(p, scaler, fleetWeight, replayRatio, C, seed, scalerFit);
+  const train = ts.set;
+  log(`rows: fleet ${p.fleetSplit.train.length} train (×${fleetWeight} = ${ts.fleetRows}) / ${p.fleetSplit.test.length} held out; ` +
+    `replay ${ts.replayRows} of ${p.replaySplit?.train.length ?? 0} train / ${p.replayVal.length} validation / ${p.replaySplit?.test.length ?? 0} test (the init model's split, seed ${init.seed})`);
+  const cw = fineTuneClassWeights(o.classWeights ?? 'init', init, labels, train.y);
   if (cw.weights) log(`class weights (${cw.label}): ${labels.map((l, i) => `${l} ${cw.weights![i].toFixed(2)}`).join(', ')}`);
 
   t = performance.now();
@@ -329,38 +370,28 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   }
 
   t = performance.now();
+  const rescaled = (ds: Dataset, rows: Uint32Array, X: Float32Array) => (scaler === init.scaler ? X : scalerFit.applyScaler(scaler, ds, rows));
   let thr = init.thresholds;
   let rematched: FineTuneReport['thresholdRematch'] = null;
-  if (rematch && replayVal.length) {
+  if (rematch && valX) {
     const { rematchThresholds } = await import('./rematch-thresholds.ts');
-    const vX = scaled(replayDs!, replayVal, init.scaler);
-    const r = rematchThresholds(labels, labels.indexOf(NORMAL_LABEL), init.thresholds!, oldVal!,
-      loop.predictProba(init.model, scaler === init.scaler ? vX : scaled(replayDs!, replayVal, scaler), replayVal.length, F), ys(replay!.y, replayVal));
+    const newVal = predict(rescaled(p.replayDs!, p.replayVal, valX), p.replayVal.length);
+    const r = rematchThresholds(labels, labels.indexOf(NORMAL_LABEL), init.thresholds!, oldVal!, newVal, ys(p.replay!.y, p.replayVal));
     thr = r.thresholds;
-    rematched = { rows: replayVal.length, classes: r.classes };
-    log(`thresholds re-matched to the init model's recall on ${replayVal.length} replay validation rows: ` +
+    rematched = { rows: p.replayVal.length, classes: r.classes };
+    log(`thresholds re-matched to the init model's recall on ${p.replayVal.length} replay validation rows: ` +
       Object.entries(r.classes).map(([l, c]) => `${l} ${c.init} → ${c.threshold}`).join(', '));
   }
-  const cmp = (name: string, y: Int32Array, X: Float32Array, oldP: Float32Array, i8: Float32Array | undefined, spec: ScalerSpec, ds: Dataset, rows: Uint32Array): Comparison => {
-    const n = y.length;
-    const newX = spec === init.scaler ? X : scaled(ds, rows, spec);
-    const newP = loop.predictProba(init.model, newX, n, F);
+  const comparisons: Comparison[] = sets.map((s) => {
+    const n = s.rows.length;
+    const newP = predict(rescaled(s.ds, s.rows, s.X), n);
     return {
-      name,
-      old: score(labels, y, decide(oldP, n, labels, init.thresholds), oldP),
-      ...(i8 ? { oldInt8: score(labels, y, decide(i8, n, labels, init.thresholds), i8) } : {}),
-      new: score(labels, y, decide(newP, n, labels, thr), newP),
+      name: s.name,
+      old: score(labels, s.y, decide(s.old, n, labels, init.thresholds), s.old),
+      ...(s.int8 ? { oldInt8: score(labels, s.y, decide(s.int8, n, labels, init.thresholds), s.int8) } : {}),
+      new: score(labels, s.y, decide(newP, n, labels, thr), newP),
     };
-  };
-  const comparisons: Comparison[] = [];
-  if (fleetSplit.test.length) {
-    comparisons.push(cmp(`fleet data, held-out ${Math.round(fleetTestFraction * 100)} % (stratified, seed ${seed})`,
-      ys(fleet.y, fleetSplit.test), fleetTestX, oldFleet, int8Fleet, scaler, fleetDs, fleetSplit.test));
-  }
-  if (replaySplit && replaySplit.test.length) {
-    comparisons.push(cmp(`original data, test split (${Math.round(d.replayTestFraction * 100)} %, the init model's seed ${init.seed})`,
-      ys(replay!.y, replaySplit.test), replayTestX!, oldReplay!, int8Replay, scaler, replayDs!, replaySplit.test));
-  }
+  });
   lap('evaluate', t);
   for (const c of comparisons) {
     log(`${c.name}: accuracy ${c.old.accuracy.toFixed(4)} → ${c.new.accuracy.toFixed(4)}, macro-F1 ${c.old.macroF1.toFixed(4)} → ${c.new.macroF1.toFixed(4)}` +
@@ -368,18 +399,18 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   }
 
   const recipe = `fine-tune (epochs ${epochs}, lr ${learningRate}, fleet-weight ${fleetWeight}, replay-ratio ${replayRatio}, classWeights ${cw.mode}${o.refitScaler ? ', scaler refit' : ''})`;
-  await saveModel(init.model, join(outDir, 'model'), { labels, features, recipe, seed, initFrom: init.version ?? init.dir });
+  await saveModel(init.model, join(outDir, 'model'), { labels, features: [...init.scaler.features], recipe, seed, initFrom: init.version ?? init.dir });
   scalerFit.saveScaler(join(outDir, 'scaler.json'), scaler);
   timings.total = (performance.now() - t0) / 1000;
   const report: FineTuneReport = {
     kind: 'fine-tune',
     initFrom: { dir: init.dir, source: init.source, version: init.version, release: init.release, seed: init.seed, recipe: init.recipe },
-    data: { fleet: o.fleet, replay: o.replay, labelColumn: o.label ?? 'Cat', labelMap: o.mapSource ?? (o.map ? 'inline' : 'none'), dropped, ports: init.portPolicy },
+    data: { fleet: o.fleet, replay: o.replay, labelColumn: o.label ?? 'Cat', labelMap: o.mapSource ?? (o.map ? 'inline' : 'none'), dropped: p.dropped, ports: init.portPolicy },
     rows: {
-      fleetTrain: fleetSplit.train.length, fleetTest: fleetSplit.test.length,
-      replayTrain: replaySplit?.train.length ?? 0, replayValidation: replayVal.length, replayTest: replaySplit?.test.length ?? 0, replayUsed: replayRows.length, trainTotal: train.rows,
+      fleetTrain: p.fleetSplit.train.length, fleetTest: p.fleetSplit.test.length, replayTrain: p.replaySplit?.train.length ?? 0,
+      replayValidation: p.replayVal.length, replayTest: p.replaySplit?.test.length ?? 0, replayUsed: ts.replayRows, trainTotal: train.rows,
     },
-    scaler: { refit: !!o.refitScaler, reason, fleetValuesOutsideRange: fleetOutside },
+    scaler: { refit: sc.refit, reason: sc.reason, fleetValuesOutsideRange: sc.fleetValuesOutsideRange },
     settings: {
       epochs, learningRate, batchSize, fleetWeight, replayRatio, fleetTestFraction, replayTestFraction: d.replayTestFraction, seed,
       classWeights: cw.label, classWeightValues: cw.weights ? Object.fromEntries(labels.map((l, i) => [l, cw.weights![i]])) : null,
@@ -397,17 +428,17 @@ export async function runFineTune(o: FineTuneOptions): Promise<FineTuneResult> {
 
   try {
     if (o.export) {
+      // The bundle's own test figures: the original test split (the fleet's held-out rows without replay).
+      const s = sets[sets.length - 1];
+      if (!s) throw new IdsError('EMPTY_INPUT', '--export: no held-out rows to score the bundle on (give replay data, or more fleet rows)');
       const { exportAndBundle } = await import('../export/index.ts');
-      const testRows = replaySplit?.test.length ? replaySplit.test : fleetSplit.test;
-      const testDs = replaySplit?.test.length ? replayDs! : fleetDs;
-      const testY = replaySplit?.test.length ? ys(replay!.y, replaySplit.test) : ys(fleet.y, fleetSplit.test);
       const res = await exportAndBundle({
         model: init.model, scaler, portPolicy: init.portPolicy, labels, calibration: train.X,
-        test: { X: scaled(testDs, testRows, scaler), y: testY, rows: testRows.length },
+        test: { X: rescaled(s.ds, s.rows, s.X), y: s.y, rows: s.rows.length },
         training: {
           data: [...o.fleet, ...o.replay],
-          rows: { train: train.rows, test: testRows.length },
-          classCounts: Object.fromEntries(labels.map((l, i) => [l, trainY.reduce((n, v) => n + (v === i ? 1 : 0), 0)])),
+          rows: { train: train.rows, test: s.rows.length },
+          classCounts: Object.fromEntries(labels.map((l, i) => [l, train.y.reduce((n, v) => n + (v === i ? 1 : 0), 0)])),
           recipe,
           seed,
           initFrom: { version: init.version, release: init.release, source: init.source },
