@@ -51,6 +51,8 @@ export interface BundleManifest {
     /** A fine-tune: which of `data` are the fleet's rows and which the replayed original corpus. */
     fleetData?: string[];
     replayData?: string[];
+    /** A fine-tune: the per-class loss weights it trained with (the next fine-tune from this bundle reuses them). */
+    classWeights?: Record<string, number>;
   };
   preprocessing: ScalerSpec & { portPolicy: 'none' | 'dst' | 'both' };
   labels: string[];

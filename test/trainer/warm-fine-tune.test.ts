@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LABELED_FLOW_CSV_HEADER } from '../../asm/flow-csv.ts';
-import { runFineTune, sampleReplay, weightRows } from '../../trainer/warm/fine-tune.ts';
+import { fineTuneClassWeights, runFineTune, sampleReplay, weightRows } from '../../trainer/warm/fine-tune.ts';
 import { meter } from '../fleet/fixture.ts';
 import { loadInitModel } from '../../trainer/warm/init-model.ts';
 import { fineTuneOptionsFromArgs } from '../../trainer/train-command.ts';
@@ -32,6 +32,19 @@ test('replay sampling keeps every class and its proportions; fleet weights repea
   assert.equal(weightRows(Uint32Array.of(1, 2, 3), 2, 1).length, 6);
   const frac = weightRows(Uint32Array.from({ length: 1000 }, (_, i) => i), 1.5, 1).length;
   assert.ok(frac > 1400 && frac < 1600, `1.5× of 1000 rows gave ${frac}`);
+});
+
+test('class weights of a fine-tune: the init recipe\'s weighting over its class counts, or the weights a fine-tuned init recorded', () => {
+  const labels = ['Normal', 'DoS'];
+  const y = Int32Array.of(0, 0, 0, 1);
+  const counts = { Normal: 300, DoS: 100 };
+  const bal = fineTuneClassWeights('init', { recipe: 'default (classWeights balanced)', classCounts: counts, classWeights: null }, labels, y);
+  assert.equal(bal.mode, 'balanced');
+  assert.ok(Math.abs(bal.weights![1] / bal.weights![0] - 3) < 1e-6, 'balanced over the init\'s counts, not the fine-tuning rows\'');
+  const kept = fineTuneClassWeights('init', { recipe: 'fine-tune (classWeights balanced)', classCounts: { Normal: 1, DoS: 1 }, classWeights: { Normal: 0.5, DoS: 2 } }, labels, y);
+  assert.deepEqual([...kept.weights!], [0.5, 2]);
+  assert.equal(fineTuneClassWeights('init', { recipe: 'paper', classCounts: counts, classWeights: null }, labels, y).weights, null);
+  assert.equal(fineTuneClassWeights('none', { recipe: 'default (classWeights balanced)', classCounts: counts, classWeights: null }, labels, y).weights, null);
 });
 
 test('fine-tuning on marked false positives lowers them while the original test accuracy holds', async (t) => {

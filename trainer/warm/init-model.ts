@@ -39,6 +39,8 @@ export interface InitModel {
   recipe: string;
   /** The init model's training rows per class (manifest training.classCounts, or the run report's). */
   classCounts: Record<string, number> | null;
+  /** The per-class loss weights a fine-tuned init model trained with (reused by the next fine-tune), if recorded. */
+  classWeights: Record<string, number> | null;
   /** The int8 model as hubs run it (when there is a bundle). */
   int8?: Uint8Array;
 }
@@ -54,7 +56,7 @@ const readJson = <T>(path: string, what: string): T => {
 interface RunReportPart {
   thresholds?: Record<string, number> | null;
   split?: { classCounts?: { train?: Record<string, number> } };
-  settings?: unknown;
+  settings?: { classWeightValues?: Record<string, number> | null };
   trainClassCounts?: Record<string, number>;
   seed?: number;
   recipe?: { name?: string };
@@ -82,6 +84,7 @@ async function fromRun(dir: string, bundle?: { manifest: BundleManifest; int8: U
     seed: m?.training.seed ?? report.seed ?? meta.userDefinedMetadata?.seed ?? 1,
     recipe: m?.training.recipe ?? meta.userDefinedMetadata?.recipe ?? report.recipe?.name ?? 'unknown',
     classCounts: m?.training.classCounts ?? report.split?.classCounts?.train ?? report.trainClassCounts ?? null,
+    classWeights: m?.training.classWeights ?? report.settings?.classWeightValues ?? null,
     ...(bundle ? { int8: bundle.int8 } : {}),
   };
 }
@@ -127,6 +130,7 @@ export async function loadInitModel(path: string, seed = 1): Promise<InitModel> 
     seed: m.training.seed,
     recipe: m.training.recipe,
     classCounts: m.training.classCounts ?? null,
+    classWeights: m.training.classWeights ?? null,
     int8: b.int8,
   };
 }
