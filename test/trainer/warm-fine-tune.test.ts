@@ -85,6 +85,16 @@ test('fine-tuning on marked false positives lowers them while the original test 
   assert.equal(chained.report!.initFrom.source, 'run');
   const c = chained.report!.comparisons[0];
   assert.ok(Math.abs(c.old.accuracy - fleet.new.accuracy) < 0.1, 'the run folder starts from the fine-tuned weights');
+  // --refit-scaler: a scaler fitted on the fine-tuning rows, and the report says so.
+  const refit = await runFineTune({ initFrom: SHIPPED, fleet: [join(dir, 'fleet.csv')], replay: [join(dir, 'corpus', 'flows.csv')], seed: 1, epochs: 1, refitScaler: true, out: join(dir, 'refit') });
+  assert.equal(refit.report!.scaler.refit, true);
+  assert.match(refit.report!.scaler.reason, /refit on the fine-tuning rows/);
+  assert.match(readFileSync(join(refit.outDir, 'report.md'), 'utf8'), /Scaler: refit/);
+  const refitSpec = JSON.parse(readFileSync(join(refit.outDir, 'scaler.json'), 'utf8'));
+  const shippedSpec = JSON.parse(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8')).preprocessing;
+  assert.deepEqual(refitSpec.features, shippedSpec.features, 'same features');
+  assert.notDeepEqual(refitSpec.max, shippedSpec.max, 'ranges refit');
+  assert.equal(r.scaler.refit, false);
   // A bundle that a run folder exported (RUN/bundle, same model file) starts from that run's float weights.
   const runBundle = join(dir, 'run', 'bundle');
   mkdirSync(runBundle);
