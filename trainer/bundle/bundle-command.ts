@@ -127,7 +127,7 @@ const build = defineCommand({
     'hub-check': {
       type: 'boolean',
       default: true,
-      description: 'refuse features the hub\'s flow meter cannot compute (--no-hub-check: a cloud-only evaluation bundle, marked notForHubs; hubs refuse it)',
+      description: 'check that the hub\'s flow meter computes every feature (default); --no-hub-check builds a cloud-only evaluation bundle, marked notForHubs (hubs refuse it)',
     },
   },
   run: ({ args }) =>
