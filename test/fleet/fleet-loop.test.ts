@@ -210,6 +210,10 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
   const exp = await cli(['dataset', 'export', '--db', db, '--out', join(tmp, 'fleet')]);
   must(exp, 'dataset export');
   const manifest = JSON.parse(readFileSync(join(tmp, 'fleet', 'manifest.json'), 'utf8'));
+  // Every mark became a training row (its alert carried features), and the hubs' samples are the Normal rows.
+  assert.equal(manifest.rows.bySource['mark-fp'], deviceAlerts.length, 'one row per false-positive mark');
+  assert.equal(manifest.rows.bySource['mark-confirmed'], incidentMarked, 'one row per confirmed alert');
+  assert.ok(manifest.rows.bySource.sample >= 100, `Normal samples exported (${manifest.rows.bySource.sample})`);
   timings.export = ms(t1);
 
   t1 = performance.now();
