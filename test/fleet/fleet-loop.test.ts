@@ -95,6 +95,18 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
   const db = join(tmp, 'aggregator.db');
   const dataDir = SHARED_DATA;
 
+  // Cleanup first: a failure while building the inputs must not leave the temporary folder behind.
+  let broker: Awaited<ReturnType<typeof startEmbeddedBroker>> | undefined;
+  let agg: Aggregator | undefined;
+  const hubs: RunningHub[] = [];
+  t.after(async () => {
+    for (const r of hubs) await r.h.close().catch(() => undefined);
+    await agg?.close().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    // IOT_IDS_KEEP=1 keeps the inputs, the database, the export and the bundles for a look.
+    if (process.env.IOT_IDS_KEEP) console.log(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  });
   let t1 = performance.now();
   const inputs: FleetInputs = await buildFleetInputs(dataDir, join(tmp, 'inputs'), { hubs: HUBS.length });
   // The shipped model's corpus, small (same generator, seed and device split): the replay that keeps old classes.
@@ -104,17 +116,7 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
   const replay = join(tmp, 'corpus', 'flows.csv');
   timings.inputs = ms(t1);
 
-  const broker = await startEmbeddedBroker();
-  let agg: Aggregator | undefined;
-  const hubs: RunningHub[] = [];
-  t.after(async () => {
-    for (const r of hubs) await r.h.close().catch(() => undefined);
-    await agg?.close().catch(() => undefined);
-    await broker.close().catch(() => undefined);
-    // IOT_IDS_KEEP=1 keeps the inputs, the database, the export and the bundles for a look.
-    if (process.env.IOT_IDS_KEEP) console.log(`kept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
-  });
+  broker = await startEmbeddedBroker();
 
   // The aggregator with a named token: marks record "alice" as who marked.
   agg = await startAggregator({
