@@ -499,7 +499,7 @@ export class Hub {
         // A retained downlink comes again on every reconnect: nothing to do for the bundle already running.
         same = m.model.version === running.model.version;
         if (!same) this.checkOrder(m, running);
-        // Refused when its watcher settings are bad; good ones take effect when the hub next starts.
+        // Refused when its watcher settings are bad; good ones take effect with the model (below).
         if (!same) bundleWatcherSettings(m);
       });
       if (same) {
@@ -512,6 +512,7 @@ export class Hub {
       const maxRows = this.opts.maxBatch ?? 256;
       const clf = this.opts.classifierFactory ? this.opts.classifierFactory(next, maxRows) : new Classifier(next, maxRows);
       this.batcher.swap(clf);
+      this.watchers.configure(hubWatcherOptions(next.manifest, this.opts.watchers) ?? {});
       const previous = this.bundle;
       this.bundle = next;
       this.stats.bundlesLoaded++;

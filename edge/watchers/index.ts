@@ -58,12 +58,15 @@ export function arpFinding(e: Evidence, tUs: number): Finding {
 }
 
 export class Watchers {
-  readonly arp: ArpWatcher | undefined;
-  readonly scan: ScanWatcher | undefined;
-  readonly propagation: PropagationWatcher | undefined;
-  readonly bruteForce: BruteForceWatcher | undefined;
-  readonly flood: FloodWatcher | undefined;
-  readonly relay: RelayWatcher | undefined;
+  // Replaced only by configure(), between batches.
+  arp: ArpWatcher | undefined;
+  scan: ScanWatcher | undefined;
+  propagation: PropagationWatcher | undefined;
+  bruteForce: BruteForceWatcher | undefined;
+  flood: FloodWatcher | undefined;
+  relay: RelayWatcher | undefined;
+  /** Each watcher's settings as last applied (JSON), so configure() rebuilds only the ones that changed. */
+  private applied: Partial<Record<keyof WatcherOptions, string>> = {};
   private readonly view = new PacketView();
   private readonly out: Finding[] = [];
   packets = 0;
@@ -72,12 +75,27 @@ export class Watchers {
   lastUs = 0;
 
   constructor(o: WatcherOptions = {}) {
-    if (o.arp !== false) this.arp = new ArpWatcher(o.arp);
-    if (o.scan !== false) this.scan = new ScanWatcher(o.scan);
-    if (o.propagation !== false) this.propagation = new PropagationWatcher(o.propagation);
-    if (o.bruteForce !== false) this.bruteForce = new BruteForceWatcher(o.bruteForce);
-    if (o.flood !== false) this.flood = new FloodWatcher(o.flood);
-    if (o.relay !== false) this.relay = new RelayWatcher(o.relay);
+    this.configure(o);
+  }
+
+  /**
+   * Applies new settings (a downlinked bundle's): a watcher whose settings changed is built anew and starts
+   * learning from nothing; the others keep their state (the ARP watcher its bindings, the scan watcher its
+   * counts), so a bundle update does not blind the hub to an attack already under way.
+   */
+  configure(o: WatcherOptions = {}): void {
+    const changed = (k: keyof WatcherOptions): boolean => {
+      const json = JSON.stringify(o[k] ?? null);
+      if (this.applied[k] === json) return false;
+      this.applied[k] = json;
+      return true;
+    };
+    if (changed('arp')) this.arp = o.arp === false ? undefined : new ArpWatcher(o.arp);
+    if (changed('scan')) this.scan = o.scan === false ? undefined : new ScanWatcher(o.scan);
+    if (changed('propagation')) this.propagation = o.propagation === false ? undefined : new PropagationWatcher(o.propagation);
+    if (changed('bruteForce')) this.bruteForce = o.bruteForce === false ? undefined : new BruteForceWatcher(o.bruteForce);
+    if (changed('flood')) this.flood = o.flood === false ? undefined : new FloodWatcher(o.flood);
+    if (changed('relay')) this.relay = o.relay === false ? undefined : new RelayWatcher(o.relay);
     if (this.flood && this.arp) {
       const arp = this.arp;
       this.flood.owner = (ip) => arp.macOf(ip);

@@ -83,3 +83,42 @@ test('bundle build --watchers signs the settings into the manifest; the hub uses
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a downlinked bundle brings its watcher settings at once: changed watchers are rebuilt, the others keep their state', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchers-downlink-'));
+  try {
+    const src = JSON.parse(readFileSync(join(SHIPPED, MANIFEST_FILE), 'utf8')) as BundleManifest;
+    const { files: _f, ...rest } = src;
+    const next = await buildBundle({
+      outDir: join(dir, 'next'), privateKeyPem: readDevPrivateKey(),
+      files: { [MODEL_FILE]: join(SHIPPED, MODEL_FILE), [PREPROCESS_WASM_FILE]: join(SHIPPED, PREPROCESS_WASM_FILE) },
+      manifest: {
+        ...rest,
+        model: { ...rest.model, version: `${rest.model.version}-w`, release: (rest.model.release ?? 0) + 1 },
+        watchers: { relay: false, scan: { failures: 32 } },
+      },
+    });
+    const hub = await Hub.start({
+      bundleDir: SHIPPED, publicKeyPem: KEY, broker: 'mqtt://127.0.0.1:9', reconnectMs: 60_000, site: 's', hub: 'h',
+      statsIntervalMs: 0, stateDir: join(dir, 'state'), downlink: true, log: () => undefined,
+    });
+    try {
+      const { arp, scan, flood, relay } = hub.watchers;
+      assert.ok(relay && scan && arp && flood);
+      const files: Record<string, string> = {};
+      for (const name of ['manifest.json', 'manifest.sig', MODEL_FILE, PREPROCESS_WASM_FILE]) {
+        files[name] = readFileSync(join(next, name)).toString('base64');
+      }
+      assert.equal(await hub.applyDownlink(Buffer.from(JSON.stringify({ files }))), true, hub.stats.lastError);
+      assert.equal(hub.modelVersion, `${rest.model.version}-w`);
+      assert.equal(hub.watchers.relay, undefined, 'turned off by the new manifest without a restart');
+      assert.notEqual(hub.watchers.scan, scan, 'scan rebuilt with its new settings');
+      assert.equal(hub.watchers.arp, arp, 'the ARP watcher keeps its bindings');
+      assert.equal(hub.watchers.flood, flood);
+    } finally {
+      await hub.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
