@@ -1,7 +1,8 @@
 /**
  * `iot-ids rollout --bundle DIR --broker URL --db DB --canary SITE/HUB[,...] --watch 30m [--previous DIR]
  *  [--sign-key PEM | --insecure-demo-key] --key PEM`: a canary rollout with automatic promotion or rollback
- * (rollout.ts). Progress on stderr, the final state as JSON on stdout; exit 0 promoted, 3 rolled back, 1 otherwise.
+ * (rollout.ts). Progress on stderr, the final state as JSON on stdout; exit 0 promoted, 3 rolled back or refused by the
+ * pre-flight check (preflight.ts), 1 otherwise.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { intOption, numberOption } from '../../shared/options.ts';
 import { isValidId } from '../../shared/topics.ts';
 import { DEFAULT_LIMITS } from './decision.ts';
 import { parseDuration } from './duration.ts';
+import { DEFAULT_PREFLIGHT } from './preflight.ts';
 import { abandonRollout, exitCodeOf, runRollout } from './rollout.ts';
 import type { HubRef } from './store.ts';
 
@@ -72,6 +74,12 @@ export const rollout = defineCommand({
     'max-rate-ratio': { type: 'string', description: `alert rate allowed as a multiple of the canary's baseline and of the fleet median (default ${DEFAULT_LIMITS.maxRateRatio})` },
     'max-fp-share': { type: 'string', description: `largest rise of the share of alerts marked false positive (default ${DEFAULT_LIMITS.maxFpShare})` },
     'min-alerts': { type: 'string', description: `verdicts in the window below which the rate never counts as worse (default ${DEFAULT_LIMITS.minAlerts})` },
+    'max-recall-drop': { type: 'string', description: `pre-flight: largest drop of a confirmed class's recall against the previous bundle (default ${DEFAULT_PREFLIGHT.maxRecallDrop})` },
+    'max-false-alert-rise': { type: 'string', description: `pre-flight: largest rise of the share of Normal rows (marked false positive or sampled) alerted on (default ${DEFAULT_PREFLIGHT.maxFalseAlertRise})` },
+    'min-support': { type: 'string', description: `pre-flight: labelled rows a class needs to count (default ${DEFAULT_PREFLIGHT.minSupport})` },
+    'preflight-rows': { type: 'string', description: `pre-flight: most marked alerts read, newest first (default ${DEFAULT_PREFLIGHT.maxRows})` },
+    'preflight-samples': { type: 'string', description: `pre-flight: most Normal samples read, drawn at random (default ${DEFAULT_PREFLIGHT.samples})` },
+    'skip-preflight': { type: 'boolean', description: 'start without the pre-flight check on the fleet\'s labelled rows (recorded in the rollout)' },
     'install-timeout': { type: 'string', description: 'how long canaries (and a rollback) may take to report the bundle', default: '5m' },
     'promote-timeout': { type: 'string', description: 'how long the other hubs may take to report the bundle', default: '10m' },
     poll: { type: 'string', description: 'how often the database is read', default: '5s' },
@@ -119,6 +127,14 @@ export const rollout = defineCommand({
         maxFpShare: numberOption('max-fp-share', args['max-fp-share'], { min: 0, max: 1 }) ?? DEFAULT_LIMITS.maxFpShare,
         minAlerts: numberOption('min-alerts', args['min-alerts'], { min: 0 }) ?? DEFAULT_LIMITS.minAlerts,
       },
+      preflight: {
+        maxRecallDrop: numberOption('max-recall-drop', args['max-recall-drop'], { min: 0, max: 1 }) ?? DEFAULT_PREFLIGHT.maxRecallDrop,
+        maxFalseAlertRise: numberOption('max-false-alert-rise', args['max-false-alert-rise'], { min: 0, max: 1 }) ?? DEFAULT_PREFLIGHT.maxFalseAlertRise,
+        minSupport: intOption('min-support', args['min-support'], { min: 1 }) ?? DEFAULT_PREFLIGHT.minSupport,
+        maxRows: intOption('preflight-rows', args['preflight-rows'], { min: 0, max: 1_000_000 }) ?? DEFAULT_PREFLIGHT.maxRows,
+        samples: intOption('preflight-samples', args['preflight-samples'], { min: 0, max: 100_000 }) ?? DEFAULT_PREFLIGHT.samples,
+      },
+      skipPreflight: args['skip-preflight'] === true,
       log,
     });
     process.stdout.write(JSON.stringify(result) + '\n');

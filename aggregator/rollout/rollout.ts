@@ -12,7 +12,8 @@ import { decide, type Decision, type DecisionLimits, type CanaryInput, type Wind
 import { formatDuration } from './duration.ts';
 import { loadBundle, rerelease, rollbackRelease, downlinkPayload, checkSigningKey, type RolloutBundle } from './bundle.ts';
 import { BundlePublisher, type PublisherOptions } from './publish.ts';
-import { FINAL_STATES, RolloutStore, type HubRef, type RolloutRow, type RolloutState } from './store.ts';
+import { DEFAULT_PREFLIGHT, preflight, preflightLines, type PreflightLimits } from './preflight.ts';
+import { FINAL_STATES, RolloutStore, type HubRef, type NewRollout, type RolloutRow, type RolloutState } from './store.ts';
 import { hubName, rejectedCounts, sleep, waitForVersion, type WaitResult } from './wait.ts';
 
 export interface RolloutSettings {
@@ -39,6 +40,10 @@ export interface RolloutOptions extends RolloutSettings {
   publicKeyPem: string;
   /** Re-sign the previous bundle under a higher release for a rollback (recommended). */
   privateKeyPem?: string;
+  /** The pre-flight check's limits (preflight.ts); default DEFAULT_PREFLIGHT. */
+  preflight?: PreflightLimits;
+  /** Start without the pre-flight check (recorded in the rollout's decision). */
+  skipPreflight?: boolean;
   now?: () => number;
   log?: (line: string) => void;
 }
@@ -49,8 +54,8 @@ export interface RolloutResult {
   decision: RolloutRow['decision'];
 }
 
-/** Exit codes of `iot-ids rollout`: 0 promoted, 3 rolled back, 1 anything else. */
-export const exitCodeOf = (s: RolloutState): number => (s === 'promoted' ? 0 : s === 'rolled-back' ? 3 : 1);
+/** Exit codes of `iot-ids rollout`: 0 promoted, 3 rolled back or refused by the pre-flight check, 1 anything else. */
+export const exitCodeOf = (s: RolloutState): number => (s === 'promoted' ? 0 : s === 'rolled-back' || s === 'refused' ? 3 : 1);
 
 type Phase = 'install' | 'watch' | 'promote' | 'rollback';
 
@@ -259,10 +264,10 @@ async function prepare(store: RolloutStore, o: RolloutOptions, now: number) {
   }
   if (o.privateKeyPem) checkSigningKey(o.privateKeyPem, o.publicKeyPem);
   const s = settingsOf(o);
-  const row = {
+  const row: NewRollout = {
     bundle: { version: next.version, release: next.release, dir: next.dir },
     previous: { version: previous.version, release: previous.release, dir: previous.dir },
-    canaries: o.canaries, state: 'canary' as const, startedAt: now, watchUntil: null, finishedAt: null,
+    canaries: o.canaries, state: 'canary', startedAt: now, watchUntil: null, finishedAt: null,
     decision: null, options: { ...s },
   };
   return { next, previous, row, canaryBundles: o.canaries.map((c) => known.get(hubName(c))!.bundle) };
@@ -272,6 +277,30 @@ const settingsOf = (o: RolloutSettings): RolloutSettings => ({
   watchMs: o.watchMs, baselineMs: o.baselineMs, installTimeoutMs: o.installTimeoutMs, promoteTimeoutMs: o.promoteTimeoutMs,
   pollMs: o.pollMs, limits: { ...o.limits },
 });
+
+/**
+ * The pre-flight check (or its skipping) into the new row's decision. A refused bundle's row is stored as it is,
+ * final, before any connection to the broker: no hub sees it.
+ */
+async function checkFirst(store: RolloutStore, o: RolloutOptions & { now: () => number; log: (l: string) => void },
+  row: NewRollout, previous: RolloutBundle, next: RolloutBundle): Promise<RolloutResult | undefined> {
+  if (o.skipPreflight) {
+    o.log('pre-flight: skipped (--skip-preflight)');
+    row.decision = { preflight: { skipped: true } };
+    return undefined;
+  }
+  const p = await preflight(store.labelled(), previous, next, o.preflight ?? DEFAULT_PREFLIGHT);
+  for (const l of preflightLines(p)) o.log(l);
+  if (p.action === 'pass') {
+    row.decision = { preflight: p };
+    return undefined;
+  }
+  const decision = { preflight: p, reasons: p.reasons };
+  const now = o.now();
+  const id = await store.create({ ...row, state: 'refused', finishedAt: now, decision }, now);
+  o.log(`rollout ${id}: refused by the pre-flight check: nothing was sent; ${next.version} stays off every hub`);
+  return { id, state: 'refused', decision };
+}
 
 /** Starts (or with `resume`, continues) a rollout and runs it to a final state. */
 export async function runRollout(opts: RolloutOptions): Promise<RolloutResult> {
@@ -299,6 +328,8 @@ export async function runRollout(opts: RolloutOptions): Promise<RolloutResult> {
     } else {
       const p = await prepare(store, o, o.now());
       ({ next, previous } = p);
+      const refused = await checkFirst(store, o, p.row, previous, next);
+      if (refused) return refused;
       pub = await BundlePublisher.connect(o.mqtt);
       const newId = await store.create(p.row, o.now());
       row = { ...p.row, id: newId, updatedAt: o.now() };

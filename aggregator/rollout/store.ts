@@ -11,10 +11,13 @@ import pg from 'pg';
 import { IdsError } from '../../shared/errors.ts';
 import type { Decision, WindowCounts } from './decision.ts';
 
-export const ROLLOUT_STATES = ['canary', 'watching', 'promoting', 'promoted', 'rolling-back', 'rolled-back', 'failed'] as const;
+export const ROLLOUT_STATES = ['canary', 'watching', 'promoting', 'promoted', 'rolling-back', 'rolled-back', 'failed', 'refused'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
-/** States a rollout ends in; the others belong to a running (or crashed, then resumable) rollout process. */
-export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled-back', 'failed'];
+/**
+ * States a rollout ends in; the others belong to a running (or crashed, then resumable) rollout process.
+ * `refused`: the pre-flight check (preflight.ts) stopped it before anything was sent.
+ */
+export const FINAL_STATES: readonly RolloutState[] = ['promoted', 'rolled-back', 'failed', 'refused'];
 
 export interface HubRef {
   site: string;
@@ -101,6 +104,16 @@ function statsOf(text: unknown): { bundlesRejected: number; lastError: string | 
   };
 }
 
+/** An alert with stored features and an effective mark (the pre-flight's labelled rows). */
+export interface MarkedFeatures {
+  markId: number;
+  verdict: string;
+  /** The training label: the confirmed (or corrected) class, 'Normal' for a false positive. */
+  label: string;
+  model: string;
+  features: string;
+}
+
 export class RolloutStore {
   private constructor(private readonly sql: Sql, readonly kind: 'sqlite' | 'postgres') {}
 
@@ -112,6 +125,11 @@ export class RolloutStore {
 
   close(): Promise<void> {
     return this.sql.close();
+  }
+
+  /** The reads of the pre-flight check. */
+  labelled(): LabelledRows {
+    return new LabelledRows(this.sql);
   }
 
   /** True when the aggregator has created its tables here (a rollout reads hubs and alerts). */
@@ -189,6 +207,49 @@ export class RolloutStore {
       if (c) c.falsePositives = n(fp[0]?.fp);
     }
     return out;
+  }
+}
+
+/** The pre-flight's reads (preflight.ts); every one bounded. */
+export class LabelledRows {
+  constructor(private readonly sql: Sql) {}
+
+  /** The tables the rows come from; the check has nothing to compare without them. */
+  async missingTables(): Promise<string[]> {
+    const out: string[] = [];
+    for (const t of ['marks', 'alert_features', 'samples', 'models']) if (!(await this.sql.hasTable(t))) out.push(t);
+    return out;
+  }
+
+  /** Model version → its feature names in order (from the hubs' status messages). */
+  async modelFeatures(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const r of await this.sql.all('SELECT version, features FROM models')) {
+      const f = json<unknown>(r.features, null);
+      if (Array.isArray(f) && f.every((x) => typeof x === 'string')) out.set(r.version as string, f as string[]);
+    }
+    return out;
+  }
+
+  /**
+   * Alerts with features whose effective mark (the newest not undone: the feedback contract) is older than mark
+   * `beforeId`, newest mark first: the next page of a keyset walk (start with Number.MAX_SAFE_INTEGER).
+   */
+  async markedPage(beforeId: number, limit: number): Promise<MarkedFeatures[]> {
+    const rows = await this.sql.all(`SELECT m.id, m.verdict, m.class, f.model, f.features FROM marks m
+      JOIN alert_features f ON f.site = m.site AND f.hub = m.hub AND f.seq = m.seq
+      WHERE m.undone_at IS NULL AND m.id < ? AND NOT EXISTS (SELECT 1 FROM marks x WHERE x.site = m.site AND x.hub = m.hub
+        AND x.seq = m.seq AND x.undone_at IS NULL AND x.id > m.id)
+      ORDER BY m.id DESC LIMIT ?`, [beforeId, limit]);
+    return rows.map((r) => ({
+      markId: n(r.id), verdict: r.verdict as string, label: r.class as string, model: r.model as string, features: r.features as string,
+    }));
+  }
+
+  /** Up to `limit` Normal samples drawn at random (random() is the same function in SQLite and PostgreSQL). */
+  async randomSamples(limit: number): Promise<{ model: string; features: string }[]> {
+    const rows = await this.sql.all('SELECT model, features FROM samples ORDER BY random() LIMIT ?', [limit]);
+    return rows.map((r) => ({ model: r.model as string, features: r.features as string }));
   }
 }
 
