@@ -5,7 +5,8 @@
  * turns marks and Normal samples into training rows; `train --init-from` fine-tunes the shipped model on them
  * plus a replay of its original corpus; `bundle build` signs it; `rollout --canary` sends it to that hub, watches
  * it during phase 2 and promotes it. Then a deliberately worse bundle (the same rows with every benign row
- * labelled Scan) goes the same way during phase 3 and is rolled back automatically.
+ * labelled Scan) is refused by the rollout's pre-flight check before any hub sees it; sent past the check
+ * (--skip-preflight), it goes the same way during phase 3 and is rolled back automatically.
  *
  * Everything runs as a user would run it: the embedded broker, the aggregator on SQLite with a named token, four
  * hubs on the demo key with the downlink on, and the CLI for export, train, build and rollout. Inputs are built
@@ -279,19 +280,37 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
   must(await cli(['bundle', 'build', '--from', join(tmp, 'run-bad'), '--out', bad]), 'bundle build (worse)');
   timings.trainBad = ms(t1);
 
+  // The rollout's pre-flight check refuses it before any hub sees it: it alerts on the Normal rows operators
+  // marked false positive and on the sampled ones, which the good bundle stopped doing.
   t1 = performance.now();
-  const ro2 = await rollout(bad, 2);
+  const pre = await cli(rolloutArgs(bad), 120_000);
+  must(pre, 'rollout (worse bundle, pre-flight)', [3]);
+  timings.preflightBad = ms(t1);
+  const res0 = JSON.parse(pre.stdout.trim().split('\n').pop()!);
+  assert.equal(res0.state, 'refused', pre.stderr.slice(-2000));
+  assert.ok(res0.decision.preflight.normal.alertedNew > res0.decision.preflight.normal.alertedOld, 'refused for its alerts on Normal rows');
+  for (const r of hubs) assert.equal(r.h.modelVersion, goodVersion, `${r.site}/${r.hub} never saw the refused bundle`);
+  // Past the check (--skip-preflight), the canaries' rate rule rolls it back.
+  t1 = performance.now();
+  const ro2 = await rollout(bad, 2, ['--skip-preflight']);
   must(ro2, 'rollout (worse bundle)', [3]);
   timings.rolloutBad = ms(t1);
   await until(() => canary.h.modelVersion === goodVersion || undefined, 30_000, 'the canary back on the good bundle');
   for (const r of others) assert.equal(r.h.modelVersion, goodVersion, `${r.site}/${r.hub} never left the good bundle`);
   const rollouts = (await api('/api/rollouts')).body.rollouts as { id: number; state: string; decision: any }[];
-  assert.deepEqual(rollouts.slice(0, 2).map((r) => r.state), ['rolled-back', 'promoted']);
+  assert.deepEqual(rollouts.slice(0, 3).map((r) => r.state), ['rolled-back', 'refused', 'promoted']);
+  assert.deepEqual(rollouts[0].decision?.preflight, { skipped: true });
   assert.match(String(rollouts[0].decision?.reasons), /alerts\/h > limit/, 'rolled back by the rate rule, not by a failure');
   timings.total = ms(T0);
 
   const res1 = JSON.parse(ro1.stdout.trim().split('\n').pop()!);
   const res2 = JSON.parse(ro2.stdout.trim().split('\n').pop()!);
+  const pf1 = res1.decision?.preflight;
+  assert.equal(pf1?.action, 'pass', 'the good bundle passed the pre-flight check');
+  assert.ok(pf1.rows.falsePositive > 0 && pf1.normal.rows > 0, 'the check scored the marked and sampled rows');
+  const pfLine = (p: any) => `${p.action}: ${p.rows.confirmed} confirmed, ${p.rows.falsePositive} false positive, ${p.rows.samples} sampled; ` +
+    p.classes.map((c: any) => `${c.class} ${c.support} rows recall ${c.recallOld} → ${c.recallNew}`).join(', ') +
+    `; Normal ${p.normal.rows} rows alerted ${p.normal.alertedOld} → ${p.normal.alertedNew} (${p.ms} ms)`;
   const c1 = res1.decision?.canaries?.[0];
   const c2 = res2.decision?.canaries?.[0];
   console.log([
@@ -310,6 +329,8 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
       `canary attack recall ${pct(after.attackRight, after.attackFlows)} (${after.attackRight} of ${after.attackFlows}), other hubs ` +
       `${total(1, (c) => c.attackRight, others)} of ${total(1, (c) => c.attackFlows, others)}; ` +
       `other hubs' device alerts ${total(1, (c) => c.deviceAlerts, others)} of ${total(1, (c) => c.deviceFlows, others)}`,
+    `  pre-flight (good bundle): ${pfLine(pf1)}`,
+    `  pre-flight (worse bundle): ${pfLine(res0.decision.preflight)}`,
     `  rollout 1: ${res1.state}; canary ${c1?.perHour} alerts/h vs limit ${c1?.limitPerHour} (fleet median ${res1.decision?.fleetMedianPerHour})`,
     `  phase 3 (canary on the worse bundle): canary device alerts ${canary.counts[2].deviceAlerts} of ${canary.counts[2].deviceFlows}, ` +
       `other benign alerted ${pct(canary.counts[2].benignAlerts, canary.counts[2].benignFlows)}`,
