@@ -331,6 +331,7 @@ test('fleet loop: marks → export → fine-tune → canary promoted; a worse bu
       `other hubs' device alerts ${total(1, (c) => c.deviceAlerts, others)} of ${total(1, (c) => c.deviceFlows, others)}`,
     `  pre-flight (good bundle): ${pfLine(pf1)}`,
     `  pre-flight (worse bundle): ${pfLine(res0.decision.preflight)}`,
+    ...pre.stderr.split('\n').filter((l) => /^(pre-flight|  \S|rollout \d+: refused)/.test(l)).map((l) => `    ${l}`),
     `  rollout 1: ${res1.state}; canary ${c1?.perHour} alerts/h vs limit ${c1?.limitPerHour} (fleet median ${res1.decision?.fleetMedianPerHour})`,
     `  phase 3 (canary on the worse bundle): canary device alerts ${canary.counts[2].deviceAlerts} of ${canary.counts[2].deviceFlows}, ` +
       `other benign alerted ${pct(canary.counts[2].benignAlerts, canary.counts[2].benignFlows)}`,
