@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import mqtt from 'mqtt';
 import { openStore } from '../../aggregator/store/open.ts';
 import { runRollout, type RolloutOptions } from '../../aggregator/rollout/rollout.ts';
@@ -29,7 +30,7 @@ import {
 } from '../edge/fixtures/bundle.ts';
 import { tinyOnnxModel } from '../edge/fixtures/tiny-onnx.ts';
 import { startAedes, type TestBroker } from './broker.ts';
-import { tempDir } from './fixtures.ts';
+import { PG_URL, postgresReachable, tempDir, uniqueSchema } from './fixtures.ts';
 import { PROJECT_ROOT } from '../helpers/shared-data.ts';
 
 const tmp = tempDir('iot-ids-preflight-');
@@ -64,45 +65,73 @@ const flow = (k: number, strength = 100): number[] => {
   return f;
 };
 
+/** Runs statements on an aggregator database: a SQLite file or a PostgreSQL schema (`?` placeholders). */
+interface Exec {
+  run(sql: string, args: unknown[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function execFor(db: string): Promise<Exec> {
+  if (!db.startsWith('postgres')) {
+    const d = new Database(db);
+    return { async run(sql, args) { d.prepare(sql).run(...args); }, async close() { d.close(); } };
+  }
+  const u = new URL(db);
+  const schema = u.searchParams.get('schema')!;
+  u.searchParams.delete('schema');
+  const c = new pg.Client({ connectionString: u.toString(), options: `-c search_path=${schema}` });
+  await c.connect();
+  return {
+    async run(sql, args) {
+      let k = 0;
+      await c.query(sql.replace(/\?/g, () => `$${++k}`), args);
+    },
+    async close() { await c.end(); },
+  };
+}
+
 /** An aggregator database (the store's own tables) with one online hub running fixture-1. */
-async function aggregatorDb(name: string): Promise<string> {
-  const file = join(tmp.dir, name);
-  const store = await openStore(file);
+async function aggregatorDb(name: string, url?: string): Promise<string> {
+  const db = url ?? join(tmp.dir, name);
+  const store = await openStore(db);
   await store.close();
-  const db = new Database(file);
-  db.prepare('INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    .run('s1', 'h1', 'online', 'fixture-1', Date.now(), Date.now(), '{}');
-  db.prepare('INSERT INTO models (version, release, features, first_seen) VALUES (?, ?, ?, ?)')
-    .run('fixture-1', 1, JSON.stringify(FIXTURE_FEATURES), Date.now());
-  db.close();
-  return file;
+  const x = await execFor(db);
+  await x.run('INSERT INTO hubs (site, hub, state, bundle, last_seen, last_stats_at, stats) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ['s1', 'h1', 'online', 'fixture-1', Date.now(), Date.now(), '{}']);
+  await x.run('INSERT INTO models (version, release, features, first_seen) VALUES (?, ?, ?, ?)',
+    ['fixture-1', 1, JSON.stringify(FIXTURE_FEATURES), Date.now()]);
+  await x.close();
+  return db;
 }
 
 /** Labelled rows: 20 confirmed Mirai, 15 confirmed DoS, 12 marked false positive, 30 samples; plus rows to skip. */
-function fillLabelled(file: string): void {
-  const db = new Database(file);
-  const feat = db.prepare('INSERT INTO alert_features (site, hub, seq, ts, model, features) VALUES (?, ?, ?, ?, ?, ?)');
-  const mark = db.prepare('INSERT INTO marks (site, hub, seq, verdict, class, "by", at, undone_at, undone_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  const sample = db.prepare(`INSERT INTO samples (site, hub, id, ts, model, class, confidence, features, received_at)
-    VALUES (?, ?, ?, ?, ?, 'Normal', 0.9, ?, ?)`);
+async function fillLabelled(db: string): Promise<void> {
+  const x = await execFor(db);
   let seq = 0;
   const t = Date.now();
-  const add = (values: number[], verdict: string, cls: string, model = 'fixture-1') => {
+  const mark = (verdict: string, cls: string, at: number, undone: number | null) => x.run(
+    'INSERT INTO marks (site, hub, seq, verdict, class, "by", at, undone_at, undone_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ['s1', 'h1', seq, verdict, cls, 'op', at, undone, undone === null ? null : 'op']);
+  const add = async (values: number[], verdict: string, cls: string, model = 'fixture-1') => {
     seq++;
-    feat.run('s1', 'h1', seq, t + seq, model, encodeFeatures(values));
-    mark.run('s1', 'h1', seq, verdict, cls, 'op', t + seq, null, null);
+    await x.run('INSERT INTO alert_features (site, hub, seq, ts, model, features) VALUES (?, ?, ?, ?, ?, ?)',
+      ['s1', 'h1', seq, t + seq, model, encodeFeatures(values)]);
+    await mark(verdict, cls, t + seq, null);
   };
-  for (let i = 0; i < 20; i++) add(flow(2, 60 + i), 'confirmed', 'Mirai');
-  for (let i = 0; i < 15; i++) add(flow(1, 70 + i), 'confirmed', 'DoS');
-  for (let i = 0; i < 12; i++) add(flow(0, 50 + i), 'false-positive', 'Normal');
+  for (let i = 0; i < 20; i++) await add(flow(2, 60 + i), 'confirmed', 'Mirai');
+  for (let i = 0; i < 15; i++) await add(flow(1, 70 + i), 'confirmed', 'DoS');
+  for (let i = 0; i < 12; i++) await add(flow(0, 50 + i), 'false-positive', 'Normal');
   // Undone marks do not count: this alert's effective mark is the earlier one (confirmed DoS), so DoS has 16 rows.
-  add(flow(1), 'confirmed', 'DoS');
-  mark.run('s1', 'h1', seq, 'false-positive', 'Normal', 'op', t + seq + 1, t + seq + 2, 'op');
-  add(flow(2), 'confirmed', 'Mirai', 'unknown-model');
-  db.prepare('INSERT INTO models (version, release, features, first_seen) VALUES (?, ?, ?, ?)').run('other', 2, '["A","B"]', t);
-  add([1, 2], 'confirmed', 'Mirai', 'other');
-  for (let i = 0; i < 30; i++) sample.run('s1', 'h1', `${i}`.padStart(16, '0'), t, 'fixture-1', encodeFeatures(flow(0, 30 + i)), t);
-  db.close();
+  await add(flow(1), 'confirmed', 'DoS');
+  await mark('false-positive', 'Normal', t + seq + 1, t + seq + 2);
+  await add(flow(2), 'confirmed', 'Mirai', 'unknown-model');
+  await x.run('INSERT INTO models (version, release, features, first_seen) VALUES (?, ?, ?, ?)', ['other', 2, '["A","B"]', t]);
+  await add([1, 2], 'confirmed', 'Mirai', 'other');
+  for (let i = 0; i < 30; i++) {
+    await x.run(`INSERT INTO samples (site, hub, id, ts, model, class, confidence, features, received_at)
+      VALUES (?, ?, ?, ?, ?, 'Normal', 0.9, ?, ?)`, ['s1', 'h1', `${i}`.padStart(16, '0'), t, 'fixture-1', encodeFeatures(flow(0, 30 + i)), t]);
+  }
+  await x.close();
 }
 
 /** Everything published on the broker while `fn` runs. */
@@ -143,9 +172,8 @@ after(async () => {
   tmp.cleanup();
 });
 
-test('pre-flight figures: a bundle blind to Mirai loses its recall; skipped rows are counted', async () => {
-  const db = await aggregatorDb('figures.db');
-  fillLabelled(db);
+async function figures(db: string): Promise<void> {
+  await fillLabelled(db);
   const store = await RolloutStore.open(db);
   try {
     const prev = await loadRolloutBundle(bundles.v1, keys.publicKeyPem, 'previous');
@@ -172,11 +200,29 @@ test('pre-flight figures: a bundle blind to Mirai loses its recall; skipped rows
   } finally {
     await store.close();
   }
+}
+
+test('pre-flight figures (sqlite): a bundle blind to Mirai loses its recall; skipped rows are counted', async () => {
+  await figures(await aggregatorDb('figures.db'));
+});
+
+test('pre-flight figures (postgres): the same reads on PostgreSQL', async (t) => {
+  if (!(await postgresReachable())) return t.skip(`no PostgreSQL at ${PG_URL}`);
+  const schema = uniqueSchema('preflight');
+  const url = `${PG_URL}?schema=${schema}`;
+  try {
+    await figures(await aggregatorDb('', url));
+  } finally {
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  }
 });
 
 test('a bundle that misses a confirmed class is refused before any hub sees it; a sound one passes and is sent', async () => {
   const db = await aggregatorDb('rollout.db');
-  fillLabelled(db);
+  await fillLabelled(db);
   const lines: string[] = [];
   const refused = await published(() => runRollout(options(db, bundles.blind, { log: (l) => lines.push(l) })));
   assert.equal(refused.result.state, 'refused');
@@ -205,7 +251,7 @@ test('a bundle that misses a confirmed class is refused before any hub sees it; 
 
 test('--skip-preflight sends even a blind bundle, and the row says the check was skipped', async () => {
   const db = await aggregatorDb('skip.db');
-  fillLabelled(db);
+  await fillLabelled(db);
   const r = await published(() => runRollout(options(db, bundles.blind, { skipPreflight: true })));
   assert.notEqual(r.result.state, 'refused');
   assert.ok(r.topics.length > 0, 'sent');
@@ -226,7 +272,7 @@ test('no labelled rows: the check says there is nothing to compare and passes', 
 
 test('the CLI: refused exits 3 with the figures on stderr; the flags reach the check', async () => {
   const db = await aggregatorDb('cli.db');
-  fillLabelled(db);
+  await fillLabelled(db);
   writeFileSync(join(tmp.dir, 'public.pem'), keys.publicKeyPem);
   const run = (extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const child = spawn(process.execPath, ['bin/iot-ids.mjs', 'rollout', '--bundle', bundles.blind, '--previous', bundles.v1,
