@@ -12,6 +12,7 @@
   function summary(r) {
     const d = r.decision ?? {};
     if (d.error) return `stopped: ${d.error}`;
+    if (r.state === 'refused') return `refused by the pre-flight check: ${(d.reasons ?? [])[0] ?? ''}`;
     const c = (d.canaries ?? []).map((x) => `${x.site}/${x.hub} ${x.perHour}/h (baseline ${x.baselinePerHour}, limit ${x.limitPerHour})`);
     if (d.action) return `${d.action}: ${(d.reasons ?? [])[0] ?? ''}${c.length && d.action === 'promote' ? ` · ${c.join(', ')}` : ''}`;
     if (r.state === 'watching') return `watching until ${when(r.watchUntil)}`;
