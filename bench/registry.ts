@@ -11,6 +11,7 @@ export const BENCHES: Record<string, () => Promise<Bench>> = {
   aggregator: () => import('./aggregator.bench.ts'),
   'dataset-export': () => import('./dataset-export.bench.ts'),
   feedback: () => import('./feedback.bench.ts'),
+  preflight: () => import('./preflight.bench.ts'),
   probe: () => import('./host-probe.ts'),
   // Minutes of child processes and SIGKILLs (bench/faults.bench.ts); FAULTS=broker,hub picks cases.
   faults: () => import('./faults.bench.ts'),
