@@ -4,7 +4,7 @@
  * labels in IoTID20's spellings (shared/labels.ts).
  */
 import { canonicalColumn, LABEL_COLUMNS } from '../shared/features.ts';
-import { IOTID20_CATEGORIES, IOTID20_SUBCATEGORIES, NORMAL_LABEL } from '../shared/labels.ts';
+import { IOTID20_CATEGORIES, IOTID20_CATEGORY_OF, IOTID20_SUBCATEGORIES, NORMAL_LABEL } from '../shared/labels.ts';
 
 /**
  * A short decimal that reads back as the same float32: 7 or 8 significant digits when they do (checked the way
@@ -41,20 +41,27 @@ export function csvCell(s: string): string {
 }
 
 const CATEGORY_BY_KEY = new Map<string, string>(IOTID20_CATEGORIES.map((c) => [c.toLowerCase(), c]));
-const SUBCATEGORIES = new Set<string>(IOTID20_SUBCATEGORIES);
+const SUBCATEGORY_BY_KEY = new Map<string, (typeof IOTID20_SUBCATEGORIES)[number]>(IOTID20_SUBCATEGORIES.map((c) => [c.toLowerCase(), c]));
 
-/** A class in IoTID20's spelling when it is one of its categories (any case), else as the model named it. */
-export const iotid20Class = (cls: string): string => CATEGORY_BY_KEY.get(cls.trim().toLowerCase()) ?? cls.trim();
+/** A class in IoTID20's spelling when it is one of its categories or sub-categories (any case), else as named. */
+export const iotid20Class = (cls: string): string => {
+  const k = cls.trim().toLowerCase();
+  return CATEGORY_BY_KEY.get(k) ?? SUBCATEGORY_BY_KEY.get(k) ?? cls.trim();
+};
 
 /**
- * The three label cells. Label: Normal or Anomaly (IoTID20's binary label). Cat: the class. Sub_Cat: the class
- * when it is also an IoTID20 sub-category (Normal, MITM ARP Spoofing); otherwise empty, because a verdict or a mark
- * names the category, not the sub-category (an empty label is skipped by the trainer, never learned wrongly).
+ * The three label cells. Label: Normal or Anomaly (IoTID20's binary label). Cat: the category; a mark that names a
+ * sub-category (an operator's correction may, e.g. "DoS-Synflooding") gives its category here, since models learn
+ * categories. Sub_Cat: the sub-category when one is known (named by the mark, or the category is also one: Normal,
+ * MITM ARP Spoofing); otherwise empty, because a verdict names the category only (an empty label is skipped by the
+ * trainer, never learned wrongly).
  */
 export function labelCells(cls: string): string {
-  const cat = iotid20Class(cls);
+  const named = iotid20Class(cls);
+  const sub = SUBCATEGORY_BY_KEY.get(named.toLowerCase());
+  const cat = sub ? IOTID20_CATEGORY_OF[sub] : named;
   const label = cat === NORMAL_LABEL ? 'Normal' : 'Anomaly';
-  return `${label},${csvCell(cat)},${SUBCATEGORIES.has(cat) ? csvCell(cat) : ''}`;
+  return `${label},${csvCell(cat)},${sub ? csvCell(sub) : ''}`;
 }
 
 /**

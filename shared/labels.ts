@@ -7,6 +7,19 @@ export const IOTID20_SUBCATEGORIES = [
   'DoS-Synflooding', 'Scan Port OS', 'Scan Hostport', 'MITM ARP Spoofing',
 ] as const;
 
+/** The category each IoTID20 sub-category belongs to (an operator may correct a verdict to either). */
+export const IOTID20_CATEGORY_OF: Readonly<Record<(typeof IOTID20_SUBCATEGORIES)[number], (typeof IOTID20_CATEGORIES)[number]>> = {
+  'Normal': 'Normal',
+  'Mirai-UDP Flooding': 'Mirai',
+  'Mirai-Hostbruteforceg': 'Mirai',
+  'Mirai-HTTP Flooding': 'Mirai',
+  'Mirai-Ackflooding': 'Mirai',
+  'DoS-Synflooding': 'DoS',
+  'Scan Port OS': 'Scan',
+  'Scan Hostport': 'Scan',
+  'MITM ARP Spoofing': 'MITM ARP Spoofing',
+};
+
 /** The class every model treats as "no alert". */
 export const NORMAL_LABEL = 'Normal';
 /** The class the hub's ARP watcher also reports, by rule. */
