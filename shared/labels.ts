@@ -20,6 +20,13 @@ export const IOTID20_CATEGORY_OF: Readonly<Record<(typeof IOTID20_SUBCATEGORIES)
   'MITM ARP Spoofing': 'MITM ARP Spoofing',
 };
 
+/** An IoTID20 sub-category's category (any case); any other class as it is. */
+export function categoryOf(cls: string): string {
+  const k = cls.trim().toLowerCase();
+  for (const [sub, cat] of Object.entries(IOTID20_CATEGORY_OF)) if (sub.toLowerCase() === k) return cat;
+  return cls;
+}
+
 /** The class every model treats as "no alert". */
 export const NORMAL_LABEL = 'Normal';
 /** The class the hub's ARP watcher also reports, by rule. */

@@ -4,7 +4,8 @@
  * the attacks operators confirmed, or alerts on more of the flows they called Normal, is refused. The canaries'
  * alert rate cannot see this: a bundle that misses an attack class alerts less, which the rate rule reads as healthy.
  *
- * Rows: alerts with stored features whose effective mark is `confirmed` (label: the mark's class) or
+ * Rows: alerts with stored features whose effective mark is `confirmed` (label: the mark's class, an IoTID20
+ * sub-category counted as its category, the level models predict) or
  * `false-positive` (label Normal), newest mark first, read in pages, at most `maxRows`; plus up to `samples` of the
  * hubs' Normal samples drawn at random. A row's values are named by the `models` table (its model's feature order)
  * and taken by name for each bundle; a row naming too few features for either bundle, or of an unknown model, or
@@ -17,7 +18,7 @@
  */
 import { modelFileFor } from '../../shared/bundle-verify.ts';
 import { decodeFeatures } from '../../shared/feature-vector.ts';
-import { NORMAL_LABEL } from '../../shared/labels.ts';
+import { NORMAL_LABEL, categoryOf } from '../../shared/labels.ts';
 import { openScorer, type Scorer } from '../../shared/score.ts';
 import type { RolloutBundle } from './bundle.ts';
 import type { LabelledRows } from './store.ts';
@@ -165,7 +166,7 @@ export async function preflight(rows: LabelledRows, previous: RolloutBundle, nex
       const page = new Page();
       for (const r of got) {
         const fp = r.verdict === 'false-positive';
-        if (take(page, r.model, r.features, fp ? NORMAL_LABEL : r.label)) fp ? result.rows.falsePositive++ : result.rows.confirmed++;
+        if (take(page, r.model, r.features, fp ? NORMAL_LABEL : categoryOf(r.label))) fp ? result.rows.falsePositive++ : result.rows.confirmed++;
       }
       await tally.add(page);
     }

@@ -12,3 +12,11 @@ test('label cells: a mark naming a sub-category exports its category as Cat (wha
   // A model's own class outside IoTID20's vocabulary stays as it is.
   assert.equal(labelCells('Botnet'), 'Anomaly,Botnet,');
 });
+
+test('categoryOf: sub-categories fold onto their category (how the rollout pre-flight counts a corrected mark)', async () => {
+  const { categoryOf } = await import('../../shared/labels.ts');
+  assert.equal(categoryOf('mirai-hostbruteforceg'), 'Mirai');
+  assert.equal(categoryOf('Scan Hostport'), 'Scan');
+  assert.equal(categoryOf('DoS'), 'DoS');
+  assert.equal(categoryOf('Botnet'), 'Botnet');
+});
