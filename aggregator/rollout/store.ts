@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { IdsError } from '../../shared/errors.ts';
 import type { Decision, WindowCounts } from './decision.ts';
+import { EFFECTIVE } from '../store/marks.ts';
 
 export const ROLLOUT_STATES = ['canary', 'watching', 'promoting', 'promoted', 'rolling-back', 'rolled-back', 'failed', 'refused'] as const;
 export type RolloutState = (typeof ROLLOUT_STATES)[number];
@@ -238,8 +239,7 @@ export class LabelledRows {
   async markedPage(beforeId: number, limit: number): Promise<MarkedFeatures[]> {
     const rows = await this.sql.all(`SELECT m.id, m.verdict, m.class, f.model, f.features FROM marks m
       JOIN alert_features f ON f.site = m.site AND f.hub = m.hub AND f.seq = m.seq
-      WHERE m.undone_at IS NULL AND m.id < ? AND NOT EXISTS (SELECT 1 FROM marks x WHERE x.site = m.site AND x.hub = m.hub
-        AND x.seq = m.seq AND x.undone_at IS NULL AND x.id > m.id)
+      WHERE m.id < ? AND ${EFFECTIVE}
       ORDER BY m.id DESC LIMIT ?`, [beforeId, limit]);
     return rows.map((r) => ({
       markId: n(r.id), verdict: r.verdict as string, label: r.class as string, model: r.model as string, features: r.features as string,

@@ -135,6 +135,25 @@ export const DEFAULT_SAMPLE_RETENTION_DAYS = 30;
 export const DEFAULT_SAMPLES_PER_HUB = 100_000;
 export const DAY_MS = 24 * 3_600_000;
 
+/** The fleet data's tables: the same DDL on SQLite and PostgreSQL (created with each store's other tables). */
+export const FLEET_SCHEMA = `
+CREATE TABLE IF NOT EXISTS alert_features (
+  site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL, model TEXT NOT NULL,
+  features TEXT NOT NULL, PRIMARY KEY (site, hub, seq)
+);
+CREATE INDEX IF NOT EXISTS alert_features_ts ON alert_features (ts);
+CREATE TABLE IF NOT EXISTS samples (
+  site TEXT NOT NULL, hub TEXT NOT NULL, id TEXT NOT NULL, ts BIGINT NOT NULL, model TEXT NOT NULL,
+  class TEXT NOT NULL, confidence REAL NOT NULL, src TEXT, dst TEXT, sport INTEGER, dport INTEGER, proto INTEGER,
+  features TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (site, hub, id)
+);
+CREATE INDEX IF NOT EXISTS samples_received ON samples (received_at);
+CREATE INDEX IF NOT EXISTS samples_hub_received ON samples (site, hub, received_at);
+CREATE TABLE IF NOT EXISTS models (
+  version TEXT PRIMARY KEY, release BIGINT, features TEXT NOT NULL, first_seen BIGINT NOT NULL
+);
+`;
+
 /**
  * The effective mark of alert f: its newest row that is not undone. A correlated subquery on the marks index,
  * so an alert without marks costs one index probe.

@@ -7,24 +7,6 @@ import {
   EFFECTIVE_MARK, firstModels, firstSamples, parseModelFeatures,
 } from './fleet-data.ts';
 
-export const FLEET_SCHEMA_SQLITE = `
-CREATE TABLE IF NOT EXISTS alert_features (
-  site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL, model TEXT NOT NULL,
-  features TEXT NOT NULL, PRIMARY KEY (site, hub, seq)
-);
-CREATE INDEX IF NOT EXISTS alert_features_ts ON alert_features (ts);
-CREATE TABLE IF NOT EXISTS samples (
-  site TEXT NOT NULL, hub TEXT NOT NULL, id TEXT NOT NULL, ts BIGINT NOT NULL, model TEXT NOT NULL,
-  class TEXT NOT NULL, confidence REAL NOT NULL, src TEXT, dst TEXT, sport INTEGER, dport INTEGER, proto INTEGER,
-  features TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (site, hub, id)
-);
-CREATE INDEX IF NOT EXISTS samples_received ON samples (received_at);
-CREATE INDEX IF NOT EXISTS samples_hub_received ON samples (site, hub, received_at);
-CREATE TABLE IF NOT EXISTS models (
-  version TEXT PRIMARY KEY, release BIGINT, features TEXT NOT NULL, first_seen BIGINT NOT NULL
-);
-`;
-
 type Row = Record<string, unknown>;
 
 /** Filter conditions on table alias `t` (ts is the hub's time). */

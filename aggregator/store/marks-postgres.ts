@@ -5,25 +5,10 @@ import { IdsError } from '../../shared/errors.ts';
 import { type AlertQuery, type AlertRow, HOUR_MS, clampLimit, hourOf } from './store.ts';
 import {
   type HubMarkCounts, type IncidentScope, HAS_MARK, alertFilters, alertRow, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
-  MAX_REPORTED_CLASSES, clampMarksLimit, foldCounts, newestPerAlert, toMark,
+  EFFECTIVE, MAX_REPORTED_CLASSES, clampMarksLimit, foldCounts, newestPerAlert, toMark,
 } from './marks.ts';
 
-// The contract's DDL (fleet-contract.md); "by" quoted: BY is an SQL keyword.
-export const MARKS_SCHEMA_PG = `
-CREATE TABLE IF NOT EXISTS marks (
-  id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL,
-  verdict TEXT NOT NULL, class TEXT NOT NULL, "by" TEXT NOT NULL, at BIGINT NOT NULL, incident TEXT NULL,
-  undone_at BIGINT NULL, undone_by TEXT NULL
-);
-CREATE INDEX IF NOT EXISTS marks_alert ON marks (site, hub, seq, id);
-CREATE INDEX IF NOT EXISTS marks_at ON marks (at);
-CREATE INDEX IF NOT EXISTS marks_incident ON marks (incident);
-`;
-
 type Row = Record<string, unknown>;
-
-const EFFECTIVE = `m.undone_at IS NULL AND NOT EXISTS (SELECT 1 FROM marks n WHERE n.site = m.site AND n.hub = m.hub
-  AND n.seq = m.seq AND n.undone_at IS NULL AND n.id > m.id)`;
 
 export class PostgresMarks implements MarkStore {
   /** `pool`: the store's pool (read at call time, it exists once the store is open); `where`: for messages. */

@@ -4,26 +4,10 @@ import type { Incident } from '../../shared/payloads.ts';
 import { type AlertQuery, type AlertRow, HOUR_MS, clampLimit, hourOf } from './store.ts';
 import {
   type HubMarkCounts, type IncidentScope, HAS_MARK, alertFilters, alertRow, type MarkInput, type MarkQuery, type MarkRow, type MarkStore, type UndoResult,
-  MAX_REPORTED_CLASSES, clampMarksLimit, foldCounts, newestPerAlert, toMark,
+  EFFECTIVE, MAX_REPORTED_CLASSES, clampMarksLimit, marksSchema, foldCounts, newestPerAlert, toMark,
 } from './marks.ts';
 
-// The contract's DDL (fleet-contract.md); `by` is quoted everywhere: BY is an SQL keyword.
-export const MARKS_SCHEMA_SQLITE = `
-CREATE TABLE IF NOT EXISTS marks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL,
-  verdict TEXT NOT NULL, class TEXT NOT NULL, "by" TEXT NOT NULL, at BIGINT NOT NULL, incident TEXT NULL,
-  undone_at BIGINT NULL, undone_by TEXT NULL
-);
-CREATE INDEX IF NOT EXISTS marks_alert ON marks (site, hub, seq, id);
-CREATE INDEX IF NOT EXISTS marks_at ON marks (at);
-CREATE INDEX IF NOT EXISTS marks_incident ON marks (incident);
-`;
-
 type Row = Record<string, unknown>;
-
-// An alert's newest active mark: the row for which no newer active row of the same alert exists.
-const EFFECTIVE = `m.undone_at IS NULL AND NOT EXISTS (SELECT 1 FROM marks n WHERE n.site = m.site AND n.hub = m.hub
-  AND n.seq = m.seq AND n.undone_at IS NULL AND n.id > m.id)`;
 
 export class SqliteMarks implements MarkStore {
   private readonly insertOne: Database.Statement;
@@ -32,7 +16,7 @@ export class SqliteMarks implements MarkStore {
   private readonly markIncidentTx: (scope: IncidentScope, m: MarkInput, max: number) => { marked: number } | { tooMany: number };
 
   constructor(private readonly db: Database.Database) {
-    db.exec(MARKS_SCHEMA_SQLITE);
+    db.exec(marksSchema('INTEGER PRIMARY KEY AUTOINCREMENT'));
     // INSERT ... SELECT from the alert itself: no alert, no row (and the alert's class when none is given).
     this.insertOne = db.prepare(`INSERT INTO marks (site, hub, seq, verdict, class, "by", at, incident)
       SELECT site, hub, seq, ?, COALESCE(?, class), ?, ?, NULL FROM alerts WHERE site = ? AND hub = ? AND seq = ?

@@ -192,6 +192,25 @@ export function alertFilters(q: AlertQuery): { sql: string[]; args: unknown[] } 
   return { sql, args };
 }
 
+/**
+ * The contract's DDL (fleet-contract.md), the same on both stores but for the id column (`INTEGER PRIMARY KEY
+ * AUTOINCREMENT` on SQLite, `BIGSERIAL PRIMARY KEY` on PostgreSQL); "by" is quoted everywhere: BY is an SQL keyword.
+ */
+export const marksSchema = (idColumn: string): string => `
+CREATE TABLE IF NOT EXISTS marks (
+  id ${idColumn}, site TEXT NOT NULL, hub TEXT NOT NULL, seq BIGINT NOT NULL,
+  verdict TEXT NOT NULL, class TEXT NOT NULL, "by" TEXT NOT NULL, at BIGINT NOT NULL, incident TEXT NULL,
+  undone_at BIGINT NULL, undone_by TEXT NULL
+);
+CREATE INDEX IF NOT EXISTS marks_alert ON marks (site, hub, seq, id);
+CREATE INDEX IF NOT EXISTS marks_at ON marks (at);
+CREATE INDEX IF NOT EXISTS marks_incident ON marks (incident);
+`;
+
+/** Mark row `m` is its alert's effective mark: not undone, and no newer row of the same alert is active. */
+export const EFFECTIVE = `m.undone_at IS NULL AND NOT EXISTS (SELECT 1 FROM marks n WHERE n.site = m.site AND n.hub = m.hub
+  AND n.seq = m.seq AND n.undone_at IS NULL AND n.id > m.id)`;
+
 /** An alert has an effective mark when one of its marks is not undone. */
 export const HAS_MARK = 'EXISTS (SELECT 1 FROM marks m WHERE m.site = a.site AND m.hub = a.hub AND m.seq = a.seq AND m.undone_at IS NULL)';
 

@@ -15,9 +15,10 @@ import {
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
   ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, hubCounts, deadLetterText, firstOccurrences, mergeHubUpdates, walkContiguous,
 } from './store.ts';
-import { FLEET_SCHEMA_PG, PostgresFleet, hasFleetData, pruneFleetPg, writeFleetPg } from './fleet-postgres.ts';
-import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
-import { MARKS_SCHEMA_PG, PostgresMarks } from './marks-postgres.ts';
+import { PostgresFleet, hasFleetData, pruneFleetPg, writeFleetPg } from './fleet-postgres.ts';
+import { FLEET_SCHEMA, type FleetBatch, type FleetPrune, type FleetPruneResult } from './fleet-data.ts';
+import { PostgresMarks } from './marks-postgres.ts';
+import { marksSchema } from './marks.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -233,8 +234,8 @@ export class PostgresStore implements Store {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
       await c.query(SCHEMA);
       await c.query(ACK_SCHEMA);
-      await c.query(FLEET_SCHEMA_PG);
-      await c.query(MARKS_SCHEMA_PG);
+      await c.query(FLEET_SCHEMA);
+      await c.query(marksSchema('BIGSERIAL PRIMARY KEY'));
       await c.query(ROLLED_SCHEMA);
       await c.query('COMMIT');
     } catch (e) {

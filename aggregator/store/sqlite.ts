@@ -11,8 +11,8 @@ import {
   type RollupResult, type Store, type Summary, DEAD_LETTER_CAP, HOUR_MS, MAX_DEAD_LETTER_LIMIT, StoreWriteError,
   ACK_WALK_FIRST, ACK_WALK_MAX, clampLimit, hubCounts, deadLetterText, firstOccurrences, mergeHubUpdates, totalsOf, walkContiguous,
 } from './store.ts';
-import { FLEET_SCHEMA_SQLITE, SqliteFleet } from './fleet-sqlite.ts';
-import type { FleetBatch, FleetPrune, FleetPruneResult } from './fleet-data.ts';
+import { SqliteFleet } from './fleet-sqlite.ts';
+import { FLEET_SCHEMA, type FleetBatch, type FleetPrune, type FleetPruneResult } from './fleet-data.ts';
 import { SqliteMarks } from './marks-sqlite.ts';
 
 const SCHEMA = `
@@ -136,7 +136,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_size_limit = 67108864');
       this.db.exec(SCHEMA);
       this.db.exec(ACK_SCHEMA);
-      this.db.exec(FLEET_SCHEMA_SQLITE);
+      this.db.exec(FLEET_SCHEMA);
       this.db.exec(ROLLED_SCHEMA);
     } catch (e) {
       throw new IdsError('STORE_FAILED', `sqlite: cannot open ${this.file}: ${(e as Error).message}`, { cause: e });
