@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Incident } from '../../shared/payloads.ts';
 import { IdsError, type ErrorCode } from '../../shared/errors.ts';
-import { SqliteStore } from './sqlite.ts';
+import { SqliteStore, yieldToLoop } from './sqlite.ts';
 import {
   type AlertQuery, type AlertRow, type DeadLetter, type DeadLetterRow, type HourCount, type HubRow, type HubUpdate,
   type RollupResult, type Store, type Summary, StoreWriteError,
@@ -111,7 +111,10 @@ export class SqliteWorkerStore implements Store {
     await this.reader.close();
   }
 
-  writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]> {
+  async writeBatch(alerts: readonly AlertRow[], hubs: readonly HubUpdate[], fleet?: FleetBatch): Promise<boolean[]> {
+    // The worker's reply is a message task, but one already waiting when the loop polls resolves this before any
+    // setImmediate callback runs: the same turn SqliteStore takes, so a drain never chains writes back to back.
+    await yieldToLoop();
     return this.call('writeBatch', fleet ? [alerts, hubs, fleet] : [alerts, hubs]);
   }
 
