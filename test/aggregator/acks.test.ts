@@ -2,17 +2,17 @@
  * The ack watermark: Store.advanceAckMark on every store (contiguity, floors, never lowered), AckPublisher's
  * rounds, and the assembled aggregator publishing `{prefix}/{site}/{hub}/ack` retained after a commit.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { walkContiguous, type Store } from '../../aggregator/store/store.ts';
+import { walkContiguous } from '../../aggregator/store/store.ts';
 import { AckPublisher } from '../../aggregator/acks.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
 import { decodeAck, encodeAlert, type Alert } from '../../shared/payloads.ts';
 import { hubTopic } from '../../shared/topics.ts';
 import { startAedes } from './broker.ts';
-import { alertPayload, row, tempDir, waitFor, storeMakers, type StoreMaker } from './fixtures.ts';
+import { alertPayload, openStore, row, tempDir, waitFor, storeMakers, type StoreMaker } from './fixtures.ts';
 
 const T0 = Date.UTC(2026, 11, 4, 8, 0, 0);
 const seqs = (site: string, hub: string, list: number[]) => list.map((s) => row(site, hub, s, T0 + s));
@@ -26,43 +26,33 @@ it('walkContiguous stops at the first hole', () => {
 
 function suite(name: string, make: StoreMaker) {
   describe(`advanceAckMark on ${name}`, () => {
-    let store: Store;
-    let done: (() => Promise<void>) | undefined;
-    let skip: string | undefined;
-    before(async () => {
-      const r = await make();
-      if (typeof r === 'string') skip = r;
-      else ({ store, done } = r);
-    });
-    after(async () => {
-      await done?.();
-    });
+    const opened = openStore(make);
 
     it('is the highest seq with every lower one stored; a floor passes holes; it never goes down', async (t) => {
-      if (skip) return t.skip(skip);
-      assert.equal(await store.advanceAckMark('s', 'h', undefined), undefined, 'nothing stored yet');
-      await store.writeBatch(seqs('s', 'h', [0, 1, 2, 4, 5]), []);
-      assert.equal(await store.advanceAckMark('s', 'h'), 2, 'stops before the hole at 3');
-      await store.writeBatch(seqs('s', 'h', [3]), []);
-      assert.equal(await store.advanceAckMark('s', 'h'), 5, 'the hole is filled');
+      if (opened.skip) return t.skip(opened.skip);
+      assert.equal(await opened.store.advanceAckMark('s', 'h', undefined), undefined, 'nothing stored yet');
+      await opened.store.writeBatch(seqs('s', 'h', [0, 1, 2, 4, 5]), []);
+      assert.equal(await opened.store.advanceAckMark('s', 'h'), 2, 'stops before the hole at 3');
+      await opened.store.writeBatch(seqs('s', 'h', [3]), []);
+      assert.equal(await opened.store.advanceAckMark('s', 'h'), 5, 'the hole is filled');
       // The hub skipped 6..9 (given up or never used): its floor 10 says so.
-      await store.writeBatch(seqs('s', 'h', [10, 11]), []);
-      assert.equal(await store.advanceAckMark('s', 'h'), 5);
-      assert.equal(await store.advanceAckMark('s', 'h', 10), 11);
+      await opened.store.writeBatch(seqs('s', 'h', [10, 11]), []);
+      assert.equal(await opened.store.advanceAckMark('s', 'h'), 5);
+      assert.equal(await opened.store.advanceAckMark('s', 'h', 10), 11);
       // An older floor (a late duplicate) does not lower it; other hubs are apart.
-      assert.equal(await store.advanceAckMark('s', 'h', 3), 11);
-      assert.equal(await store.advanceAckMark('s', 'other'), undefined);
+      assert.equal(await opened.store.advanceAckMark('s', 'h', 3), 11);
+      assert.equal(await opened.store.advanceAckMark('s', 'other'), undefined);
       // A hub that starts numbering high is answered once its floor arrives.
-      await store.writeBatch(seqs('s', 'late', [8192, 8193]), []);
-      assert.equal(await store.advanceAckMark('s', 'late'), undefined);
-      assert.equal(await store.advanceAckMark('s', 'late', 8192), 8193);
+      await opened.store.writeBatch(seqs('s', 'late', [8192, 8193]), []);
+      assert.equal(await opened.store.advanceAckMark('s', 'late'), undefined);
+      assert.equal(await opened.store.advanceAckMark('s', 'late', 8192), 8193);
     });
 
     it('walks past one read step (long runs of stored seqs)', async (t) => {
-      if (skip) return t.skip(skip);
+      if (opened.skip) return t.skip(opened.skip);
       const list = Array.from({ length: 9000 }, (_, i) => i);
-      for (let i = 0; i < list.length; i += 3000) await store.writeBatch(seqs('s', 'long', list.slice(i, i + 3000)), []);
-      assert.equal(await store.advanceAckMark('s', 'long'), 8999);
+      for (let i = 0; i < list.length; i += 3000) await opened.store.writeBatch(seqs('s', 'long', list.slice(i, i + 3000)), []);
+      assert.equal(await opened.store.advanceAckMark('s', 'long'), 8999);
     });
   });
 }

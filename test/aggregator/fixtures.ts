@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import type { AlertInput } from '../../shared/payloads.ts';
 import type { AlertRow, Store } from '../../aggregator/store/store.ts';
@@ -81,4 +82,22 @@ export function storeMakers(tag: string): [name: string, make: StoreMaker][] {
       return { store, done: async () => (await store.dropSchema(), await store.close()) };
     }],
   ];
+}
+
+/**
+ * Opens `make`'s store before the enclosing describe's tests and disposes of it after them. `store` is set once
+ * the suite runs; `skip` says why there is none (a test then calls t.skip(s.skip)).
+ */
+export function openStore(make: StoreMaker): { store: Store; skip?: string } {
+  const s = {} as { store: Store; skip?: string };
+  let done: (() => Promise<void>) | undefined;
+  before(async () => {
+    const r = await make();
+    if (typeof r === 'string') s.skip = r;
+    else ({ store: s.store, done } = r);
+  });
+  after(async () => {
+    await done?.();
+  });
+  return s;
 }

@@ -4,19 +4,18 @@
  * (marked alerts' features kept, samples by age and per-hub cap). Then the ingest path over a broker: samples
  * subscribed at QoS 0, refused ones counted by reason, topic and payload hub must agree.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { encodeFeatures } from '../../shared/feature-vector.ts';
 import { encodeAlert, encodeSample, encodeStatus } from '../../shared/payloads.ts';
 import { hubTopic } from '../../shared/topics.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
-import type { Store } from '../../aggregator/store/store.ts';
 import { SqliteStore } from '../../aggregator/store/sqlite.ts';
 import type { SampleRow } from '../../aggregator/store/fleet-data.ts';
 import { startAedes } from './broker.ts';
 import { publisher } from './publisher.ts';
-import { alertPayload, row, storeMakers, tempDir, waitFor, type StoreMaker } from './fixtures.ts';
+import { alertPayload, openStore, row, storeMakers, tempDir, waitFor, type StoreMaker } from './fixtures.ts';
 import { insertMark } from './fleet-fixtures.ts';
 
 const T0 = Date.UTC(2026, 10, 30, 8, 0, 0);
@@ -34,71 +33,61 @@ const hexId = (n: number) => n.toString(16).padStart(16, '0');
 
 function suite(name: string, make: StoreMaker) {
   describe(`${name}: fleet data`, () => {
-    let store: Store;
-    let done: (() => Promise<void>) | undefined;
-    let skip: string | undefined;
-    before(async () => {
-      const r = await make();
-      if (typeof r === 'string') skip = r;
-      else ({ store, done } = r);
-    });
-    after(async () => {
-      await done?.();
-    });
+    const opened = openStore(make);
 
     it('stores features with new alerts only, in the alert\'s transaction', async (t) => {
-      if (skip) return t.skip(skip);
+      if (opened.skip) return t.skip(opened.skip);
       const a1 = { ...row('s1', 'h1', 1, T0), features: vec(1) };
       const a2 = { ...row('s1', 'h1', 2, T0 + 1), features: vec(2) };
       const plain = row('s1', 'h1', 3, T0 + 2);
-      assert.deepEqual(await store.writeBatch([a1, a2, plain], []), [true, true, true]);
+      assert.deepEqual(await opened.store.writeBatch([a1, a2, plain], []), [true, true, true]);
       // A redelivery with other features is a duplicate: the stored vector stays.
-      assert.deepEqual(await store.writeBatch([{ ...a1, features: vec(9) }], []), [false]);
-      const rows = await store.fleet.featurePage({}, true, ['m-1'], undefined, 10);
+      assert.deepEqual(await opened.store.writeBatch([{ ...a1, features: vec(9) }], []), [false]);
+      const rows = await opened.store.fleet.featurePage({}, true, ['m-1'], undefined, 10);
       assert.deepEqual(rows.map((r) => [r.seq, r.features, r.alertClass, r.verdict]), [[1, vec(1), 'Mirai', null], [2, vec(2), 'Mirai', null]]);
-      assert.equal((await store.fleet.featurePage({}, false, ['m-1'], undefined, 10)).length, 0, 'none marked yet');
+      assert.equal((await opened.store.fleet.featurePage({}, false, ['m-1'], undefined, 10)).length, 0, 'none marked yet');
     });
 
     it('deduplicates samples by (site, hub, id) within a batch and against stored rows', async (t) => {
-      if (skip) return t.skip(skip);
+      if (opened.skip) return t.skip(opened.skip);
       const s = [sampleRow('s1', 'h1', hexId(1), T0), sampleRow('s1', 'h1', hexId(2), T0), sampleRow('s1', 'h1', hexId(1), T0), sampleRow('s1', 'h2', hexId(1), T0)];
-      assert.deepEqual(await store.writeBatch([], [{ site: 's1', hub: 'h1', seenAt: T0 }], { samples: s }), [true, true, false, true]);
-      const r = await store.writeBatch([row('s1', 'h1', 4, T0 + 3)], [], { samples: [sampleRow('s1', 'h1', hexId(2), T0), sampleRow('s1', 'h1', hexId(3), T0)] });
+      assert.deepEqual(await opened.store.writeBatch([], [{ site: 's1', hub: 'h1', seenAt: T0 }], { samples: s }), [true, true, false, true]);
+      const r = await opened.store.writeBatch([row('s1', 'h1', 4, T0 + 3)], [], { samples: [sampleRow('s1', 'h1', hexId(2), T0), sampleRow('s1', 'h1', hexId(3), T0)] });
       assert.deepEqual(r, [true, false, true], 'the alert flag first, then one per sample');
-      const page = await store.fleet.samplePage({}, ['m-1'], undefined, 100);
+      const page = await opened.store.fleet.samplePage({}, ['m-1'], undefined, 100);
       assert.deepEqual(page.map((x) => `${x.hub}/${x.id.slice(-1)}`), ['h1/1', 'h1/2', 'h1/3', 'h2/1']);
       // Keyset pages: after the second row, the rest.
-      const next = await store.fleet.samplePage({}, ['m-1'], page[1], 100);
+      const next = await opened.store.fleet.samplePage({}, ['m-1'], page[1], 100);
       assert.deepEqual(next.map((x) => `${x.hub}/${x.id.slice(-1)}`), ['h1/3', 'h2/1']);
-      assert.deepEqual((await store.fleet.samplePage({ hub: 'h2' }, ['m-1'], undefined, 100)).length, 1);
-      assert.deepEqual((await store.fleet.samplePage({}, ['other'], undefined, 100)).length, 0);
+      assert.deepEqual((await opened.store.fleet.samplePage({ hub: 'h2' }, ['m-1'], undefined, 100)).length, 1);
+      assert.deepEqual((await opened.store.fleet.samplePage({}, ['other'], undefined, 100)).length, 0);
     });
 
     it('keeps the first feature order announced per model version; a later status may add the release', async (t) => {
-      if (skip) return t.skip(skip);
+      if (opened.skip) return t.skip(opened.skip);
       const m = { version: 'm-1', release: null, features: JSON.stringify(['Dst_Port', 'Flow_Duration', 'Tot_Fwd_Pkts', 'Flow_Byts/s']), firstSeen: T0 };
-      await store.writeBatch([], [], { models: [m] });
-      await store.writeBatch([], [], { models: [{ ...m, release: 7, features: JSON.stringify(['a']), firstSeen: T0 + 5 }] });
-      const models = await store.fleet.models();
+      await opened.store.writeBatch([], [], { models: [m] });
+      await opened.store.writeBatch([], [], { models: [{ ...m, release: 7, features: JSON.stringify(['a']), firstSeen: T0 + 5 }] });
+      const models = await opened.store.fleet.models();
       assert.deepEqual(models, [{ version: 'm-1', release: 7, features: ['Dst_Port', 'Flow_Duration', 'Tot_Fwd_Pkts', 'Flow_Byts/s'], firstSeen: T0 }]);
-      const counts = await store.fleet.countByModel({}, true);
+      const counts = await opened.store.fleet.countByModel({}, true);
       assert.deepEqual(counts, [{ model: 'm-1', alerts: 2, samples: 4 }]);
     });
 
     it('retention deletes old features except marked alerts\', old samples, and samples over the per-hub cap', async (t) => {
-      if (skip) return t.skip(skip);
+      if (opened.skip) return t.skip(opened.skip);
       // Alert 1 marked (kept), alert 2 marked then undone (goes), the rest too new.
-      await insertMark(store, { site: 's1', hub: 'h1', seq: 1, verdict: 'false-positive', class: 'Normal', at: T0 });
-      await insertMark(store, { site: 's1', hub: 'h1', seq: 2, verdict: 'confirmed', class: 'Mirai', at: T0, undoneAt: T0 + 1 });
+      await insertMark(opened.store, { site: 's1', hub: 'h1', seq: 1, verdict: 'false-positive', class: 'Normal', at: T0 });
+      await insertMark(opened.store, { site: 's1', hub: 'h1', seq: 2, verdict: 'confirmed', class: 'Mirai', at: T0, undoneAt: T0 + 1 });
       const many = Array.from({ length: 30 }, (_, i) => sampleRow('s9', 'flood', hexId(100 + i), T0 + DAY + i));
-      await store.writeBatch([{ ...row('s1', 'h1', 10, T0 + 2 * DAY), features: vec(10) }], [], { samples: many });
-      const r = await store.pruneFleetData({ featuresBefore: T0 + DAY, samplesBefore: T0 + DAY, samplesPerHub: 10 });
+      await opened.store.writeBatch([{ ...row('s1', 'h1', 10, T0 + 2 * DAY), features: vec(10) }], [], { samples: many });
+      const r = await opened.store.pruneFleetData({ featuresBefore: T0 + DAY, samplesBefore: T0 + DAY, samplesPerHub: 10 });
       assert.deepEqual(r, { features: 1, samples: 4, samplesOverCap: 20 });
-      const kept = await store.fleet.featurePage({}, true, ['m-1'], undefined, 100);
+      const kept = await opened.store.fleet.featurePage({}, true, ['m-1'], undefined, 100);
       assert.deepEqual(kept.map((x) => [x.seq, x.verdict]), [[1, 'false-positive'], [10, null]]);
-      const flood = await store.fleet.samplePage({ hub: 'flood' }, ['m-1'], undefined, 100);
+      const flood = await opened.store.fleet.samplePage({ hub: 'flood' }, ['m-1'], undefined, 100);
       assert.deepEqual(flood.map((x) => x.id), many.slice(20).map((x) => x.id), 'the newest 10 of the hub are kept');
-      assert.deepEqual(await store.pruneFleetData({ featuresBefore: T0 + DAY, samplesBefore: T0 + DAY, samplesPerHub: 10 }), { features: 0, samples: 0, samplesOverCap: 0 });
+      assert.deepEqual(await opened.store.pruneFleetData({ featuresBefore: T0 + DAY, samplesBefore: T0 + DAY, samplesPerHub: 10 }), { features: 0, samples: 0, samplesOverCap: 0 });
     });
   });
 }
