@@ -5,8 +5,8 @@
  */
 import * as ort from 'onnxruntime-web';
 import { IdsError } from '../shared/errors.ts';
-import { NORMAL_LABEL } from '../shared/labels.ts';
 import type { BundleManifest } from '../shared/manifest.ts';
+import { decideRows, verdictRule, type VerdictRule } from '../shared/verdict-rule.ts';
 import type { LoadedBundle } from './bundle-loader.ts';
 import { WasmScaler } from './preprocess.ts';
 import { RAW_COLUMNS, columnMapFor } from './raw-columns.ts';
@@ -48,8 +48,7 @@ export class Classifier implements BatchClassifier {
   private readonly scaler: WasmScaler;
   private readonly session: ort.InferenceSession;
   private readonly features: number;
-  private readonly thresholds: Float32Array;
-  private readonly normal: number;
+  private readonly rule: VerdictRule;
   private readonly classIdx: Int32Array;
   private readonly confidence: Float32Array;
 
@@ -64,8 +63,7 @@ export class Classifier implements BatchClassifier {
     this.columns = columnMapFor(m.preprocessing.features);
     this.scaler = new WasmScaler(bundle.preprocess, m.preprocessing, this.columns, this.inputs);
     this.scaler.reserve(maxRows);
-    this.thresholds = Float32Array.from(m.labels, (l) => m.thresholds[l] ?? 0);
-    this.normal = m.labels.indexOf(NORMAL_LABEL);
+    this.rule = verdictRule(m);
     this.classIdx = new Int32Array(maxRows);
     this.confidence = new Float32Array(maxRows);
   }
@@ -90,19 +88,7 @@ export class Classifier implements BatchClassifier {
     if (probs.length !== rows * c) {
       throw new IdsError('BAD_MODEL', `model ${this.version}: output has ${probs.length} values, want ${rows} × ${c}`);
     }
-    for (let i = 0; i < rows; i++) {
-      const o = i * c;
-      let best = 0;
-      let bp = probs[o];
-      for (let k = 1; k < c; k++) {
-        if (probs[o + k] > bp) {
-          bp = probs[o + k];
-          best = k;
-        }
-      }
-      this.confidence[i] = bp;
-      this.classIdx[i] = bp >= this.thresholds[best] ? best : this.normal;
-    }
+    decideRows(this.rule, probs, rows, this.classIdx, 0, this.confidence);
     return { rows, classIdx: this.classIdx, confidence: this.confidence, probs };
   }
 

@@ -1,14 +1,13 @@
 /**
  * Scores stored feature vectors with a bundle as a hub would: the manifest's scaler (scaler.ts, the reference the
- * hub's wasm is tested against), the bundle's model on onnxruntime-web, argmax, then the per-class thresholds
- * exactly as edge/classifier.ts applies them (below its class's threshold a row falls back to Normal, or to -1,
- * "unsure", when the model has no Normal class). For checks away from the hub, such as a rollout's pre-flight.
+ * hub's wasm is tested against), the bundle's model on onnxruntime-web, then the hub's own verdict rule
+ * (verdict-rule.ts). For checks away from the hub, such as a rollout's pre-flight.
  */
 import * as ort from 'onnxruntime-web';
 import { IdsError } from './errors.ts';
-import { NORMAL_LABEL } from './labels.ts';
 import type { BundleManifest } from './manifest.ts';
 import { scaleRow } from './scaler.ts';
+import { decideRows, verdictRule } from './verdict-rule.ts';
 
 export interface Scorer {
   readonly version: string;
@@ -43,8 +42,8 @@ export async function openScorer(manifest: BundleManifest, model: Uint8Array): P
   const f = spec.features.length;
   const labels = manifest.labels;
   const c = labels.length;
-  const thresholds = Float32Array.from(labels, (l) => manifest.thresholds[l] ?? 0);
-  const normal = labels.indexOf(NORMAL_LABEL);
+  const rule = verdictRule(manifest);
+  const normal = rule.normal;
   const x = new Float32Array(BATCH * f);
   return {
     version, labels, features: spec.features, normal,
@@ -62,19 +61,7 @@ export async function openScorer(manifest: BundleManifest, model: Uint8Array): P
           throw new IdsError('BAD_MODEL', `model ${version}: inference failed: ${(e as Error).message}`, { cause: e });
         }
         if (probs.length !== n * c) throw new IdsError('BAD_MODEL', `model ${version}: output has ${probs.length} values, want ${n} × ${c}`);
-        for (let i = 0; i < n; i++) {
-          // edge/classifier.ts: the first largest probability wins, then its class's threshold.
-          const o = i * c;
-          let best = 0;
-          let bp = probs[o];
-          for (let k = 1; k < c; k++) {
-            if (probs[o + k] > bp) {
-              bp = probs[o + k];
-              best = k;
-            }
-          }
-          out[start + i] = bp >= thresholds[best] ? best : normal;
-        }
+        decideRows(rule, probs, n, out, start);
       }
       return out;
     },
