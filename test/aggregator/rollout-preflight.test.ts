@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -20,15 +20,12 @@ import { DEFAULT_PREFLIGHT, preflight } from '../../aggregator/rollout/preflight
 import { RolloutStore } from '../../aggregator/rollout/store.ts';
 import { Classifier } from '../../edge/classifier.ts';
 import { loadBundle as loadHubBundle, releaseBundle } from '../../edge/bundle-loader.ts';
-import { buildBundle } from '../../trainer/bundle/build.ts';
 import { encodeFeatures } from '../../shared/feature-vector.ts';
-import { FP32_MODEL_FILE, PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
 import { openScorer } from '../../shared/score.ts';
 import { modelFileFor } from '../../shared/bundle-verify.ts';
 import {
-  FIXTURE_FEATURES, FIXTURE_LABELS, PREPROCESS_WASM, buildFixtureBundle, devKeyPair, fixtureManifest, type KeyPair,
+  FIXTURE_FEATURES, buildFixtureBundle, devKeyPair, type KeyPair,
 } from '../edge/fixtures/bundle.ts';
-import { tinyOnnxModel } from '../edge/fixtures/tiny-onnx.ts';
 import { startAedes, type TestBroker } from './broker.ts';
 import { PG_URL, postgresReachable, tempDir, uniqueSchema } from './fixtures.ts';
 import { PROJECT_ROOT } from '../helpers/shared-data.ts';
@@ -43,20 +40,8 @@ const bundles: Record<string, string> = {};
  * The fixture model reading Protocol where Tot_Bwd_Pkts drives Mirai (the two features swapped in the manifest):
  * it never reports Mirai (those rows fall to Normal) and is as good as before on everything else.
  */
-function blindBundle(dir: string, k: KeyPair, version: string): Promise<string> {
-  const m = fixtureManifest(version, '2026-12-03T00:00:00Z');
-  const f = [...FIXTURE_FEATURES];
-  [f[2], f[7]] = [f[7], f[2]];
-  return buildBundle({
-    outDir: dir,
-    files: {
-      [FP32_MODEL_FILE]: tinyOnnxModel({ features: FIXTURE_FEATURES.length, classes: FIXTURE_LABELS.length }),
-      [PREPROCESS_WASM_FILE]: new Uint8Array(readFileSync(PREPROCESS_WASM)),
-    },
-    manifest: { ...m, preprocessing: { ...m.preprocessing, features: f } },
-    privateKeyPem: k.privateKeyPem,
-  });
-}
+const blindBundle = (dir: string, k: KeyPair, version: string): Promise<string> =>
+  buildFixtureBundle(dir, k, version, '2026-12-03T00:00:00Z', [2, 7]);
 
 /** A fixture flow whose class-k feature carries `strength` (the model's class k), the rest low. */
 const flow = (k: number, strength = 100): number[] => {

@@ -10,21 +10,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hub } from '../../edge/hub.ts';
 import { startAggregator, type Aggregator } from '../../aggregator/aggregator.ts';
 import { abandonRollout, runRollout, type RolloutOptions } from '../../aggregator/rollout/rollout.ts';
 import { RolloutStore } from '../../aggregator/rollout/store.ts';
-import { buildBundle } from '../../trainer/bundle/build.ts';
-import { FP32_MODEL_FILE, PREPROCESS_WASM_FILE } from '../../shared/manifest.ts';
 import { isIdsError } from '../../shared/errors.ts';
 import {
-  FIXTURE_CSV_HEADER, FIXTURE_FEATURES, FIXTURE_LABELS, PREPROCESS_WASM, buildFixtureBundle, devKeyPair, fixtureCsvRow,
-  fixtureManifest, type KeyPair,
+  FIXTURE_CSV_HEADER, buildFixtureBundle, devKeyPair, fixtureCsvRow, type KeyPair,
 } from '../edge/fixtures/bundle.ts';
-import { tinyOnnxModel } from '../edge/fixtures/tiny-onnx.ts';
 import { startAedes, type TestBroker } from './broker.ts';
 import { tempDir, waitFor } from './fixtures.ts';
 import { PROJECT_ROOT } from '../helpers/shared-data.ts';
@@ -41,20 +37,7 @@ let feeding = true;
 let feeder: Promise<void>;
 
 /** A bundle whose first two features are swapped: the Normal rows' long durations now drive the DoS output. */
-async function worseBundle(dir: string, k: KeyPair): Promise<string> {
-  const m = fixtureManifest('fixture-3-worse', '2026-12-02T00:00:00Z');
-  const f = [...FIXTURE_FEATURES];
-  [f[0], f[1]] = [f[1], f[0]];
-  return buildBundle({
-    outDir: dir,
-    files: {
-      [FP32_MODEL_FILE]: tinyOnnxModel({ features: FIXTURE_FEATURES.length, classes: FIXTURE_LABELS.length }),
-      [PREPROCESS_WASM_FILE]: new Uint8Array(readFileSync(PREPROCESS_WASM)),
-    },
-    manifest: { ...m, preprocessing: { ...m.preprocessing, features: f } },
-    privateKeyPem: k.privateKeyPem,
-  });
-}
+const worseBundle = (dir: string, k: KeyPair): Promise<string> => buildFixtureBundle(dir, k, 'fixture-3-worse', '2026-12-02T00:00:00Z', [0, 1]);
 
 async function startHub(site: string, hub: string, bundleDir: string, publicKeyPem: string): Promise<void> {
   const h = await Hub.start({
