@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromiumMissing, launchChromium } from '../helpers/chromium.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
 import { encodeStats, encodeStatus } from '../../shared/payloads.ts';
 import { hubTopic } from '../../shared/topics.ts';
@@ -15,17 +16,14 @@ import { startAedes } from './broker.ts';
 import { publisher } from './publisher.ts';
 import { tempDir, waitFor } from './fixtures.ts';
 
-const CHROMIUM = process.env.IOT_IDS_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const HUBS: [string, string][] = [
   ['berlin', 'gw-01'], ['berlin', 'gw-02'], ['berlin', 'cam-03'], ['hamburg', 'gw-11'], ['hamburg', 'plc-12'], ['munich', 'gw-21'],
 ];
 
 describe('dashboard', () => {
   it('loads in headless Chromium and shows the live alert count rising', async (t) => {
-    if (!existsSync(CHROMIUM)) return t.skip(`chromium not found at ${CHROMIUM} (apt-get install -y chromium): skipped`);
-    const { chromium } = await import('playwright-core');
+    const missing = chromiumMissing();
+    if (missing) return t.skip(missing);
     const broker = await startAedes();
     const tmp = tempDir();
     const agg = await startAggregator({
@@ -33,9 +31,7 @@ describe('dashboard', () => {
       log: () => {}, correlation: { burstAlerts: 150 },
     });
     const pub = await publisher(broker.url);
-    const browser = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
-      executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1360, height: 1000 },
-    });
+    const browser = await launchChromium(join(tmp.dir, 'profile'));
     try {
       // Without the token: refused.
       const denied = await fetch(`${agg.url}/`);

@@ -5,8 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromiumMissing, launchChromium } from '../helpers/chromium.ts';
 import { startAggregator } from '../../aggregator/aggregator.ts';
 import { encodeStatus } from '../../shared/payloads.ts';
 import { hubTopic } from '../../shared/topics.ts';
@@ -15,9 +16,6 @@ import { startAedes } from './broker.ts';
 import { publisher } from './publisher.ts';
 import { tempDir, waitFor } from './fixtures.ts';
 
-const CHROMIUM = process.env.IOT_IDS_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const TOKENS = [
   { name: 'alice', token: 'alice-secret-1', permission: 'write' as const },
   { name: 'noc', token: 'noc-secret-22', permission: 'read' as const },
@@ -25,8 +23,8 @@ const TOKENS = [
 
 describe('dashboard feedback view', () => {
   it('shows who marked, marks with the buttons as the token identity, undoes, marks an incident, shows the FP share', async (t) => {
-    if (!existsSync(CHROMIUM)) return t.skip(`chromium not found at ${CHROMIUM} (apt-get install -y chromium): skipped`);
-    const { chromium } = await import('playwright-core');
+    const missing = chromiumMissing();
+    if (missing) return t.skip(missing);
     const broker = await startAedes();
     const tmp = tempDir();
     const agg = await startAggregator({
@@ -34,9 +32,7 @@ describe('dashboard feedback view', () => {
       clientId: 'fb-agg', log: () => {}, correlation: { burstAlerts: 20 },
     });
     const pub = await publisher(broker.url);
-    const browser = await chromium.launchPersistentContext(join(tmp.dir, 'profile'), {
-      executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1360, height: 1000 },
-    });
+    const browser = await launchChromium(join(tmp.dir, 'profile'));
     const api = (method: string, path: string, body?: unknown, token = 'op-token-123') => fetch(`${agg.url}${path}`, {
       method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
