@@ -14,6 +14,13 @@ export const ERROR_CODES = {
   BAD_BUNDLE: 'a bundle is incomplete, tampered with or unsigned',
   BAD_PAYLOAD: 'an MQTT payload does not match its schema',
   STORE_FAILED: 'a storage backend failed',
+  // The live lab's (lab/live/): what the machine lacks (namespaces, tools) is told apart from a bad scenario file
+  // or a lab that is not sealed, so tests can skip on the first and fail on the others.
+  NO_NETNS: 'network namespaces cannot be created here (needs root / CAP_NET_ADMIN)',
+  MISSING_TOOL: 'a tool a scenario runs is not installed',
+  NOT_SEALED: 'a lab namespace has a route or interface that could lead out of the lab',
+  BAD_SCENARIO: 'a scenario file is invalid',
+  STEP_FAILED: 'a command that builds or runs the lab failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,7 @@
 import { defineCommand } from 'citty';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isLiveLabError } from './errors.ts';
+import { isIdsError, type ErrorCode } from '../../shared/errors.ts';
 import { loadScenarios, pickScenarios } from './scenario.ts';
 import { cleanupAll, relabel, runLive, type ScenarioReport } from './runner.ts';
 import { mixRecordings } from './mix.ts';
@@ -23,6 +23,9 @@ export function formatLiveReport(rs: ScenarioReport[], seconds: number): string 
   }
   return lines.join('\n');
 }
+
+/** The live lab's own failures (shared/errors.ts): told by code, exit 3 when the machine lacks something, else 2. */
+const LAB_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['NO_NETNS', 'MISSING_TOOL', 'NOT_SEALED', 'BAD_SCENARIO', 'STEP_FAILED']);
 
 export default defineCommand({
   meta: { name: 'live', description: 'Record real attack tools (nmap, masscan, hping3, arpspoof, a Mirai-style bot) in a sealed virtual IoT LAN' },
@@ -70,7 +73,7 @@ export default defineCommand({
         process.stdout.write(`\ncorpus: ${join(out, 'corpus.csv')}\n${formatReport(mixed)}\n`);
       }
     } catch (e) {
-      if (isLiveLabError(e)) {
+      if (isIdsError(e) && LAB_CODES.has(e.code)) {
         process.stderr.write(`lab live: ${e.code}: ${e.message}\n`);
         process.exit(e.code === 'NO_NETNS' || e.code === 'MISSING_TOOL' ? 3 : 2);
       }

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { LiveLabError } from './errors.ts';
+import { IdsError } from '../../shared/errors.ts';
 
 /** Every lab namespace is named PREFIX + run id + '-' + host, so a leftover cleanup finds them all. */
 export const NETNS_PREFIX = 'iotlab-';
@@ -46,7 +46,7 @@ export const INTERNET = { dns: '198.19.0.53', ntp: '198.19.0.123', cloud: '198.1
 
 export const hostByName = (name: string): HostSpec => {
   const h = HOSTS.find((x) => x.name === name);
-  if (!h) throw new LiveLabError('BAD_SCENARIO', `no lab host named "${name}" (hosts: ${HOSTS.map((x) => x.name).join(', ')})`);
+  if (!h) throw new IdsError('BAD_SCENARIO', `no lab host named "${name}" (hosts: ${HOSTS.map((x) => x.name).join(', ')})`);
   return h;
 };
 
@@ -64,7 +64,7 @@ export const nsName = (id: string, host: string): string => `${NETNS_PREFIX}${id
 export function run(cmd: string, args: string[], opts: { allowFail?: boolean } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 });
   if ((r.status !== 0 || r.error) && !opts.allowFail) {
-    throw new LiveLabError('STEP_FAILED', `${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+    throw new IdsError('STEP_FAILED', `${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
   }
   return r.stdout ?? '';
 }
@@ -78,7 +78,7 @@ export function checkNetns(): void {
   const probe = `${NETNS_PREFIX}probe-${process.pid}`;
   const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new LiveLabError(
+    throw new IdsError(
       'NO_NETNS',
       `the live lab needs network namespaces (root or CAP_NET_ADMIN, and the ip command): \`ip netns add\` said: ${r.error?.message ?? r.stderr.trim()}`,
     );
@@ -193,20 +193,20 @@ export function checkSeal(lab: Lab): void {
     for (const l of links) {
       const kind = l.linkinfo?.info_kind;
       if (l.ifname === 'lo' || kind === 'veth' || kind === 'bridge') continue;
-      throw new LiveLabError('NOT_SEALED', `${host} (${n}) has interface ${l.ifname} of kind ${kind ?? l.link_type}`);
+      throw new IdsError('NOT_SEALED', `${host} (${n}) has interface ${l.ifname} of kind ${kind ?? l.link_type}`);
     }
     for (const table of ['main', 'local']) {
       const routes = JSON.parse(run('ip', ['-n', n, '-j', 'route', 'show', 'table', table]) || '[]') as JsonRoute[];
       for (const r of routes) {
-        if (r.dst === 'default') throw new LiveLabError('NOT_SEALED', `${host} (${n}) has a default route`);
+        if (r.dst === 'default') throw new IdsError('NOT_SEALED', `${host} (${n}) has a default route`);
         if (table === 'local' && (r.dst.startsWith('127.') || r.dev === 'lo' && r.dst === '127.0.0.0/8')) continue;
         if (r.type === 'broadcast' || r.dst.startsWith('127.')) continue;
         if (!inLabRange(r.dst.includes('/') ? r.dst : `${r.dst}/32`)) {
-          throw new LiveLabError('NOT_SEALED', `${host} (${n}) has a route to ${r.dst} outside 198.18.0.0/15`);
+          throw new IdsError('NOT_SEALED', `${host} (${n}) has a route to ${r.dst} outside 198.18.0.0/15`);
         }
       }
     }
     const probe = spawnSync('ip', ['-n', n, 'route', 'get', '192.0.2.1'], { encoding: 'utf8' });
-    if (probe.status === 0) throw new LiveLabError('NOT_SEALED', `${host} (${n}) can route to 192.0.2.1: ${probe.stdout.trim()}`);
+    if (probe.status === 0) throw new IdsError('NOT_SEALED', `${host} (${n}) can route to 192.0.2.1: ${probe.stdout.trim()}`);
   }
 }

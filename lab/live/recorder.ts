@@ -3,7 +3,7 @@
  * promiscuous) and nothing else. Bounded by a packet count and a time limit of its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { LiveLabError } from './errors.ts';
+import { IdsError } from '../../shared/errors.ts';
 
 export const MAX_PACKETS = 3_000_000;
 
@@ -20,7 +20,7 @@ export async function startRecording(swNs: string, file: string, maxSeconds: num
   const exited = new Promise<void>((res) => p.once('exit', () => res()));
   await new Promise<void>((res, rej) => {
     let err = '';
-    const t = setTimeout(() => rej(new LiveLabError('STEP_FAILED', `tcpdump did not start within 10 s: ${err}`)), 10_000);
+    const t = setTimeout(() => rej(new IdsError('STEP_FAILED', `tcpdump did not start within 10 s: ${err}`)), 10_000);
     p.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
       if (err.includes('listening on')) {
@@ -30,7 +30,7 @@ export async function startRecording(swNs: string, file: string, maxSeconds: num
     });
     p.once('exit', (code) => {
       clearTimeout(t);
-      rej(new LiveLabError('STEP_FAILED', `tcpdump exited (${code}): ${err.trim()}`));
+      rej(new IdsError('STEP_FAILED', `tcpdump exited (${code}): ${err.trim()}`));
     });
   });
   return {

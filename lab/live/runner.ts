@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { LiveLabError } from './errors.ts';
+import { IdsError } from '../../shared/errors.ts';
 import { labelCapture, makeTruth, writeTruth, type LabelCounts, type Truth } from './labels.ts';
 import { checkNetns, checkSeal, createLab, destroyNamespaces, HOSTS, labNamespaces, macOf, NETNS_PREFIX, type Lab } from './network.ts';
 import { startRecording } from './recorder.ts';
@@ -73,11 +73,11 @@ export function expand(argv: string[], files: Record<string, string>): string[] 
   return argv.map((a) =>
     a.replace(/\{(file|mac)?:?([a-z0-9.-]+)\}/g, (_m, kind: string | undefined, name: string) => {
       if (kind === 'file') {
-        if (!files[name]) throw new LiveLabError('BAD_SCENARIO', `{file:${name}}: no such file in the scenario's files`);
+        if (!files[name]) throw new IdsError('BAD_SCENARIO', `{file:${name}}: no such file in the scenario's files`);
         return files[name];
       }
       const h = name === 'attacker' ? HOSTS.find((x) => x.role === 'attacker') : HOSTS.find((x) => x.name === name);
-      if (!h) throw new LiveLabError('BAD_SCENARIO', `{${name}}: no lab host of that name`);
+      if (!h) throw new IdsError('BAD_SCENARIO', `{${name}}: no lab host of that name`);
       return kind === 'mac' ? macOf(h) : h.ip;
     }),
   );
@@ -132,7 +132,7 @@ export async function relabel(out: string): Promise<ScenarioReport[]> {
     if (!existsSync(join(dir, 'truth.json')) || !existsSync(join(dir, 'capture.pcap'))) continue;
     reports.push(await labelScenario(dir, JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as Truth));
   }
-  if (reports.length === 0) throw new LiveLabError('BAD_SCENARIO', `${out}: no scenario folders with capture.pcap and truth.json`);
+  if (reports.length === 0) throw new IdsError('BAD_SCENARIO', `${out}: no scenario folders with capture.pcap and truth.json`);
   return reports;
 }
 
@@ -173,7 +173,7 @@ export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {
   const log = opts.log ?? (() => {});
   checkNetns();
   const missing = missingTools(opts.scenarios);
-  if (missing.length) throw new LiveLabError('MISSING_TOOL', `not installed: ${missing.join(', ')}`);
+  if (missing.length) throw new IdsError('MISSING_TOOL', `not installed: ${missing.join(', ')}`);
   const id = opts.id ?? randomBytes(2).toString('hex');
   const tmp = mkdtempSync(join(tmpdir(), 'iot-ids-live-'));
   startWatchdog(id);
@@ -202,7 +202,7 @@ export async function runLive(opts: LiveOptions): Promise<ScenarioReport[]> {
           r = await runScenario(lab, s, opts.out, tmp);
         } catch (e) {
           // One scenario's failure (a tool that crashed, a capture that broke) must not lose the others' records.
-          if (!(e instanceof LiveLabError) || e.code !== 'STEP_FAILED') throw e;
+          if (!(e instanceof IdsError) || e.code !== 'STEP_FAILED') throw e;
           log(`${s.name}: FAILED: ${e.message}`);
           continue;
         }

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { LiveLabError } from './errors.ts';
+import { IdsError } from '../../shared/errors.ts';
 import { HOSTS } from './network.ts';
 
 const CLASSES = ['attacker', 'internet', 'lan', 'any'];
@@ -59,13 +59,13 @@ export function loadScenarios(dir = SCENARIO_DIR): Scenario[] {
     try {
       raw = JSON.parse(readFileSync(join(dir, f), 'utf8'));
     } catch (e) {
-      throw new LiveLabError('BAD_SCENARIO', `${f}: not JSON: ${(e as Error).message}`);
+      throw new IdsError('BAD_SCENARIO', `${f}: not JSON: ${(e as Error).message}`);
     }
     const r = ScenarioSchema.safeParse(raw);
-    if (!r.success) throw new LiveLabError('BAD_SCENARIO', `${f}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!r.success) throw new IdsError('BAD_SCENARIO', `${f}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const bad = unknownNames(r.data);
-    if (bad.length) throw new LiveLabError('BAD_SCENARIO', `${f}: unknown hosts or endpoints ${bad.join(', ')}`);
-    if (`${r.data.name}.json` !== f) throw new LiveLabError('BAD_SCENARIO', `${f}: name "${r.data.name}" must match the file name`);
+    if (bad.length) throw new IdsError('BAD_SCENARIO', `${f}: unknown hosts or endpoints ${bad.join(', ')}`);
+    if (`${r.data.name}.json` !== f) throw new IdsError('BAD_SCENARIO', `${f}: name "${r.data.name}" must match the file name`);
     out.push(r.data);
   }
   return out;
@@ -77,7 +77,7 @@ export function pickScenarios(all: Scenario[], spec: string): Scenario[] {
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = names.filter((n) => !all.some((s) => s.name === n));
   if (unknown.length || names.length === 0) {
-    throw new LiveLabError('BAD_SCENARIO', `--scenarios ${spec}: unknown ${unknown.join(', ') || '(none given)'}; expected all or some of ${all.map((s) => s.name).join(', ')}`);
+    throw new IdsError('BAD_SCENARIO', `--scenarios ${spec}: unknown ${unknown.join(', ') || '(none given)'}; expected all or some of ${all.map((s) => s.name).join(', ')}`);
   }
   return all.filter((s) => names.includes(s.name));
 }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LiveLabError } from './errors.ts';
+import { IdsError } from '../../shared/errors.ts';
 import type { Lab } from './network.ts';
 
 const DEVICE_MAIN = fileURLToPath(new URL('./device/main.ts', import.meta.url));
@@ -34,7 +34,7 @@ export function startDevice(ns: string, behaviour: string, seconds: number): Pro
   return new Promise((res, rej) => {
     let out = '';
     // Generous: seven TypeScript processes start at once, and a shared 2-core machine can be slow to give them time.
-    const t = setTimeout(() => rej(new LiveLabError('STEP_FAILED', `device ${behaviour} did not start within 120 s`)), 120_000);
+    const t = setTimeout(() => rej(new IdsError('STEP_FAILED', `device ${behaviour} did not start within 120 s`)), 120_000);
     p.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('up')) {
@@ -44,7 +44,7 @@ export function startDevice(ns: string, behaviour: string, seconds: number): Pro
     });
     p.once('exit', (code) => {
       clearTimeout(t);
-      rej(new LiveLabError('STEP_FAILED', `device ${behaviour} exited (${code}) before it was up`));
+      rej(new IdsError('STEP_FAILED', `device ${behaviour} exited (${code}) before it was up`));
     });
   });
 }

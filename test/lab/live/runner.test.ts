@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_WASM_PATH } from '../../../asm/flowmeter-host.ts';
-import { isLiveLabError } from '../../../lab/live/errors.ts';
+import { isIdsError } from '../../../shared/errors.ts';
 import { checkNetns, checkSeal, createLab, destroyNamespaces, labNamespaces, nsName } from '../../../lab/live/network.ts';
 import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
 import { missingTools, relabel, runLive } from '../../../lab/live/runner.ts';
@@ -22,7 +22,7 @@ function unavailable(names: string): string | undefined {
   try {
     checkNetns();
   } catch (e) {
-    if (isLiveLabError(e, 'NO_NETNS')) return e.message;
+    if (isIdsError(e, 'NO_NETNS')) return e.message;
     throw e;
   }
   const missing = missingTools(pickScenarios(loadScenarios(), names));
@@ -95,7 +95,7 @@ test('no lab namespace can route out, and the seal check catches a default route
   try {
     checkNetns();
   } catch (e) {
-    if (isLiveLabError(e, 'NO_NETNS')) return t.skip(e.message);
+    if (isIdsError(e, 'NO_NETNS')) return t.skip(e.message);
     throw e;
   }
   const id = `s${randomBytes(2).toString('hex')}`;
@@ -108,7 +108,7 @@ test('no lab namespace can route out, and the seal check catches a default route
     }
     checkSeal(lab);
     spawnSync('ip', ['-n', lab.ns.gw, 'route', 'add', 'default', 'via', '198.18.254.2']);
-    assert.throws(() => checkSeal(lab), (e) => isLiveLabError(e, 'NOT_SEALED') && /default route/.test(e.message));
+    assert.throws(() => checkSeal(lab), (e) => isIdsError(e, 'NOT_SEALED') && /default route/.test(e.message));
   } finally {
     destroyNamespaces(labNamespaces(id));
   }
@@ -119,7 +119,7 @@ test('a lab whose runner is killed (SIGKILL) is removed by its watchdog', async 
   try {
     checkNetns();
   } catch (e) {
-    if (isLiveLabError(e, 'NO_NETNS')) return t.skip(e.message);
+    if (isIdsError(e, 'NO_NETNS')) return t.skip(e.message);
     throw e;
   }
   const id = `k${randomBytes(2).toString('hex')}`;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenarios, pickScenarios } from '../../../lab/live/scenario.ts';
 import { expand, missingTools } from '../../../lab/live/runner.ts';
-import { isLiveLabError } from '../../../lab/live/errors.ts';
+import { isIdsError } from '../../../shared/errors.ts';
 
 const all = loadScenarios();
 
@@ -34,7 +34,7 @@ test('every scenario command expands to lab addresses only', () => {
     }
   }
   assert.deepEqual(expand(['{cam}', '{mac:gw}', '{attacker}'], {}), ['198.18.0.10', '02:18:00:00:00:01', '198.18.0.66']);
-  assert.throws(() => expand(['{toaster}'], {}), (e) => isLiveLabError(e, 'BAD_SCENARIO'));
+  assert.throws(() => expand(['{toaster}'], {}), (e) => isIdsError(e, 'BAD_SCENARIO'));
 });
 
 test('pickScenarios takes all or named ones and names the unknown', () => {
@@ -47,7 +47,7 @@ test('a bad scenario file is refused with its name and field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'live-scn-'));
   try {
     writeFileSync(join(dir, 'x.json'), JSON.stringify({ name: 'x', description: '', cat: 'Scan', subCat: 'S', tool: 'nmap', command: ['nmap'], seconds: 600, victims: ['cam'] }));
-    assert.throws(() => loadScenarios(dir), (e) => isLiveLabError(e, 'BAD_SCENARIO') && /x\.json: seconds/.test(e.message));
+    assert.throws(() => loadScenarios(dir), (e) => isIdsError(e, 'BAD_SCENARIO') && /x\.json: seconds/.test(e.message));
     writeFileSync(join(dir, 'x.json'), JSON.stringify({ name: 'y', description: '', cat: 'Scan', subCat: 'S', tool: 'nmap', command: ['nmap'], seconds: 5, victims: ['cam'] }));
     assert.throws(() => loadScenarios(dir), /must match the file name/);
   } finally {
