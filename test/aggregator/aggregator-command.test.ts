@@ -37,6 +37,10 @@ describe('aggregator command', () => {
       await waitFor(async () => (await summary()).alerts === n, 15_000, `${n} alerts in /api/summary`);
       assert.deepEqual((await summary()).classes, { Mirai: 300, DoS: 100 });
       assert.equal((await fetch(`http://127.0.0.1:${port}/api/summary`)).status, 401);
+      // The command runs from its bundle (scripts/build-aggregator.mjs): the dashboard's files are still found.
+      const page = await fetch(`http://127.0.0.1:${port}/?token=cli-token`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i);
       child.kill('SIGTERM');
       assert.equal(await exited, 0, out);
       assert.match(out, /stopping/);
