@@ -7,6 +7,8 @@ import { IdsError } from '../shared/errors.ts';
 import { startAggregator } from './aggregator.ts';
 import { intOption } from '../shared/options.ts';
 import { identities, readTokensFile } from './auth.ts';
+import { DEFAULT_HEAP_GROWTH, setHeapGrowth } from './heap.ts';
+import { DEFAULT_MAX_PENDING } from './consumer.ts';
 
 const intArg = (name: string, v: string | undefined, min: number, max: number): number | undefined =>
   intOption(name, v, { min, max });
@@ -25,7 +27,7 @@ export const aggregator = defineCommand({
     prefix: { type: 'string', description: 'topic prefix', default: 'ids/v1' },
     'client-id': { type: 'string', description: 'MQTT client id (default: iot-ids-aggregator; in a group -GROUP-HOST-HTTPPORT, unique per instance)' },
     'session-expiry': { type: 'string', description: 'MQTT 5 session expiry in seconds (default 604800; 15 in a group, so a lost member\'s share goes back to the hubs)' },
-    'max-pending': { type: 'string', description: 'messages read and not yet committed before reading pauses (default 1000)' },
+    'max-pending': { type: 'string', description: `messages read and not yet committed before reading pauses (default ${DEFAULT_MAX_PENDING})` },
     username: { type: 'string', description: 'MQTT username (env IOT_IDS_MQTT_USERNAME)' },
     password: { type: 'string', description: 'MQTT password (env IOT_IDS_MQTT_PASSWORD)' },
     'mqtt-version': { type: 'string', description: '5 or 4 (MQTT 3.1.1)', default: '5' },
@@ -33,6 +35,7 @@ export const aggregator = defineCommand({
     'feature-retention-days': { type: 'string', description: 'delete alert feature vectors older than this, except marked alerts\' (default 30)' },
     'sample-retention-days': { type: 'string', description: 'delete sampled Normal flows received longer ago than this (default 30)' },
     'samples-per-hub': { type: 'string', description: 'keep at most this many samples per hub, the newest (default 100000)' },
+    'heap-growth': { type: 'string', description: `percent the heap may grow past what survived the last full garbage collection (default ${DEFAULT_HEAP_GROWTH}; 0 = V8's own, up to ~4×)` },
     'sqlite-thread': { type: 'boolean', description: 'SQLite: write on a worker thread (keeps the API responsive during long writes)', default: false },
   },
   async run({ args }) {
@@ -51,6 +54,7 @@ export const aggregator = defineCommand({
       console.warn('  *** Anyone who can reach the HTTP port reads every alert. Local demo only. ***\n');
     }
     const version = intArg('mqtt-version', args['mqtt-version'], 4, 5) as 4 | 5;
+    setHeapGrowth(intArg('heap-growth', args['heap-growth'], 0, 1000) ?? DEFAULT_HEAP_GROWTH);
     const agg = await startAggregator({
       broker: args.broker,
       db: args.db,
