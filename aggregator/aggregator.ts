@@ -156,13 +156,6 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
     sessionExpirySec: o.sessionExpirySec ?? defaultSessionExpiry(o.group), maxPending: o.maxPending,
     maxPendingBytes: o.maxPendingBytes,
   });
-  try {
-    await consumer.start();
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-
   const pruned: FleetPruneResult = { features: 0, samples: 0, samplesOverCap: 0 };
   let totals: TotalsEvent | undefined;
   const extras = () => ({
@@ -182,22 +175,34 @@ export async function startAggregator(o: AggregatorOptions): Promise<Aggregator>
   let http: FastifyInstance | undefined;
   let url: string | undefined;
   let rollouts: RolloutStore | undefined;
-  if (o.http !== undefined) {
-    // The rollout process writes this table in the same database (aggregator/rollout/); the API reads it.
-    rollouts = o.rollouts ?? (typeof o.db === 'string'
-      ? await RolloutStore.open(o.db).catch((e: Error) => void log(`aggregator: GET /api/rollouts unavailable: ${e.message}`))
-      : undefined) ?? undefined;
-    http = await buildHttp({
-      store, live, token: o.token, tokens: o.tokens, now, summaryExtras: extras, rollouts,
-      incidentLookbackMs: {
-        burst: o.correlation?.burstWindowMs ?? INCIDENT_LOOKBACK_MS.burst, outbreak: o.correlation?.outbreakWindowMs ?? INCIDENT_LOOKBACK_MS.outbreak,
-      },
-      openIncidents: () => correlator.openIncidents(), lastTotals: () => totals,
-    });
-    const host = o.host ?? '127.0.0.1';
-    await http.listen({ port: o.http, host });
-    const addr = http.server.address() as { port: number };
-    url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+  try {
+    if (o.http !== undefined) {
+      // The rollout process writes this table in the same database (aggregator/rollout/); the API reads it.
+      rollouts = o.rollouts ?? (typeof o.db === 'string'
+        ? await RolloutStore.open(o.db).catch((e: Error) => void log(`aggregator: GET /api/rollouts unavailable: ${e.message}`))
+        : undefined) ?? undefined;
+      http = await buildHttp({
+        store, live, token: o.token, tokens: o.tokens, now, summaryExtras: extras, rollouts,
+        incidentLookbackMs: {
+          burst: o.correlation?.burstWindowMs ?? INCIDENT_LOOKBACK_MS.burst, outbreak: o.correlation?.outbreakWindowMs ?? INCIDENT_LOOKBACK_MS.outbreak,
+        },
+        openIncidents: () => correlator.openIncidents(), lastTotals: () => totals,
+      });
+      const host = o.host ?? '127.0.0.1';
+      await http.listen({ port: o.http, host });
+      const addr = http.server.address() as { port: number };
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+      // The API is up before the first message is read, its read path warmed (the store's read connection and
+      // statements): a backlog then drains around an API that already answers, instead of the first requests
+      // paying for start-up while the drain takes the CPU (the first /api/summary took 90–360 ms that way).
+      await store.summary();
+    }
+    await consumer.start();
+  } catch (e) {
+    await http?.close();
+    if (rollouts !== o.rollouts) await rollouts?.close();
+    await store.close();
+    throw e;
   }
 
   // Once a second: close finished rate seconds, let the correlator age its windows, push fleet totals to live views.
