@@ -18,6 +18,7 @@
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { fork, type ChildProcess } from 'node:child_process';
+import { limitCpu } from './cpu-quota.ts';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -41,6 +42,12 @@ const ONLY = process.env.AGG_BENCH_ONLY;
 const PG = process.env.AGG_BENCH_PG ?? PG_URL;
 /** Batch writes in flight for the PostgreSQL cases (the store's default). */
 const PG_WRITERS = Number(process.env.AGG_BENCH_PG_WRITERS ?? 4);
+/**
+ * Cores' worth of CPU each aggregator process of the one- and two-instance case may use (cgroups, bench/cpu-quota.ts),
+ * e.g. 0.5: the aggregators are then the bottleneck and the broker and database keep headroom, which is what "a
+ * machine with idle cores" means on one with two. Unset: no quota.
+ */
+const QUOTA = process.env.AGG_BENCH_CPU_QUOTA === undefined ? undefined : Number(process.env.AGG_BENCH_CPU_QUOTA);
 const HUBS = 20;
 const CLASSES = ['Mirai', 'DoS', 'Scan', 'MITM ARP Spoofing'];
 const quiet = () => {};
@@ -279,6 +286,11 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
     AGG_I_BROKER: url, AGG_I_PG: PG, AGG_I_SCHEMA: schema, AGG_I_GROUP: group, AGG_I_ID: `${group}-${k}`,
     AGG_I_WRITERS: String(PG_WRITERS), AGG_I_APP: app,
   }));
+  const quotas = QUOTA === undefined ? [] : instances.map((i, k) => {
+    const q = limitCpu(i.child.pid!, QUOTA, `${app}-${k}`);
+    if (typeof q === 'string') throw new Error(`AGG_BENCH_CPU_QUOTA: ${q}`);
+    return q;
+  });
   const stored = () => instances.reduce((s, i) => s + i.last.stored, 0);
   const drain = async (burst: { topic: string; payload: string }[]) => {
     await publishAll(url, burst, 5);
@@ -304,6 +316,7 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
     return { rate, perCpu: msgs.length / cpu, shares, cpuPerAlert };
   } finally {
     for (const i of instances) if (i.child.exitCode === null) i.child.kill();
+    for (const q of quotas) q.release();
     const s = new PostgresStore({ connectionString: PG, schema });
     await s.open();
     await s.dropSchema();
@@ -452,7 +465,7 @@ async function postgresCases(broker: TestBroker, name: string): Promise<void> {
     reference: { metric: 'one aggregator process, same harness, same run', value: Math.round(median(single)), unit: 'alerts/s', runs: single.map(Math.round) },
     ratio: Math.round((median(pair) / median(single)) * 100) / 100, perCpu: Math.round(median(pairCpu)),
     perCpuOne: Math.round(median(singleCpu)), shares, broker: name, alerts: M, runs: pair.map(Math.round), loadAverage: load,
-    cores: (await import('node:os')).cpus().length,
+    cores: (await import('node:os')).cpus().length, cpuQuotaPerInstance: QUOTA ?? null,
     cpuMicrosPerAlert: { one: medianCpu(cpuOne), two: medianCpu(cpuPair) },
     idleCoreCeilings: ceilings(medianCpu(cpuOne), medianCpu(cpuPair)),
   });
