@@ -46,6 +46,8 @@ export interface ConsumerOptions {
    * message bound alone would let 1000 payloads of 64 KiB hold 64 MB.
    */
   maxPendingBytes?: number;
+  /** How long one event-loop turn may handle messages before yielding, ms (default DEFAULT_SLICE_MS). */
+  sliceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -66,6 +68,13 @@ export const DEFAULT_MAX_PENDING = 300;
  */
 export const DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
+/**
+ * How long one event-loop turn may handle incoming messages, ms. The pending bound caps a turn's work in messages;
+ * this caps it in time, whatever the code's warmth or the machine's speed: draining a backlog, the first second's
+ * turns (code not yet optimised) ran 100-150 ms and so did the API's answers.
+ */
+export const DEFAULT_SLICE_MS = 10;
+
 /** The sentinel handed to mqtt.js so that it skips its own PUBACK (see above). */
 const DEFERRED = new Error('PUBACK deferred until the batch commits');
 
@@ -83,8 +92,13 @@ export class Consumer {
   private readonly maxPendingBytes: number;
   /** mqtt.js's callback for the message that reached the bound, held until commits catch up. */
   private held: (() => void) | undefined;
+  private readonly sliceMs: number;
+  /** When the current slice of message handling began (performance.now()), or -1 when none is open. */
+  private sliceStart = -1;
   /** Times reading was paused at the bound; the highest `pending` seen (tests and benches check the bound). */
   pauses = 0;
+  /** Times handling yielded to the event loop at the end of a slice. */
+  yields = 0;
   maxPendingSeen = 0;
   maxPendingBytesSeen = 0;
   private stopping = false;
@@ -94,6 +108,8 @@ export class Consumer {
     this.filters = (['alert', 'stats', 'status', 'sample'] as const).map((c) => fleetFilter(c, prefix, opts.group));
     this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
     if (!(this.maxPending >= 1)) throw new IdsError('BAD_OPTION', `maxPending must be ≥ 1, got ${this.maxPending}`);
+    this.sliceMs = opts.sliceMs ?? DEFAULT_SLICE_MS;
+    if (!(this.sliceMs > 0)) throw new IdsError('BAD_OPTION', `sliceMs must be > 0, got ${this.sliceMs}`);
     this.maxPendingBytes = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     if (!(this.maxPendingBytes >= 1)) throw new IdsError('BAD_OPTION', `maxPendingBytes must be ≥ 1, got ${this.maxPendingBytes}`);
   }
@@ -160,6 +176,9 @@ export class Consumer {
       if (!this.held && (this.pending >= this.maxPending || this.pendingBytes >= this.maxPendingBytes)) {
         this.pauses++;
         this.held = done;
+      } else if (this.sliceSpent()) {
+        this.yields++;
+        setImmediate(done);
       } else {
         done();
       }
@@ -186,6 +205,22 @@ export class Consumer {
         });
       });
     });
+  }
+
+  /**
+   * True once this turn of the event loop has handled messages for `sliceMs`: the next one waits for the next
+   * turn, so HTTP requests, timers and commits are served in between (a socket chunk holds hundreds of messages,
+   * which mqtt.js would otherwise handle in one go, and cold code takes several times longer per message).
+   */
+  private sliceSpent(): boolean {
+    const t = performance.now();
+    if (this.sliceStart < 0) {
+      this.sliceStart = t;
+      // Runs before a message deferred by this slice (queued first): that message opens the next slice.
+      setImmediate(() => (this.sliceStart = -1));
+      return false;
+    }
+    return t - this.sliceStart >= this.sliceMs;
   }
 
   /** Resumes reading once commits have brought what waits down to half the bounds (or at once when stopping). */
