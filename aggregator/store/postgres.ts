@@ -79,6 +79,12 @@ const SUMMARY_SQL = `SELECT
   (SELECT COUNT(*) FROM dead_letters) dead,
   (SELECT COALESCE(json_agg(json_build_array(state, n)), '[]') FROM (SELECT state, COUNT(*) n FROM hubs GROUP BY state) h) hub_states`;
 
+/** Opens `n` connections of a pool and returns them to it idle. A failure is left to the first query to report. */
+async function warm(pool: pg.Pool, n: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: n }, () => pool.connect().catch(() => undefined)));
+  for (const c of clients) c?.release();
+}
+
 /** Deadlock and serialization failure: the same transaction succeeds when run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -200,6 +206,9 @@ export class PostgresStore implements Store {
       application_name: this.opts.applicationName ?? 'iot-ids-aggregator',
       // An unreachable server fails the write (which is retried) instead of hanging it, and so shutdown too.
       connectionTimeoutMillis: 10_000,
+      // Connections stay open between bursts (pg closes idle ones after 10 s by default), so a burst after a quiet
+      // spell does not open them again while it drains.
+      idleTimeoutMillis: 0,
       options: `-c search_path=${this.schema}`,
     });
     this.readPool = new pg.Pool({
@@ -207,6 +216,7 @@ export class PostgresStore implements Store {
       max: Math.max(1, this.opts.readers ?? 2),
       application_name: this.opts.applicationName ?? 'iot-ids-aggregator',
       connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 0,
       options: `-c search_path=${this.schema}`,
     });
     // An idle client's connection error must not crash the process; the next query reports it.
@@ -219,6 +229,9 @@ export class PostgresStore implements Store {
       await this.readPool.end().catch(() => {});
       throw new IdsError('STORE_FAILED', `${this.where}: cannot create the tables: ${(e as Error).message}`, { cause: e });
     }
+    // Every connection is opened now, not by the first batches of a drain: a backlog's first second otherwise paid
+    // for the backends' start-up while the API answered its first requests (the slowest /api/summary of a drain).
+    await Promise.all([warm(this.pool, this.pool.options.max), warm(this.readPool, this.readPool.options.max)]);
   }
 
   /**
