@@ -79,11 +79,20 @@ const SUMMARY_SQL = `SELECT
   (SELECT COUNT(*) FROM dead_letters) dead,
   (SELECT COALESCE(json_agg(json_build_array(state, n)), '[]') FROM (SELECT state, COUNT(*) n FROM hubs GROUP BY state) h) hub_states`;
 
-/** Opens `n` connections of a pool and returns them to it idle. A failure is left to the first query to report. */
-async function warm(pool: pg.Pool, n: number): Promise<void> {
+/**
+ * Opens `n` connections of a pool, runs `prepare` on each and returns them to it idle. A failure is left to the
+ * first real query to report.
+ */
+async function warm(pool: pg.Pool, n: number, prepare: (c: pg.PoolClient) => Promise<unknown>): Promise<void> {
   const clients = await Promise.all(Array.from({ length: n }, () => pool.connect().catch(() => undefined)));
+  await Promise.all(clients.map((c) => c && prepare(c).catch(() => undefined)));
   for (const c of clients) c?.release();
 }
+
+const BATCH_STATEMENT = 'iot-ids-batch';
+const SUMMARY_STATEMENT = 'iot-ids-summary';
+/** The batch statement's 23 column arrays, empty: it writes nothing. */
+const NO_ROWS: unknown[][] = Array.from({ length: 23 }, () => []);
 
 /** Deadlock and serialization failure: the same transaction succeeds when run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
@@ -231,7 +240,12 @@ export class PostgresStore implements Store {
     }
     // Every connection is opened now, not by the first batches of a drain: a backlog's first second otherwise paid
     // for the backends' start-up while the API answered its first requests (the slowest /api/summary of a drain).
-    await Promise.all([warm(this.pool, this.pool.options.max), warm(this.readPool, this.readPool.options.max)]);
+    // Each also plans its statement (named statements are per connection): the batch insert, run on no rows, and
+    // the summary.
+    await Promise.all([
+      warm(this.pool, this.pool.options.max, (c) => c.query({ name: BATCH_STATEMENT, text: BATCH_SQL, values: NO_ROWS })),
+      warm(this.readPool, this.readPool.options.max, (c) => c.query({ name: SUMMARY_STATEMENT, text: SUMMARY_SQL })),
+    ]);
   }
 
   /**
@@ -312,7 +326,7 @@ export class PostgresStore implements Store {
     // Features, samples or models: the same statement, then theirs, in one transaction (store/fleet-postgres.ts).
     if (hasFleetData(alerts, fleet)) {
       return this.tx(what, async (c) => {
-        const isNew = newOf(await c.query({ name: 'iot-ids-batch', text: BATCH_SQL, values: cols }));
+        const isNew = newOf(await c.query({ name: BATCH_STATEMENT, text: BATCH_SQL, values: cols }));
         return isNew.concat(await writeFleetPg(c, alerts, isNew, fleet));
       });
     }
@@ -320,7 +334,7 @@ export class PostgresStore implements Store {
       let r: pg.QueryResult;
       try {
         // Named: parsed and planned once per connection.
-        r = await this.pool.query({ name: 'iot-ids-batch', text: BATCH_SQL, values: cols });
+        r = await this.pool.query({ name: BATCH_STATEMENT, text: BATCH_SQL, values: cols });
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 5) continue;
@@ -352,9 +366,10 @@ export class PostgresStore implements Store {
   }
 
   /** A query on the write pool (`read`: on the API's own connections). */
-  private async q(sql: string, args: unknown[] = [], read = false): Promise<Row[]> {
+  private async q(sql: string | { name: string; text: string }, args: unknown[] = [], read = false): Promise<Row[]> {
+    const pool = read ? this.readPool : this.pool;
     try {
-      return (await (read ? this.readPool : this.pool).query(sql, args)).rows as Row[];
+      return (await (typeof sql === 'string' ? pool.query(sql, args) : pool.query({ ...sql, values: args }))).rows as Row[];
     } catch (e) {
       throw new IdsError('STORE_FAILED', `${this.where}: query failed: ${(e as Error).message}`, { cause: e });
     }
@@ -368,7 +383,7 @@ export class PostgresStore implements Store {
   }
 
   async summary(): Promise<Summary> {
-    const r = (await this.q(SUMMARY_SQL, [], true))[0];
+    const r = (await this.q({ name: SUMMARY_STATEMENT, text: SUMMARY_SQL }, [], true))[0];
     const classes: Record<string, number> = {};
     let alerts = 0;
     let verdicts = 0;
