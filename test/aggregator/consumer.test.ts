@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Consumer } from '../../aggregator/consumer.ts';
+import { Consumer, RAMP_PENDING } from '../../aggregator/consumer.ts';
 import { Ingest } from '../../aggregator/ingest.ts';
 import { SqliteStore } from '../../aggregator/store/sqlite.ts';
 import { PostgresStore } from '../../aggregator/store/postgres.ts';
@@ -162,13 +162,13 @@ describe('consumer', () => {
     const write = store.writeBatch.bind(store);
     store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, 15)), write(a, h));
     const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
-    let consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest, log: quiet, maxPending: 100 });
+    let consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest, log: quiet, maxPending: 100, rampMs: 0 });
     try {
       await consumer.start();
       await consumer.stop(true);
       const N = await pub.alerts(HUBS, 0, 1000); // queued for the absent session
       const ingest2 = new Ingest({ store, log: quiet, maxBatch: 50 });
-      consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest: ingest2, log: quiet, maxPending: 100 });
+      consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest: ingest2, log: quiet, maxPending: 100, rampMs: 0 });
       await consumer.start();
       await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
       assert.ok(consumer.maxPendingSeen <= 100, `read ahead of commits: ${consumer.maxPendingSeen}`);
@@ -210,7 +210,8 @@ describe('consumer', () => {
       };
       return ingest;
     };
-    const consumerOf = () => new Consumer({ broker: broker.url, clientId: 'agg-slices', ingest: slowIngest(), log: quiet, maxPending: 1000, sliceMs: SLICE_MS });
+    // The start's gentler read-ahead (rampMs) lasts the whole drain here, so its bound is what holds.
+    const consumerOf = () => new Consumer({ broker: broker.url, clientId: 'agg-slices', ingest: slowIngest(), log: quiet, maxPending: 1000, sliceMs: SLICE_MS, rampMs: 600_000 });
     let consumer = consumerOf();
     try {
       await consumer.start();
@@ -225,6 +226,7 @@ describe('consumer', () => {
       // of one slice (run from setImmediate) and the next (from the socket), hence two.
       assert.ok(most <= 2 * (SLICE_MS / COST_MS + 1), `${most} messages handled in one turn of the event loop`);
       assert.ok(consumer.yields > 0, 'handling yielded to the event loop');
+      assert.ok(consumer.maxPendingSeen <= RAMP_PENDING, `read ahead after connecting: ${consumer.maxPendingSeen}`);
       await consumer.stop();
     } finally {
       ticking = false;
