@@ -317,7 +317,10 @@ async function instancesDrain(url: string, msgs: { topic: string; payload: strin
     const cpuPerAlert = { aggregators: us(cpu), mosquitto: us(others1.mosquitto - others0.mosquitto), postgres: us(postgresDelta(others0.postgres, others1.postgres)) };
     return { rate, perCpu: msgs.length / cpu, shares, cpuPerAlert };
   } finally {
-    for (const i of instances) if (i.child.exitCode === null) i.child.kill();
+    // A cgroup can only be removed once its process is gone: wait for each exit before releasing the quotas.
+    await Promise.all(instances.map((i) => (i.child.exitCode !== null || i.child.signalCode !== null
+      ? undefined
+      : new Promise((r) => (i.child.once('exit', r), i.child.kill())))));
     for (const q of quotas) q.release();
     const s = new PostgresStore({ connectionString: PG, schema });
     await s.open();

@@ -50,7 +50,8 @@ function release(dir: string, rootProcs: string): void {
   }
   try {
     rmdirSync(dir);
-  } catch {
-    // a process still inside (it should not be): leave the group rather than fail the run
+  } catch (e) {
+    // a process still inside (the caller waits for exits first): say so rather than fail the run
+    console.warn(`cpu-quota: ${dir} left behind: ${(e as Error).message}`);
   }
 }
