@@ -56,7 +56,7 @@ export interface ConsumerOptions {
 /**
  * Messages read and not yet committed before reading pauses. mqtt.js handles the packets of a socket chunk in one
  * go until this bound holds it back, so the bound also caps how much work one event-loop turn does, which is what
- * the HTTP API waits behind. Draining 150k queued alerts (scratch runs of the faults bench's drain case, three
+ * the HTTP API waits behind. Draining 150k queued alerts (as the faults bench's drain case does, three runs
  * each, 2 cores, load ~1.5): 300 answered /api/summary in at most 26–91 ms (1000: 90–197 ms), drained as fast
  * (PostgreSQL 7.3–9.2 s against 7.4–9.3 s; SQLite 4.6–6.5 s against 6.7–7.6 s) and peaked 129–147 MB RSS against
  * 139–166. Batches stay large enough: up to 3 PostgreSQL writes of 100 in flight, SQLite ~300 per transaction.
