@@ -30,6 +30,32 @@ async function instance(url: string, db: string | (() => Store), clientId: strin
   return { store, ingest, consumer };
 }
 
+/** Our own mosquitto, a publisher and a SQLite store in a temporary folder, for one test; all closed after it. */
+async function withBrokerAndStore(
+  file: string,
+  fn: (env: { broker: { url: string }; pub: Awaited<ReturnType<typeof publisher>>; store: SqliteStore }) => Promise<void>,
+): Promise<void> {
+  const broker = await startMosquitto();
+  const tmp = tempDir();
+  const pub = await publisher(broker.url);
+  const store = new SqliteStore(join(tmp.dir, file));
+  await store.open();
+  try {
+    await fn({ broker, pub, store });
+  } finally {
+    await pub.close();
+    await store.close();
+    await broker.stop();
+    tmp.cleanup();
+  }
+}
+
+/** Every batch write of `store` waits `ms` first: a slow database. */
+function slowWrites(store: SqliteStore, ms: number): void {
+  const write = store.writeBatch.bind(store);
+  store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, ms)), write(a, h));
+}
+
 describe('consumer', () => {
   it('announces a Maximum Packet Size (MQTT 5): the broker never hands it a 2 MB payload, the alert after it arrives', async (t) => {
     if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
@@ -154,16 +180,10 @@ describe('consumer', () => {
   it('stops reading at maxPending uncommitted messages while a slow store drains a backlog', async (t) => {
     if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
     // mosquitto may send 1000 unacknowledged messages: the bound below that is ours alone.
-    const broker = await startMosquitto();
-    const tmp = tempDir();
-    const pub = await publisher(broker.url);
-    const store = new SqliteStore(join(tmp.dir, 'slow.db'));
-    await store.open();
-    const write = store.writeBatch.bind(store);
-    store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, 15)), write(a, h));
-    const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
-    let consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest, log: quiet, maxPending: 100, rampMs: 0 });
-    try {
+    await withBrokerAndStore('slow.db', async ({ broker, pub, store }) => {
+      slowWrites(store, 15);
+      const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
+      let consumer = new Consumer({ broker: broker.url, clientId: 'agg-bp', ingest, log: quiet, maxPending: 100, rampMs: 0 });
       await consumer.start();
       await consumer.stop(true);
       const N = await pub.alerts(HUBS, 0, 1000); // queued for the absent session
@@ -174,102 +194,82 @@ describe('consumer', () => {
       assert.ok(consumer.maxPendingSeen <= 100, `read ahead of commits: ${consumer.maxPendingSeen}`);
       assert.ok(consumer.pauses > 0, 'reading paused at the bound');
       await consumer.stop();
-    } finally {
-      await pub.close();
-      await store.close();
-      await broker.stop();
-      tmp.cleanup();
-    }
+    });
   });
   it('handles messages in slices of sliceMs, letting the event loop turn between them, while it drains a backlog', async (t) => {
     if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
-    const broker = await startMosquitto();
-    const tmp = tempDir();
-    const pub = await publisher(broker.url);
-    const store = new SqliteStore(join(tmp.dir, 'slices.db'));
-    await store.open();
-    // Each message costs 2 ms of CPU here (cold code and a slow machine look like this): without slices a socket
-    // chunk's hundreds of messages would be handled in one turn, and the API would wait for all of them.
-    const COST_MS = 2;
-    const SLICE_MS = 10;
-    let turn = 0;
-    let ticking = true;
-    const tick = () => {
-      turn++;
-      if (ticking) setImmediate(tick);
-    };
-    const perTurn = new Map<number, number>();
-    const slowIngest = () => {
-      const ingest = new Ingest({ store, log: quiet });
-      const handle = ingest.handle.bind(ingest);
-      ingest.handle = (topic, payload, ack) => {
-        const until = performance.now() + COST_MS;
-        while (performance.now() < until);
-        perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
-        handle(topic, payload, ack);
+    await withBrokerAndStore('slices.db', async ({ broker, pub, store }) => {
+      // Each message costs 2 ms of CPU here (cold code and a slow machine look like this): without slices a socket
+      // chunk's hundreds of messages would be handled in one turn, and the API would wait for all of them.
+      const COST_MS = 2;
+      const SLICE_MS = 10;
+      let turn = 0;
+      let ticking = true;
+      const tick = () => {
+        turn++;
+        if (ticking) setImmediate(tick);
       };
-      return ingest;
-    };
-    // The start's gentler read-ahead (rampMs) lasts the whole drain here, so its bound is what holds.
-    const consumerOf = () => new Consumer({ broker: broker.url, clientId: 'agg-slices', ingest: slowIngest(), log: quiet, maxPending: 1000, sliceMs: SLICE_MS, rampMs: 600_000 });
-    let consumer = consumerOf();
-    try {
-      await consumer.start();
-      await consumer.stop(true);
-      const N = await pub.alerts(HUBS, 0, 100); // 300 queued for the absent session, delivered in a burst
-      consumer = consumerOf();
-      tick();
-      await consumer.start();
-      await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
-      const most = Math.max(...perTurn.values());
-      // A slice holds SLICE_MS / COST_MS messages and the one that ends it; a turn of the counter can span the end
-      // of one slice (run from setImmediate) and the next (from the socket), hence two.
-      assert.ok(most <= 2 * (SLICE_MS / COST_MS + 1), `${most} messages handled in one turn of the event loop`);
-      assert.ok(consumer.yields > 0, 'handling yielded to the event loop');
-      assert.ok(consumer.maxPendingSeen <= RAMP_PENDING, `read ahead after connecting: ${consumer.maxPendingSeen}`);
-      await consumer.stop();
-    } finally {
-      ticking = false;
-      await pub.close();
-      await store.close();
-      await broker.stop();
-      tmp.cleanup();
-    }
+      const perTurn = new Map<number, number>();
+      const slowIngest = () => {
+        const ingest = new Ingest({ store, log: quiet });
+        const handle = ingest.handle.bind(ingest);
+        ingest.handle = (topic, payload, ack) => {
+          const until = performance.now() + COST_MS;
+          while (performance.now() < until);
+          perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+          handle(topic, payload, ack);
+        };
+        return ingest;
+      };
+      // The start's gentler read-ahead (rampMs) lasts the whole drain here, so its bound is what holds.
+      const consumerOf = () => new Consumer({ broker: broker.url, clientId: 'agg-slices', ingest: slowIngest(), log: quiet, maxPending: 1000, sliceMs: SLICE_MS, rampMs: 600_000 });
+      let consumer = consumerOf();
+      try {
+        await consumer.start();
+        await consumer.stop(true);
+        const N = await pub.alerts(HUBS, 0, 100); // 300 queued for the absent session, delivered in a burst
+        consumer = consumerOf();
+        tick();
+        await consumer.start();
+        await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
+        const most = Math.max(...perTurn.values());
+        // A slice holds SLICE_MS / COST_MS messages and the one that ends it; a turn of the counter can span the end
+        // of one slice (run from setImmediate) and the next (from the socket), hence two.
+        assert.ok(most <= 2 * (SLICE_MS / COST_MS + 1), `${most} messages handled in one turn of the event loop`);
+        assert.ok(consumer.yields > 0, 'handling yielded to the event loop');
+        assert.ok(consumer.maxPendingSeen <= RAMP_PENDING, `read ahead after connecting: ${consumer.maxPendingSeen}`);
+        await consumer.stop();
+      } finally {
+        ticking = false;
+      }
+    });
   });
 
   it('holds at most maxPendingBytes of payload read and uncommitted (QoS 1 and QoS 0) under a fast producer and a slow store', async (t) => {
     if (!hasMosquitto()) return t.skip(`mosquitto not found at ${MOSQUITTO}: skipped`);
-    const broker = await startMosquitto();
-    const tmp = tempDir();
-    const pub = await publisher(broker.url);
-    const store = new SqliteStore(join(tmp.dir, 'slow-bytes.db'));
-    await store.open();
-    const write = store.writeBatch.bind(store);
-    store.writeBatch = async (a, h) => (await new Promise((r) => setTimeout(r, 20)), write(a, h));
-    const BOUND = 1 << 20;
-    const SIZE = 32 * 1024;
-    const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
-    const consumer = new Consumer({ broker: broker.url, clientId: 'agg-bytes', ingest, log: quiet, maxPendingBytes: BOUND });
-    try {
-      await consumer.start();
-      // Valid alerts padded to 32 KiB (JSON allows the spaces): 1000 messages would be 32 MB, the byte bound is 1 MiB.
-      const N = 400;
-      const sends: Promise<void>[] = [];
-      for (let seq = 0; seq < N; seq++) {
-        const body = encodeAlert(alertPayload('site-a', 'hub-big', seq));
-        sends.push(pub.raw(hubTopic('site-a', 'hub-big', 'alert'), body + ' '.repeat(SIZE - body.length), seq % 2 ? 0 : 1));
+    await withBrokerAndStore('slow-bytes.db', async ({ broker, pub, store }) => {
+      slowWrites(store, 20);
+      const BOUND = 1 << 20;
+      const SIZE = 32 * 1024;
+      const ingest = new Ingest({ store, log: quiet, maxBatch: 50 });
+      const consumer = new Consumer({ broker: broker.url, clientId: 'agg-bytes', ingest, log: quiet, maxPendingBytes: BOUND });
+      try {
+        await consumer.start();
+        // Valid alerts padded to 32 KiB (JSON allows the spaces): 1000 messages would be 32 MB, the byte bound is 1 MiB.
+        const N = 400;
+        const sends: Promise<void>[] = [];
+        for (let seq = 0; seq < N; seq++) {
+          const body = encodeAlert(alertPayload('site-a', 'hub-big', seq));
+          sends.push(pub.raw(hubTopic('site-a', 'hub-big', 'alert'), body + ' '.repeat(SIZE - body.length), seq % 2 ? 0 : 1));
+        }
+        await Promise.all(sends);
+        await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
+        assert.equal(ingest.counters.invalid, 0, 'padded alerts are valid');
+        assert.ok(consumer.maxPendingBytesSeen <= BOUND + SIZE, `payload held uncommitted: ${consumer.maxPendingBytesSeen} bytes`);
+        assert.ok(consumer.pauses > 0, 'reading paused at the byte bound');
+      } finally {
+        await consumer.stop();
       }
-      await Promise.all(sends);
-      await waitFor(async () => (await store.summary()).alerts >= N, 60_000, `${N} alerts stored`);
-      assert.equal(ingest.counters.invalid, 0, 'padded alerts are valid');
-      assert.ok(consumer.maxPendingBytesSeen <= BOUND + SIZE, `payload held uncommitted: ${consumer.maxPendingBytesSeen} bytes`);
-      assert.ok(consumer.pauses > 0, 'reading paused at the byte bound');
-    } finally {
-      await consumer.stop();
-      await pub.close();
-      await store.close();
-      await broker.stop();
-      tmp.cleanup();
-    }
+    });
   });
 });
